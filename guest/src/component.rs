@@ -1,0 +1,182 @@
+//! wit-bindgen glue: the WIT imports as an [`Io`], the WIT export as a thin wrapper over the
+//! state machine. No election logic lives here.
+
+use crate::io::{Clock, Io, Object, ProbeReply, StorageError};
+use crate::{Config, ConfigError, Elector, Status, drive_resign, drive_step};
+use std::cell::RefCell;
+
+wit_bindgen::generate!({
+    path: "../wit",
+    world: "elector-component",
+    generate_all,
+});
+
+use exports::s3lect::election::election as wit_election;
+use s3lect::election::types as wit;
+use wasi::clocks::{monotonic_clock, wall_clock};
+
+struct Component;
+
+struct WitIo;
+
+fn clock() -> Clock {
+    let wall = wall_clock::now();
+    Clock {
+        mono_ns: monotonic_clock::now(),
+        wall_ns: i128::from(wall.seconds) * 1_000_000_000 + i128::from(wall.nanoseconds),
+    }
+}
+
+fn storage_error(e: wit::StorageError) -> StorageError {
+    match e {
+        wit::StorageError::NotFound => StorageError::NotFound,
+        wit::StorageError::PreconditionFailed => StorageError::PreconditionFailed,
+        wit::StorageError::Conflict => StorageError::Conflict,
+        wit::StorageError::Unavailable(m) => StorageError::Unavailable(m),
+        wit::StorageError::Denied(m) => StorageError::Denied(m),
+        wit::StorageError::Invalid(m) => StorageError::Invalid(m),
+    }
+}
+
+impl Io for WitIo {
+    fn now(&mut self) -> Clock {
+        clock()
+    }
+    fn get(&mut self, key: &str, timeout_ms: u64) -> Result<Object, StorageError> {
+        s3lect::election::storage::get(key, timeout_ms)
+            .map(|o| Object { data: o.data, etag: o.etag })
+            .map_err(storage_error)
+    }
+    fn put(&mut self, key: &str, data: &[u8], etag: Option<&str>, timeout_ms: u64) -> Result<String, StorageError> {
+        s3lect::election::storage::put_if_match(key, data, etag, timeout_ms).map_err(storage_error)
+    }
+    fn probe(&mut self, addr: &str, path: &str, timeout_ms: u64) -> Result<ProbeReply, String> {
+        s3lect::election::peer::probe(addr, path, timeout_ms).map(|r| match r {
+            wit::ProbeReply::Leader(body) => ProbeReply::Leader(body),
+            wit::ProbeReply::NotLeader => ProbeReply::NotLeader,
+        })
+    }
+    fn acquire_hook(&mut self, term: u64, leader_id: &str) -> Result<(), String> {
+        s3lect::election::hooks::on_acquire(term, leader_id)
+    }
+    fn lose_hook(&mut self, term: u64, leader_id: &str) -> Result<(), String> {
+        s3lect::election::hooks::on_lose(term, leader_id)
+    }
+}
+
+fn from_wit(c: wit::Config) -> Config {
+    Config {
+        lockfile_path: c.lockfile_path,
+        server_id: c.server_id,
+        server_addr: c.server_addr,
+        frequent_interval_ms: c.frequent_interval_ms,
+        infrequent_interval_ms: c.infrequent_interval_ms,
+        leader_timeout_ms: c.leader_timeout_ms,
+        renew_deadline_ms: c.renew_deadline_ms,
+        peer_mode: c.peer_mode,
+        peer_health_path: c.peer_health_path,
+        peer_timeout_ms: c.peer_timeout_ms,
+        max_clock_drift_ppm: c.max_clock_drift_ppm,
+        max_clock_skew_ms: c.max_clock_skew_ms,
+    }
+}
+
+fn to_wit(c: Config) -> wit::Config {
+    wit::Config {
+        lockfile_path: c.lockfile_path,
+        server_id: c.server_id,
+        server_addr: c.server_addr,
+        frequent_interval_ms: c.frequent_interval_ms,
+        infrequent_interval_ms: c.infrequent_interval_ms,
+        leader_timeout_ms: c.leader_timeout_ms,
+        renew_deadline_ms: c.renew_deadline_ms,
+        peer_mode: c.peer_mode,
+        peer_health_path: c.peer_health_path,
+        peer_timeout_ms: c.peer_timeout_ms,
+        max_clock_drift_ppm: c.max_clock_drift_ppm,
+        max_clock_skew_ms: c.max_clock_skew_ms,
+    }
+}
+
+fn config_error(e: ConfigError) -> wit::ConfigError {
+    wit::ConfigError { rule: e.rule, message: e.message }
+}
+
+/// Wall times fit i64 nanoseconds until the year 2262.
+fn ns64(t: i128) -> i64 {
+    i64::try_from(t).unwrap_or(i64::MAX)
+}
+
+fn status(s: Status) -> wit::Status {
+    wit::Status {
+        server_id: s.server_id,
+        lockfile_path: s.lockfile_path,
+        is_leader: s.is_leader,
+        leader_id: s.leader_id,
+        leader_addr: s.leader_addr,
+        leader_last_seen_unix_ns: s.leader_last_seen_unix_ns.map(ns64),
+        last_election_unix_ns: s.last_election_unix_ns.map(ns64),
+        consecutive_fails: s.consecutive_fails,
+        term: s.term,
+        lease_until: s.lease_until,
+        last_error: s.last_error,
+        stopped: s.stopped,
+    }
+}
+
+struct ElectorResource(RefCell<Elector>);
+
+impl wit_election::Guest for Component {
+    type Elector = ElectorResource;
+
+    fn default_config() -> wit::Config {
+        to_wit(Config::default())
+    }
+
+    fn validate_config(config: wit::Config) -> Result<(), wit::ConfigError> {
+        from_wit(config).validate().map_err(config_error)
+    }
+}
+
+impl wit_election::GuestElector for ElectorResource {
+    fn create(config: wit::Config) -> Result<wit_election::Elector, wit::ConfigError> {
+        let e = Elector::new(from_wit(config), clock()).map_err(config_error)?;
+        Ok(wit_election::Elector::new(ElectorResource(RefCell::new(e))))
+    }
+
+    fn restore(config: wit::Config, state: Vec<u8>) -> Result<wit_election::Elector, String> {
+        let e = Elector::restore(from_wit(config), &state, clock())?;
+        Ok(wit_election::Elector::new(ElectorResource(RefCell::new(e))))
+    }
+
+    fn step(&self) -> wit::StepOutcome {
+        let mut e = self.0.borrow_mut();
+        let next = drive_step(&mut e, &mut WitIo);
+        let now = clock();
+        wit::StepOutcome { status: status(e.status(now)), next_step_in_ms: next, health: e.health(now) }
+    }
+
+    fn status(&self) -> wit::Status {
+        status(self.0.borrow().status(clock()))
+    }
+
+    fn health(&self) -> Option<Vec<u8>> {
+        self.0.borrow().health(clock())
+    }
+
+    fn update_config(&self, config: wit::Config) -> Result<(), wit::ConfigError> {
+        self.0.borrow_mut().update_config(from_wit(config)).map_err(config_error)
+    }
+
+    fn resign(&self) -> wit::Status {
+        let mut e = self.0.borrow_mut();
+        drive_resign(&mut e, &mut WitIo);
+        status(e.status(clock()))
+    }
+
+    fn export_state(&self) -> Vec<u8> {
+        self.0.borrow().export_state(clock())
+    }
+}
+
+export!(Component);

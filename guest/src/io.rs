@@ -1,0 +1,81 @@
+//! The vocabulary between the state machine and whoever performs its I/O: the actions it asks
+//! for, and the completions it is fed. Nothing here does I/O.
+
+use std::fmt;
+
+/// A reading of this process's clocks. `mono_ns` drives every timing rule; `wall_ns` (unix
+/// nanoseconds) is only written into records and read in the opt-in timestamp mode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Clock {
+    pub mono_ns: u64,
+    pub wall_ns: i128,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Object {
+    pub data: Vec<u8>,
+    pub etag: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StorageError {
+    NotFound,
+    PreconditionFailed,
+    Conflict,
+    Unavailable(String),
+    Denied(String),
+    Invalid(String),
+}
+
+impl fmt::Display for StorageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StorageError::NotFound => f.write_str("object not found"),
+            StorageError::PreconditionFailed => f.write_str("precondition failed"),
+            StorageError::Conflict => f.write_str("conflicting conditional write in progress"),
+            StorageError::Unavailable(e) => write!(f, "storage unavailable: {e}"),
+            StorageError::Denied(e) => write!(f, "storage denied access (check credentials and bucket policy): {e}"),
+            StorageError::Invalid(e) => write!(f, "invalid storage request or reply: {e}"),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ProbeReply {
+    /// The leader's health JSON.
+    Leader(Vec<u8>),
+    NotLeader,
+}
+
+/// What the state machine wants done next. Exactly one action is outstanding at a time.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    Get { key: String, timeout_ms: u64 },
+    /// `etag: None` means If-None-Match: *. Send it at once: the lease counts from the moment
+    /// this action was produced.
+    Put { key: String, data: Vec<u8>, etag: Option<String>, timeout_ms: u64 },
+    Probe { addr: String, path: String, timeout_ms: u64 },
+    AcquireHook { term: u64, leader_id: String },
+    LoseHook { term: u64, leader_id: String },
+    /// The step is over; run the next one after this delay.
+    Done { next_step_in_ms: u64 },
+}
+
+/// The answer to the outstanding action.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Completion {
+    Got(Result<Object, StorageError>),
+    Put(Result<String, StorageError>),
+    Probed(Result<ProbeReply, String>),
+    Hook(Result<(), String>),
+}
+
+/// Performs actions for [`crate::drive_step`]: the WIT imports in the component, fakes in tests.
+pub trait Io {
+    fn now(&mut self) -> Clock;
+    fn get(&mut self, key: &str, timeout_ms: u64) -> Result<Object, StorageError>;
+    fn put(&mut self, key: &str, data: &[u8], etag: Option<&str>, timeout_ms: u64) -> Result<String, StorageError>;
+    fn probe(&mut self, addr: &str, path: &str, timeout_ms: u64) -> Result<ProbeReply, String>;
+    fn acquire_hook(&mut self, term: u64, leader_id: &str) -> Result<(), String>;
+    fn lose_hook(&mut self, term: u64, leader_id: &str) -> Result<(), String>;
+}

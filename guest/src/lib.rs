@@ -1,0 +1,58 @@
+//! s3lect's election core.
+//!
+//! - [`machine`]: the election algorithm as a sans-IO state machine.
+//! - [`config`], [`record`]: configuration rules and the lock object's JSON.
+//! - [`io`]: the actions the machine asks for and the completions it is fed.
+//! - [`snapshot`]: state export/import for hosts that keep no instance alive.
+//! - `component` (wasm32 only): the wit-bindgen glue that makes this a WASI component.
+
+pub mod config;
+pub mod io;
+pub mod machine;
+pub mod record;
+pub mod snapshot;
+
+#[cfg(target_arch = "wasm32")]
+mod component;
+
+#[cfg(test)]
+mod machine_tests;
+
+pub use config::{Config, ConfigError};
+pub use io::{Action, Clock, Completion, Io, Object, ProbeReply, StorageError};
+pub use machine::{Elector, Status};
+pub use record::{HealthReply, LeaderRecord};
+
+/// Runs actions through `io` until the machine says the step is done; returns the delay before
+/// the next step, in milliseconds. Each completion is stamped with a fresh clock reading.
+pub fn drive(elector: &mut Elector, io: &mut impl Io, first: Action) -> u64 {
+    let mut action = first;
+    loop {
+        let completion = match action {
+            Action::Done { next_step_in_ms } => return next_step_in_ms,
+            Action::Get { key, timeout_ms } => Completion::Got(io.get(&key, timeout_ms)),
+            Action::Put { key, data, etag, timeout_ms } => {
+                Completion::Put(io.put(&key, &data, etag.as_deref(), timeout_ms))
+            }
+            Action::Probe { addr, path, timeout_ms } => Completion::Probed(io.probe(&addr, &path, timeout_ms)),
+            Action::AcquireHook { term, leader_id } => Completion::Hook(io.acquire_hook(term, &leader_id)),
+            Action::LoseHook { term, leader_id } => Completion::Hook(io.lose_hook(term, &leader_id)),
+        };
+        let now = io.now();
+        action = elector.complete(now, completion);
+    }
+}
+
+/// One election step.
+pub fn drive_step(elector: &mut Elector, io: &mut impl Io) -> u64 {
+    let now = io.now();
+    let first = elector.begin_step(now);
+    drive(elector, io, first)
+}
+
+/// Leave the election (graceful stop).
+pub fn drive_resign(elector: &mut Elector, io: &mut impl Io) {
+    let now = io.now();
+    let first = elector.begin_resign(now);
+    drive(elector, io, first);
+}

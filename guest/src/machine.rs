@@ -1,0 +1,738 @@
+//! The election algorithm: a pure state machine, (state, clock reading, completion) →
+//! (state, action). The rules and their safety argument are in `shared/design/election.md`.
+//!
+//! A step starts with [`Elector::begin_step`] and continues with [`Elector::complete`] until it
+//! returns [`Action::Done`]. The machine never reads a clock or touches the network.
+
+use crate::config::{Config, ConfigError};
+use crate::io::{Action, Clock, Completion, Object, ProbeReply, StorageError};
+use crate::record::{HealthReply, LeaderRecord, RecordError};
+use std::mem;
+
+const MS: u64 = 1_000_000;
+/// Storage and probe calls in one step, at most; protects against a 409/412 ping-pong.
+const MAX_OPS_PER_STEP: u32 = 6;
+
+/// A lease this instance holds because one of its writes succeeded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Lease {
+    pub etag: String,
+    pub term: u64,
+    /// Monotonic send time of the write that produced `etag`.
+    pub sent_at: u64,
+    /// `sent_at + renew_deadline`: belief in leadership ends here, answered or not.
+    pub until: u64,
+    /// The acquire hook succeeded: only then does this instance act as leader.
+    pub hook_ok: bool,
+    pub record: LeaderRecord,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Role {
+    Follower,
+    Leader(Lease),
+}
+
+/// The lock object as last seen, and since when (our monotonic clock) its etag is unchanged.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Observation {
+    pub etag: String,
+    pub first_seen: u64,
+    pub record: Result<LeaderRecord, RecordError>,
+    /// The etag differs from the previous observation: its writer was alive recently.
+    pub changed: bool,
+}
+
+/// A write whose outcome we do not know (timeout, 5xx): it may have been applied.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Ambiguous {
+    pub data: Vec<u8>,
+    pub sent_at: u64,
+    pub term: u64,
+    pub record: LeaderRecord,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum WriteKind {
+    Claim,
+    Renew,
+    Resign { stop: bool },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum AfterLose {
+    Observe,
+    Resign { etag: String, term: u64, stop: bool },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Pending {
+    Idle,
+    Read,
+    Probe,
+    Write { kind: WriteKind, sent_at: u64, data: Vec<u8>, term: u64, record: LeaderRecord },
+    AcquireHook,
+    LoseHook(AfterLose),
+}
+
+/// Everything the elector reports about itself.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Status {
+    pub server_id: String,
+    pub lockfile_path: String,
+    pub is_leader: bool,
+    pub leader_id: String,
+    pub leader_addr: String,
+    pub leader_last_seen_unix_ns: Option<i128>,
+    pub last_election_unix_ns: Option<i128>,
+    pub consecutive_fails: u32,
+    pub term: u64,
+    pub lease_until: Option<u64>,
+    pub last_error: Option<String>,
+    pub stopped: bool,
+}
+
+/// One participant in one election.
+#[derive(Clone, Debug)]
+pub struct Elector {
+    pub(crate) cfg: Config,
+    pub(crate) role: Role,
+    pub(crate) obs: Option<Observation>,
+    /// Highest term seen in any record or written by us.
+    pub(crate) known_term: u64,
+    pub(crate) ambiguous: Option<Ambiguous>,
+    /// After a failed acquire hook: no competing before this instant.
+    pub(crate) backoff_until: Option<u64>,
+    pub(crate) fails: u32,
+    pub(crate) last_error: Option<String>,
+    pub(crate) leader_last_seen: Option<i128>,
+    pub(crate) last_election: Option<i128>,
+    pub(crate) stopped: bool,
+    pending: Pending,
+    ops: u32,
+    probe_failed: bool,
+    probe_ok: bool,
+    rng: fastrand::Rng,
+}
+
+impl Elector {
+    pub fn new(cfg: Config, now: Clock) -> Result<Self, ConfigError> {
+        cfg.validate()?;
+        // Jitter only needs to differ between electors, not to be unpredictable.
+        let seed = cfg.server_id.bytes().fold(now.mono_ns ^ 0x9e37_79b9_7f4a_7c15, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        });
+        Ok(Elector {
+            cfg,
+            role: Role::Follower,
+            obs: None,
+            known_term: 0,
+            ambiguous: None,
+            backoff_until: None,
+            fails: 0,
+            last_error: None,
+            leader_last_seen: None,
+            last_election: None,
+            stopped: false,
+            pending: Pending::Idle,
+            ops: 0,
+            probe_failed: false,
+            probe_ok: false,
+            rng: fastrand::Rng::with_seed(seed),
+        })
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+
+    /// Takes effect from the next step. The identity of the election cannot change under a
+    /// running elector: a lease on one object says nothing about another.
+    pub fn update_config(&mut self, cfg: Config) -> Result<(), ConfigError> {
+        cfg.validate()?;
+        if cfg.lockfile_path != self.cfg.lockfile_path || cfg.server_id != self.cfg.server_id {
+            return Err(ConfigError {
+                rule: "identity-immutable".into(),
+                message: "lockfile-path and server-id cannot change on a running elector; create a new one".into(),
+            });
+        }
+        self.cfg = cfg;
+        Ok(())
+    }
+
+    pub fn is_leader(&self, now: Clock) -> bool {
+        matches!(&self.role, Role::Leader(l) if l.hook_ok && now.mono_ns < l.until)
+    }
+
+    pub fn status(&self, now: Clock) -> Status {
+        let (leader_id, leader_addr, term) = match (&self.role, &self.obs) {
+            (Role::Leader(l), _) => (self.cfg.server_id.clone(), self.cfg.server_addr.clone(), l.term),
+            (Role::Follower, Some(Observation { record: Ok(r), .. })) if !r.is_resigned() => {
+                (r.leader_id.clone(), r.leader_addr.clone(), self.known_term)
+            }
+            _ => (String::new(), String::new(), self.known_term),
+        };
+        let is_leader = self.is_leader(now);
+        Status {
+            server_id: self.cfg.server_id.clone(),
+            lockfile_path: self.cfg.lockfile_path.clone(),
+            is_leader,
+            leader_id,
+            leader_addr,
+            leader_last_seen_unix_ns: if is_leader { Some(now.wall_ns) } else { self.leader_last_seen },
+            last_election_unix_ns: self.last_election,
+            consecutive_fails: self.fails,
+            term,
+            lease_until: match &self.role {
+                Role::Leader(l) if is_leader => Some(l.until),
+                _ => None,
+            },
+            last_error: self.last_error.clone(),
+            stopped: self.stopped,
+        }
+    }
+
+    /// The health endpoint's body, while this instance leads.
+    pub fn health(&self, now: Clock) -> Option<Vec<u8>> {
+        match &self.role {
+            Role::Leader(l) if self.is_leader(now) => Some(
+                HealthReply {
+                    record: l.record.clone(),
+                    etag: l.etag.clone(),
+                    lease_remaining_ms: (l.until - now.mono_ns) / MS,
+                }
+                .to_json(),
+            ),
+            _ => None,
+        }
+    }
+
+    // ---- step entry points -------------------------------------------------------------
+
+    pub fn begin_step(&mut self, now: Clock) -> Action {
+        self.pending = Pending::Idle;
+        self.ops = 0;
+        self.probe_failed = false;
+        self.probe_ok = false;
+        if self.stopped {
+            return self.done(now, self.cfg.infrequent_interval_ms);
+        }
+        match self.role {
+            Role::Leader(_) => self.renew(now),
+            Role::Follower => self.observe(now),
+        }
+    }
+
+    /// Leaves the election. A leader runs its lose hook, then writes the resigned record.
+    pub fn begin_resign(&mut self, now: Clock) -> Action {
+        self.pending = Pending::Idle;
+        self.ops = 0;
+        if self.stopped {
+            return self.done(now, self.cfg.infrequent_interval_ms);
+        }
+        match mem::replace(&mut self.role, Role::Follower) {
+            Role::Leader(l) => {
+                if l.hook_ok {
+                    self.lose_hook(l.term, AfterLose::Resign { etag: l.etag, term: l.term, stop: true })
+                } else {
+                    self.write_resigned(now, l.etag, l.term, true)
+                }
+            }
+            Role::Follower => {
+                self.stopped = true;
+                self.done(now, self.cfg.infrequent_interval_ms)
+            }
+        }
+    }
+
+    pub fn complete(&mut self, now: Clock, completion: Completion) -> Action {
+        match (mem::replace(&mut self.pending, Pending::Idle), completion) {
+            (Pending::Read, Completion::Got(r)) => self.on_read(now, r),
+            (Pending::Probe, Completion::Probed(r)) => self.on_probe(now, r),
+            (Pending::Write { kind, sent_at, data, term, record }, Completion::Put(r)) => match kind {
+                WriteKind::Claim => self.on_claim(now, sent_at, data, term, record, r),
+                WriteKind::Renew => self.on_renew(now, sent_at, data, term, record, r),
+                WriteKind::Resign { stop } => self.on_resigned(now, term, stop, r),
+            },
+            (Pending::AcquireHook, Completion::Hook(r)) => self.on_acquire_hook(now, r),
+            (Pending::LoseHook(after), Completion::Hook(r)) => self.on_lose_hook(now, after, r),
+            (pending, completion) => {
+                self.last_error = Some(format!("host bug: answered {completion:?} while waiting for {pending:?}"));
+                self.done(now, self.cfg.frequent_interval_ms)
+            }
+        }
+    }
+
+    // ---- followers -----------------------------------------------------------------------
+
+    fn observe(&mut self, now: Clock) -> Action {
+        if self.ops >= MAX_OPS_PER_STEP {
+            return self.done(now, self.cfg.frequent_interval_ms);
+        }
+        self.ops += 1;
+        if self.cfg.peer_mode && !self.probe_failed && self.ambiguous.is_none() {
+            if let Some(addr) = self.probe_target() {
+                self.pending = Pending::Probe;
+                return Action::Probe {
+                    addr,
+                    path: self.cfg.peer_health_path.clone(),
+                    timeout_ms: self.cfg.peer_timeout_ms,
+                };
+            }
+        }
+        self.read()
+    }
+
+    fn read(&mut self) -> Action {
+        self.pending = Pending::Read;
+        Action::Get { key: self.cfg.lockfile_path.clone(), timeout_ms: self.request_timeout_ms() }
+    }
+
+    /// The leader to probe: a live-looking record naming someone else with an address.
+    fn probe_target(&self) -> Option<String> {
+        match &self.obs {
+            Some(Observation { record: Ok(r), .. })
+                if !r.is_resigned() && r.leader_id != self.cfg.server_id && !r.leader_addr.is_empty() =>
+            {
+                Some(r.leader_addr.clone())
+            }
+            _ => None,
+        }
+    }
+
+    fn on_read(&mut self, now: Clock, r: Result<Object, StorageError>) -> Action {
+        if matches!(self.role, Role::Leader(_)) {
+            return self.on_leader_read(now, r);
+        }
+        match r {
+            Ok(obj) => {
+                self.succeeded();
+                if let Some(amb) = self.ambiguous.take() {
+                    if amb.data == obj.data {
+                        // Our earlier claim was applied after all: that write is ours, sent at amb.sent_at.
+                        self.note(now, &obj);
+                        return self.hold(now, obj.etag, amb.term, amb.sent_at, amb.record);
+                    }
+                }
+                self.note(now, &obj);
+                self.decide(now)
+            }
+            Err(StorageError::NotFound) => {
+                self.obs = None;
+                self.claim(now, None)
+            }
+            Err(StorageError::Conflict) => self.observe(now),
+            Err(e) => self.failed(now, e),
+        }
+    }
+
+    /// Records what a read (or a probe) showed; resets the watch when the etag changed.
+    fn note_record(&mut self, now: Clock, etag: &str, record: Result<LeaderRecord, RecordError>) {
+        if let Ok(r) = &record {
+            self.known_term = self.known_term.max(r.term);
+        }
+        match &record {
+            Err(e) => self.last_error = Some(format!("lock object {}: {e}", self.cfg.lockfile_path)),
+            Ok(_) if self.last_error.as_deref().is_some_and(|e| e.starts_with("lock object")) => {
+                self.last_error = None
+            }
+            Ok(_) => {}
+        }
+        let changed = match &self.obs {
+            Some(o) if o.etag == etag => {
+                self.obs.as_mut().unwrap().record = record;
+                self.obs.as_mut().unwrap().changed = false;
+                return;
+            }
+            Some(_) => true,
+            None => false,
+        };
+        if changed || self.obs.is_none() {
+            self.leader_last_seen = Some(now.wall_ns);
+        }
+        self.obs = Some(Observation { etag: etag.to_string(), first_seen: now.mono_ns, record, changed });
+    }
+
+    fn note(&mut self, now: Clock, obj: &Object) {
+        self.note_record(now, &obj.etag, LeaderRecord::parse(&obj.data));
+    }
+
+    /// A follower has fresh knowledge of the object: take over, or wait.
+    fn decide(&mut self, now: Clock) -> Action {
+        let Some(o) = &self.obs else { return self.claim(now, None) };
+        let etag = o.etag.clone();
+        let takeover = match &o.record {
+            Ok(r) if r.is_resigned() => true,
+            _ => self.is_stale(now, o),
+        };
+        if takeover {
+            self.claim(now, Some(etag))
+        } else {
+            let wait = self.follower_wait_ms(now);
+            self.done(now, wait)
+        }
+    }
+
+    /// The etag has stood unchanged for a whole leader-timeout of our own clock — or, in the
+    /// opt-in timestamp mode, the writer's timestamp is older than leader-timeout plus skew.
+    fn is_stale(&self, now: Clock, o: &Observation) -> bool {
+        if now.mono_ns.saturating_sub(o.first_seen) >= self.cfg.leader_timeout_ms * MS {
+            return true;
+        }
+        match (&o.record, self.cfg.max_clock_skew_ms) {
+            (Ok(r), Some(skew)) => {
+                let age_ns = now.wall_ns - r.last_updated_unix_ns();
+                age_ns >= i128::from(self.cfg.leader_timeout_ms + skew) * i128::from(MS)
+            }
+            _ => false,
+        }
+    }
+
+    /// When to look again: at the moment the current etag could become stale, and no later
+    /// than the frequent interval — or the infrequent one while a live leader is known.
+    fn follower_wait_ms(&self, now: Clock) -> u64 {
+        let Some(o) = &self.obs else { return self.cfg.frequent_interval_ms };
+        let healthy = o.changed && matches!(&o.record, Ok(r) if !r.is_resigned());
+        let base = if healthy && !(self.cfg.peer_mode && self.probe_ok) {
+            self.cfg.infrequent_interval_ms
+        } else {
+            self.cfg.frequent_interval_ms
+        };
+        let stale_at = o.first_seen + self.cfg.leader_timeout_ms * MS;
+        let until_stale = stale_at.saturating_sub(now.mono_ns).div_ceil(MS);
+        if healthy { base } else { base.min(until_stale.max(1)) }
+    }
+
+    fn on_probe(&mut self, now: Clock, r: Result<ProbeReply, String>) -> Action {
+        let reply = match r {
+            Ok(ProbeReply::Leader(body)) => HealthReply::parse(&body).map_err(|e| e.to_string()),
+            Ok(ProbeReply::NotLeader) => Err("peer says it is not leader".to_string()),
+            Err(e) => Err(e),
+        };
+        match reply {
+            // A leader reports only the etag of a completed renewal: as good as reading it.
+            Ok(h) if !h.record.is_resigned() && h.lease_remaining_ms > 0 => {
+                self.probe_ok = true;
+                self.note_record(now, &h.etag, Ok(h.record));
+                let o = self.obs.as_ref().expect("just noted");
+                if self.is_stale(now, o) {
+                    let etag = o.etag.clone();
+                    return self.claim(now, Some(etag));
+                }
+                // Trust extends no further than the lease the leader reported.
+                let wait = self.follower_wait_ms(now).min(h.lease_remaining_ms.max(1));
+                self.done(now, wait)
+            }
+            // Failed probe: read S3 now, and poll frequently until things settle.
+            _ => {
+                self.probe_failed = true;
+                self.observe(now)
+            }
+        }
+    }
+
+    fn claim(&mut self, now: Clock, etag: Option<String>) -> Action {
+        if let Some(b) = self.backoff_until {
+            if now.mono_ns < b {
+                return self.done(now, (b - now.mono_ns).div_ceil(MS));
+            }
+            self.backoff_until = None;
+        }
+        if self.ops >= MAX_OPS_PER_STEP {
+            return self.done(now, self.cfg.frequent_interval_ms);
+        }
+        self.ops += 1;
+        let term = self.known_term + 1;
+        let record = LeaderRecord::leading(&self.cfg.server_id, &self.cfg.server_addr, now.wall_ns, term);
+        self.write(now, WriteKind::Claim, etag, term, record)
+    }
+
+    fn write(&mut self, now: Clock, kind: WriteKind, etag: Option<String>, term: u64, record: LeaderRecord) -> Action {
+        let data = record.to_json();
+        let timeout_ms = match (&self.role, kind) {
+            // A renewal that answers after the lease is useless: give up at the deadline.
+            (Role::Leader(l), WriteKind::Renew) if l.until > now.mono_ns => (l.until - now.mono_ns).div_ceil(MS),
+            _ => self.request_timeout_ms(),
+        };
+        self.pending = Pending::Write { kind, sent_at: now.mono_ns, data: data.clone(), term, record };
+        Action::Put { key: self.cfg.lockfile_path.clone(), data, etag, timeout_ms }
+    }
+
+    fn on_claim(
+        &mut self,
+        now: Clock,
+        sent_at: u64,
+        data: Vec<u8>,
+        term: u64,
+        record: LeaderRecord,
+        r: Result<String, StorageError>,
+    ) -> Action {
+        match r {
+            Ok(etag) => {
+                self.succeeded();
+                self.hold(now, etag, term, sent_at, record)
+            }
+            // Lost the race (or the object appeared): find out who won.
+            Err(StorageError::PreconditionFailed) | Err(StorageError::Conflict) => self.reread(now),
+            // If-Match on an object that is gone: compete for creating it.
+            Err(StorageError::NotFound) => {
+                self.obs = None;
+                self.claim(now, None)
+            }
+            Err(e @ StorageError::Unavailable(_)) => {
+                self.ambiguous = Some(Ambiguous { data, sent_at, term, record });
+                self.failed(now, e)
+            }
+            Err(e) => self.failed(now, e),
+        }
+    }
+
+    fn reread(&mut self, now: Clock) -> Action {
+        if self.ops >= MAX_OPS_PER_STEP {
+            return self.done(now, self.cfg.frequent_interval_ms);
+        }
+        self.ops += 1;
+        self.read()
+    }
+
+    /// Our write `etag`, sent at `sent_at`, succeeded: we hold the lease. Run the acquire hook
+    /// before acting as leader; if the lease ran out while we waited, renew first.
+    fn hold(&mut self, now: Clock, etag: String, term: u64, sent_at: u64, record: LeaderRecord) -> Action {
+        self.known_term = self.known_term.max(term);
+        self.ambiguous = None;
+        self.note_record(now, &etag, Ok(record.clone()));
+        let until = sent_at + self.cfg.renew_deadline_ms * MS;
+        self.role = Role::Leader(Lease { etag, term, sent_at, until, hook_ok: false, record });
+        if now.mono_ns >= until {
+            return self.renew(now);
+        }
+        self.pending = Pending::AcquireHook;
+        Action::AcquireHook { term, leader_id: self.cfg.server_id.clone() }
+    }
+
+    fn on_acquire_hook(&mut self, now: Clock, r: Result<(), String>) -> Action {
+        let Role::Leader(lease) = &mut self.role else {
+            return self.done(now, self.cfg.frequent_interval_ms);
+        };
+        match r {
+            Ok(()) => {
+                lease.hook_ok = true;
+                if now.mono_ns >= lease.until {
+                    return self.renew(now);
+                }
+                let wait = self.leader_wait_ms(now);
+                self.done(now, wait)
+            }
+            Err(e) => {
+                // Resign, and stay out for a leader-timeout so we do not loop acquire → resign.
+                let (etag, term) = (lease.etag.clone(), lease.term);
+                self.last_error = Some(format!("acquire hook failed, resigned: {e}"));
+                self.role = Role::Follower;
+                self.backoff_until = Some(now.mono_ns + self.cfg.leader_timeout_ms * MS);
+                self.write_resigned(now, etag, term, false)
+            }
+        }
+    }
+
+    // ---- leaders -------------------------------------------------------------------------
+
+    fn renew(&mut self, now: Clock) -> Action {
+        let Role::Leader(lease) = &self.role else { return self.observe(now) };
+        if now.mono_ns >= lease.until && lease.hook_ok {
+            return self.lose(now, "lease expired before a renewal succeeded");
+        }
+        if self.ops >= MAX_OPS_PER_STEP {
+            let wait = self.leader_wait_ms(now);
+            return self.done(now, wait);
+        }
+        self.ops += 1;
+        let (etag, term) = (lease.etag.clone(), lease.term);
+        let record = LeaderRecord::leading(&self.cfg.server_id, &self.cfg.server_addr, now.wall_ns, term);
+        self.write(now, WriteKind::Renew, Some(etag), term, record)
+    }
+
+    fn on_renew(
+        &mut self,
+        now: Clock,
+        sent_at: u64,
+        data: Vec<u8>,
+        term: u64,
+        record: LeaderRecord,
+        r: Result<String, StorageError>,
+    ) -> Action {
+        let Role::Leader(lease) = &mut self.role else { return self.done(now, self.cfg.frequent_interval_ms) };
+        match r {
+            Ok(etag) => {
+                lease.etag = etag.clone();
+                lease.sent_at = sent_at;
+                lease.until = sent_at + self.cfg.renew_deadline_ms * MS;
+                lease.record = record.clone();
+                let hook_ok = lease.hook_ok;
+                self.succeeded();
+                self.ambiguous = None;
+                self.note_record(now, &etag, Ok(record));
+                if !hook_ok {
+                    return self.hold_renewed(now);
+                }
+                if now.mono_ns >= self.lease_until() {
+                    return self.lose(now, "renewal succeeded only after the lease had expired");
+                }
+                let wait = self.leader_wait_ms(now);
+                self.done(now, wait)
+            }
+            // Someone wrote since our last renewal — unless it was our own unanswered write.
+            Err(StorageError::PreconditionFailed) | Err(StorageError::NotFound) | Err(StorageError::Conflict)
+                if self.ambiguous.is_some() =>
+            {
+                self.reread(now)
+            }
+            Err(StorageError::Conflict) => self.reread(now),
+            Err(StorageError::PreconditionFailed) => self.lose(now, "another instance wrote the lock object"),
+            Err(StorageError::NotFound) => self.lose(now, "the lock object was deleted"),
+            Err(e @ StorageError::Unavailable(_)) => {
+                self.ambiguous = Some(Ambiguous { data, sent_at, term, record });
+                self.failed(now, e)
+            }
+            Err(e) => self.failed(now, e),
+        }
+    }
+
+    /// The renewal of a lease whose acquire hook has not run yet succeeded: run it now.
+    fn hold_renewed(&mut self, _now: Clock) -> Action {
+        let Role::Leader(lease) = &self.role else { unreachable!("called for leaders") };
+        let term = lease.term;
+        self.pending = Pending::AcquireHook;
+        Action::AcquireHook { term, leader_id: self.cfg.server_id.clone() }
+    }
+
+    /// A leader re-reads after a 409, or after a 412 that its own unanswered write may explain.
+    fn on_leader_read(&mut self, now: Clock, r: Result<Object, StorageError>) -> Action {
+        let Role::Leader(lease) = &mut self.role else { unreachable!("called for leaders") };
+        match r {
+            Ok(obj) if obj.etag == lease.etag => {
+                self.ambiguous = None;
+                self.succeeded();
+                self.renew(now)
+            }
+            Ok(obj) => match self.ambiguous.take() {
+                Some(amb) if amb.data == obj.data => {
+                    // The unanswered renewal was applied: adopt its etag and its send time.
+                    lease.etag = obj.etag.clone();
+                    lease.sent_at = amb.sent_at;
+                    lease.until = amb.sent_at + self.cfg.renew_deadline_ms * MS;
+                    lease.record = amb.record;
+                    self.succeeded();
+                    self.note(now, &obj);
+                    self.renew(now)
+                }
+                _ => {
+                    self.succeeded();
+                    self.note(now, &obj);
+                    self.lose(now, "another instance wrote the lock object")
+                }
+            },
+            Err(StorageError::NotFound) => {
+                self.ambiguous = None;
+                self.lose(now, "the lock object was deleted")
+            }
+            Err(e) => self.failed(now, e),
+        }
+    }
+
+    /// Leadership ends now. The lose hook runs if the acquire hook had run.
+    fn lose(&mut self, now: Clock, why: &str) -> Action {
+        let Role::Leader(lease) = mem::replace(&mut self.role, Role::Follower) else {
+            return self.observe(now);
+        };
+        self.last_error = Some(format!("lost leadership of term {}: {why}", lease.term));
+        self.ambiguous = None;
+        if lease.hook_ok { self.lose_hook(lease.term, AfterLose::Observe) } else { self.observe(now) }
+    }
+
+    fn lose_hook(&mut self, term: u64, after: AfterLose) -> Action {
+        self.pending = Pending::LoseHook(after);
+        Action::LoseHook { term, leader_id: self.cfg.server_id.clone() }
+    }
+
+    fn on_lose_hook(&mut self, now: Clock, after: AfterLose, r: Result<(), String>) -> Action {
+        if let Err(e) = r {
+            self.last_error = Some(format!("lose hook failed: {e}"));
+        }
+        match after {
+            AfterLose::Observe => self.observe(now),
+            AfterLose::Resign { etag, term, stop } => self.write_resigned(now, etag, term, stop),
+        }
+    }
+
+    fn write_resigned(&mut self, now: Clock, etag: String, term: u64, stop: bool) -> Action {
+        self.write(now, WriteKind::Resign { stop }, Some(etag), term, LeaderRecord::resigned(term))
+    }
+
+    fn on_resigned(&mut self, now: Clock, term: u64, stop: bool, r: Result<String, StorageError>) -> Action {
+        self.stopped = stop;
+        match r {
+            Ok(etag) => {
+                self.succeeded();
+                self.note_record(now, &etag, Ok(LeaderRecord::resigned(term)));
+            }
+            // Best effort: if it failed, followers take over when the lease runs out.
+            Err(e) => {
+                self.fails += 1;
+                self.last_error = Some(format!("writing the resigned record failed: {e}"));
+            }
+        }
+        let wait = match self.backoff_until {
+            Some(b) if b > now.mono_ns => (b - now.mono_ns).div_ceil(MS),
+            _ => self.cfg.frequent_interval_ms,
+        };
+        self.done(now, wait)
+    }
+
+    // ---- shared helpers --------------------------------------------------------------------
+
+    fn lease_until(&self) -> u64 {
+        match &self.role {
+            Role::Leader(l) => l.until,
+            Role::Follower => 0,
+        }
+    }
+
+    /// Next renewal one frequent interval after the last successful send, before the deadline.
+    fn leader_wait_ms(&self, now: Clock) -> u64 {
+        let Role::Leader(l) = &self.role else { return self.cfg.frequent_interval_ms };
+        let next = (l.sent_at + self.cfg.frequent_interval_ms * MS).min(l.until);
+        next.saturating_sub(now.mono_ns).div_ceil(MS).max(1)
+    }
+
+    fn request_timeout_ms(&self) -> u64 {
+        self.cfg.renew_deadline_ms
+    }
+
+    fn succeeded(&mut self) {
+        self.fails = 0;
+        if self.last_error.as_deref().is_some_and(|e| e.starts_with("storage")) {
+            self.last_error = None;
+        }
+    }
+
+    /// A storage call failed: report it and retry with exponential backoff and jitter — for a
+    /// leader, always before its lease runs out.
+    fn failed(&mut self, now: Clock, e: StorageError) -> Action {
+        self.fails = self.fails.saturating_add(1);
+        self.last_error = Some(e.to_string());
+        let base = (self.cfg.frequent_interval_ms / 8).max(1);
+        let backoff = base.saturating_mul(1 << self.fails.min(10).saturating_sub(1)).min(self.cfg.frequent_interval_ms);
+        let jittered = backoff / 2 + self.rng.u64(0..=backoff / 2);
+        let wait = match &self.role {
+            Role::Leader(l) => jittered.min(l.until.saturating_sub(now.mono_ns).div_ceil(MS)),
+            Role::Follower => jittered,
+        };
+        self.done(now, wait.max(1))
+    }
+
+    fn done(&mut self, now: Clock, next_step_in_ms: u64) -> Action {
+        self.pending = Pending::Idle;
+        self.last_election = Some(now.wall_ns);
+        Action::Done { next_step_in_ms }
+    }
+}

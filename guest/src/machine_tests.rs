@@ -1,0 +1,584 @@
+//! Unit tests of the state machine against an in-memory store with a controlled clock.
+
+use crate::io::*;
+use crate::record::{HealthReply, LeaderRecord};
+use crate::{Config, Elector, drive_resign, drive_step};
+use std::collections::{HashMap, VecDeque};
+
+const MS: u64 = 1_000_000;
+const KEY: &str = "leader/test.json";
+
+/// A strongly consistent store with conditional writes, one clock, and scripted faults.
+#[derive(Default)]
+struct World {
+    objects: HashMap<String, Object>,
+    etags: u64,
+    mono: u64,
+    wall: i128,
+    /// Answers to the next storage calls, instead of the store's.
+    faults: VecDeque<StorageError>,
+    /// Apply the next write even though a fault is answered (reply lost).
+    apply_despite_fault: bool,
+    /// How long each storage call takes.
+    latency_ms: u64,
+    gets: u32,
+    puts: Vec<Option<String>>,
+    log: Vec<String>,
+    failing_acquire: Vec<String>,
+    probe: Option<Result<ProbeReply, String>>,
+    probes: u32,
+}
+
+struct Node<'a> {
+    w: &'a mut World,
+    id: &'a str,
+}
+
+impl World {
+    fn new() -> Self {
+        World { mono: 1_000 * MS, wall: 1_700_000_000_000_000_000, ..Default::default() }
+    }
+    fn advance(&mut self, ms: u64) {
+        self.mono += ms * MS;
+        self.wall += i128::from(ms * MS);
+    }
+    fn clock(&self) -> Clock {
+        Clock { mono_ns: self.mono, wall_ns: self.wall }
+    }
+    fn record(&self) -> LeaderRecord {
+        LeaderRecord::parse(&self.objects[KEY].data).unwrap()
+    }
+    fn etag(&self) -> String {
+        self.objects[KEY].etag.clone()
+    }
+    fn node<'a>(&'a mut self, id: &'a str) -> Node<'a> {
+        Node { w: self, id }
+    }
+    fn hooks(&self, id: &str) -> Vec<&str> {
+        self.log.iter().filter_map(|l| l.strip_prefix(&format!("{id} "))).collect()
+    }
+}
+
+impl Io for Node<'_> {
+    fn now(&mut self) -> Clock {
+        self.w.clock()
+    }
+    fn get(&mut self, key: &str, _t: u64) -> Result<Object, StorageError> {
+        self.w.gets += 1;
+        self.w.advance(self.w.latency_ms);
+        if let Some(f) = self.w.faults.pop_front() {
+            return Err(f);
+        }
+        self.w.objects.get(key).cloned().ok_or(StorageError::NotFound)
+    }
+    fn put(&mut self, key: &str, data: &[u8], etag: Option<&str>, _t: u64) -> Result<String, StorageError> {
+        self.w.puts.push(etag.map(str::to_string));
+        self.w.advance(self.w.latency_ms);
+        let fault = self.w.faults.pop_front();
+        if fault.is_some() && !std::mem::take(&mut self.w.apply_despite_fault) {
+            return Err(fault.unwrap());
+        }
+        let current = self.w.objects.get(key).map(|o| o.etag.clone());
+        let ok = match (etag, &current) {
+            (None, None) => true,
+            (Some(e), Some(c)) => e == c,
+            (Some(_), None) => return Err(StorageError::NotFound),
+            (None, Some(_)) => false,
+        };
+        if !ok {
+            return Err(StorageError::PreconditionFailed);
+        }
+        self.w.etags += 1;
+        let new = format!("\"e{}\"", self.w.etags);
+        self.w.objects.insert(key.into(), Object { data: data.to_vec(), etag: new.clone() });
+        fault.map_or(Ok(new), Err)
+    }
+    fn probe(&mut self, _a: &str, _p: &str, _t: u64) -> Result<ProbeReply, String> {
+        self.w.probes += 1;
+        self.w.probe.clone().unwrap_or(Err("no peer".into()))
+    }
+    fn acquire_hook(&mut self, term: u64, _id: &str) -> Result<(), String> {
+        self.w.log.push(format!("{} acquire {term}", self.id));
+        if self.w.failing_acquire.iter().any(|f| f == self.id) { Err("boom".into()) } else { Ok(()) }
+    }
+    fn lose_hook(&mut self, term: u64, _id: &str) -> Result<(), String> {
+        self.w.log.push(format!("{} lose {term}", self.id));
+        Ok(())
+    }
+}
+
+fn cfg(id: &str) -> Config {
+    Config {
+        lockfile_path: KEY.into(),
+        server_id: id.into(),
+        server_addr: format!("{id}:8993"),
+        ..Config::default()
+    }
+}
+
+fn elector(w: &World, id: &str) -> Elector {
+    Elector::new(cfg(id), w.clock()).unwrap()
+}
+
+fn step(w: &mut World, e: &mut Elector) -> u64 {
+    let id = e.config().server_id.clone();
+    drive_step(e, &mut w.node(&id))
+}
+
+/// Runs steps of `e` as they come due until `pred` holds or `limit_ms` of time passes.
+fn run_until(w: &mut World, e: &mut Elector, limit_ms: u64, mut pred: impl FnMut(&World, &Elector) -> bool) -> bool {
+    let end = w.mono + limit_ms * MS;
+    while w.mono <= end {
+        let wait = step(w, e);
+        if pred(w, e) {
+            return true;
+        }
+        w.advance(wait);
+    }
+    false
+}
+
+#[test]
+fn first_elector_creates_the_object_with_term_1_and_runs_the_acquire_hook() {
+    let mut w = World::new();
+    let mut a = elector(&w, "a");
+    let next = step(&mut w, &mut a);
+    assert!(a.is_leader(w.clock()));
+    assert_eq!(w.puts, vec![None], "creation must use If-None-Match");
+    let r = w.record();
+    assert_eq!((r.leader_id.as_str(), r.leader_addr.as_str(), r.term), ("a", "a:8993", 1));
+    assert_eq!(w.hooks("a"), vec!["acquire 1"]);
+    assert_eq!(next, 5_000, "leader renews one frequent interval after its write");
+}
+
+#[test]
+fn leader_renews_with_if_match_on_its_own_etag_and_never_reads() {
+    let mut w = World::new();
+    let mut a = elector(&w, "a");
+    step(&mut w, &mut a);
+    let gets = w.gets;
+    for _ in 0..5 {
+        let before = w.etag();
+        w.advance(5_000);
+        step(&mut w, &mut a);
+        assert_eq!(w.puts.last().unwrap().as_deref(), Some(before.as_str()));
+        assert_ne!(w.etag(), before);
+    }
+    assert_eq!(w.gets, gets, "renewals need no GET");
+    assert_eq!(w.record().term, 1, "renewals keep the term");
+    assert_eq!(w.hooks("a"), vec!["acquire 1"]);
+}
+
+#[test]
+fn follower_takes_over_only_after_watching_one_etag_for_leader_timeout() {
+    let mut w = World::new();
+    let mut a = elector(&w, "a");
+    let mut b = elector(&w, "b");
+    step(&mut w, &mut a);
+    step(&mut w, &mut b);
+    let seen = w.mono;
+    assert!(!b.is_leader(w.clock()));
+    assert_eq!(b.status(w.clock()).leader_id, "a");
+    // a crashes; b must not win before 15 s of its own clock since it first saw the etag.
+    let dead_etag = w.etag();
+    assert!(run_until(&mut w, &mut b, 60_000, |w, b| b.is_leader(w.clock())));
+    let waited = (w.mono - seen) / MS;
+    assert!((15_000..=15_000 + 5_000).contains(&waited), "took over after {waited} ms");
+    assert_eq!(w.puts.last().unwrap().as_deref(), Some(dead_etag.as_str()), "takeover uses If-Match on the stale etag");
+    assert_eq!(w.record().term, 2);
+    assert_eq!(w.hooks("b"), vec!["acquire 2"]);
+}
+
+#[test]
+fn follower_never_takes_over_from_a_renewing_leader_and_polls_infrequently() {
+    let mut w = World::new();
+    let mut a = elector(&w, "a");
+    let mut b = elector(&w, "b");
+    let mut a_next = step(&mut w, &mut a);
+    let mut b_next = step(&mut w, &mut b);
+    let mut b_waits = vec![];
+    for _ in 0..20_000 {
+        let d = a_next.min(b_next);
+        w.advance(d);
+        a_next -= d;
+        b_next -= d;
+        if a_next == 0 {
+            a_next = step(&mut w, &mut a);
+        }
+        if b_next == 0 {
+            b_next = step(&mut w, &mut b);
+            b_waits.push(b_next);
+        }
+        assert!(!b.is_leader(w.clock()));
+        assert!(a.is_leader(w.clock()));
+        if w.mono > 1_000 * MS + 600_000 * MS {
+            break;
+        }
+    }
+    assert!(b_waits.iter().filter(|&&d| d == 30_000).count() > b_waits.len() / 2, "follower polls at the infrequent interval: {b_waits:?}");
+}
+
+#[test]
+fn leader_self_fences_at_renew_deadline_while_storage_is_down() {
+    let mut w = World::new();
+    let mut a = elector(&w, "a");
+    step(&mut w, &mut a);
+    let sent = w.mono; // latency 0: the write was sent now
+    let lease_end = sent + 10_000 * MS;
+    w.faults.extend(std::iter::repeat_n(StorageError::Unavailable("timeout".into()), 1_000));
+    let mut last_leader = sent;
+    while w.mono < sent + 30_000 * MS {
+        let wait = step(&mut w, &mut a);
+        if a.is_leader(w.clock()) {
+            last_leader = w.mono;
+        }
+        assert!(w.mono < lease_end || !a.is_leader(w.clock()), "still leader past the deadline");
+        // Retries happen inside the lease: the retry is scheduled no later than its end.
+        if w.mono < lease_end {
+            assert!(w.mono + wait * MS <= lease_end, "retry scheduled past the lease");
+        }
+        w.advance(wait);
+    }
+    assert!(last_leader < lease_end);
+    assert_eq!(w.hooks("a"), vec!["acquire 1", "lose 1"]);
+    assert!(a.status(w.clock()).consecutive_fails > 3);
+}
+
+#[test]
+fn precondition_failed_on_renewal_ends_leadership_at_once() {
+    let mut w = World::new();
+    let mut a = elector(&w, "a");
+    step(&mut w, &mut a);
+    // Someone else overwrote the object.
+    w.objects.get_mut(KEY).unwrap().etag = "\"other\"".into();
+    w.advance(5_000);
+    step(&mut w, &mut a);
+    assert!(!a.is_leader(w.clock()));
+    assert_eq!(w.hooks("a"), vec!["acquire 1", "lose 1"]);
+}
+
+#[test]
+fn conflict_409_rereads_and_retries() {
+    let mut w = World::new();
+    let mut a = elector(&w, "a");
+    step(&mut w, &mut a);
+    w.advance(5_000);
+    w.faults.push_back(StorageError::Conflict);
+    let (puts, gets) = (w.puts.len(), w.gets);
+    step(&mut w, &mut a);
+    assert!(a.is_leader(w.clock()));
+    assert_eq!(w.puts.len(), puts + 2, "renewal retried after the re-read");
+    assert_eq!(w.gets, gets + 1, "one re-read");
+}
+
+#[test]
+fn if_match_on_a_deleted_object_competes_with_if_none_match() {
+    let mut w = World::new();
+    let mut a = elector(&w, "a");
+    let mut b = elector(&w, "b");
+    step(&mut w, &mut a);
+    step(&mut w, &mut b);
+    // Make b's next step a takeover attempt, then delete the object under it.
+    w.advance(15_000);
+    w.objects.remove(KEY);
+    step(&mut w, &mut b);
+    assert!(b.is_leader(w.clock()));
+    assert_eq!(w.puts.last().unwrap(), &None);
+    // a's renewal finds the object replaced: it loses.
+    step(&mut w, &mut a);
+    assert!(!a.is_leader(w.clock()));
+}
+
+#[test]
+fn leader_whose_object_is_deleted_steps_down_then_competes_again() {
+    let mut w = World::new();
+    let mut a = elector(&w, "a");
+    step(&mut w, &mut a);
+    w.objects.remove(KEY);
+    w.advance(5_000);
+    step(&mut w, &mut a);
+    assert_eq!(w.hooks("a"), vec!["acquire 1", "lose 1", "acquire 2"]);
+    assert!(a.is_leader(w.clock()));
+    assert_eq!(w.record().term, 2);
+}
+
+#[test]
+fn denied_is_reported_as_a_configuration_error() {
+    let mut w = World::new();
+    let mut a = elector(&w, "a");
+    w.faults.push_back(StorageError::Denied("AccessDenied: wrong key".into()));
+    step(&mut w, &mut a);
+    let s = a.status(w.clock());
+    assert!(s.last_error.as_deref().unwrap().contains("denied access (check credentials"), "{s:?}");
+    assert_eq!(s.consecutive_fails, 1);
+    step(&mut w, &mut a);
+    assert_eq!(a.status(w.clock()).consecutive_fails, 0);
+}
+
+#[test]
+fn follower_retries_transient_errors_with_growing_jittered_backoff() {
+    let mut w = World::new();
+    let mut a = elector(&w, "a");
+    w.faults.extend(std::iter::repeat_n(StorageError::Unavailable("503".into()), 6));
+    let waits: Vec<u64> = (0..6).map(|_| step(&mut w, &mut a)).collect();
+    assert!(waits.iter().all(|&d| (1..=5_000).contains(&d)), "{waits:?}");
+    assert!(waits[4] > waits[0], "backoff grows: {waits:?}");
+}
+
+#[test]
+fn failed_acquire_hook_resigns_and_stays_out_for_a_leader_timeout() {
+    let mut w = World::new();
+    let mut a = elector(&w, "a");
+    w.failing_acquire.push("a".into());
+    let wait = step(&mut w, &mut a);
+    assert!(!a.is_leader(w.clock()));
+    assert!(w.record().is_resigned(), "resigned record written");
+    assert!(wait >= 15_000, "backs off a leader timeout, not {wait}");
+    // Steps during the backoff never compete.
+    let puts = w.puts.len();
+    w.advance(7_000);
+    step(&mut w, &mut a);
+    assert_eq!(w.puts.len(), puts);
+    w.failing_acquire.clear();
+    w.advance(8_000);
+    step(&mut w, &mut a);
+    assert!(a.is_leader(w.clock()));
+    assert_eq!(w.hooks("a"), vec!["acquire 1", "acquire 2"]);
+    assert!(a.status(w.clock()).last_error.is_some_and(|e| e.contains("acquire hook failed")));
+}
+
+#[test]
+fn graceful_resign_runs_the_lose_hook_before_the_resigned_record_and_lets_a_follower_in_at_once() {
+    let mut w = World::new();
+    let mut a = elector(&w, "a");
+    let mut b = elector(&w, "b");
+    step(&mut w, &mut a);
+    step(&mut w, &mut b);
+    let etag = w.etag();
+    drive_resign(&mut a, &mut w.node("a"));
+    assert_eq!(w.hooks("a"), vec!["acquire 1", "lose 1"]);
+    assert_eq!(w.puts.last().unwrap().as_deref(), Some(etag.as_str()), "resign uses If-Match");
+    assert!(w.record().is_resigned());
+    let s = a.status(w.clock());
+    assert!(s.stopped && !s.is_leader);
+    // The follower's very next step takes over, without waiting for the lease.
+    w.advance(1);
+    step(&mut w, &mut b);
+    assert!(b.is_leader(w.clock()));
+    assert_eq!(w.record().term, 2);
+    // A stopped elector does nothing more.
+    let puts = w.puts.len();
+    step(&mut w, &mut a);
+    assert_eq!(w.puts.len(), puts);
+}
+
+#[test]
+fn corrupt_and_oversized_objects_are_reported_then_replaced_after_a_leader_timeout() {
+    for data in [b"{not json".to_vec(), vec![b' '; 64 * 1024 + 1]] {
+        let mut w = World::new();
+        w.objects.insert(KEY.into(), Object { data, etag: "\"bad\"".into() });
+        let mut a = elector(&w, "a");
+        step(&mut w, &mut a);
+        let err = a.status(w.clock()).last_error.unwrap();
+        assert!(err.contains("lock object leader/test.json"), "{err}");
+        assert!(!a.is_leader(w.clock()));
+        w.advance(14_000);
+        step(&mut w, &mut a);
+        assert!(!a.is_leader(w.clock()), "replaced too early");
+        w.advance(1_000);
+        step(&mut w, &mut a);
+        assert!(a.is_leader(w.clock()));
+        assert_eq!(w.puts.last().unwrap().as_deref(), Some("\"bad\""));
+        assert_eq!(a.status(w.clock()).last_error, None);
+    }
+}
+
+#[test]
+fn a_claim_whose_reply_was_lost_is_adopted_when_the_object_shows_our_write() {
+    let mut w = World::new();
+    let mut a = elector(&w, "a");
+    w.faults.push_back(StorageError::Unavailable("reply lost".into()));
+    w.apply_despite_fault = true;
+    step(&mut w, &mut a);
+    assert!(!a.is_leader(w.clock()));
+    w.advance(100);
+    step(&mut w, &mut a);
+    assert!(a.is_leader(w.clock()), "our own applied write is recognised");
+    assert_eq!(w.record().term, 1);
+}
+
+#[test]
+fn a_renewal_whose_reply_was_lost_does_not_make_the_leader_step_down() {
+    let mut w = World::new();
+    let mut a = elector(&w, "a");
+    step(&mut w, &mut a);
+    w.advance(5_000);
+    w.faults.push_back(StorageError::Unavailable("reply lost".into()));
+    w.apply_despite_fault = true;
+    step(&mut w, &mut a);
+    w.advance(500);
+    step(&mut w, &mut a);
+    assert!(a.is_leader(w.clock()));
+    assert_eq!(w.hooks("a"), vec!["acquire 1"], "no lose/acquire flap");
+}
+
+#[test]
+fn a_restarted_process_finding_its_own_record_waits_out_the_lease_then_reacquires() {
+    let mut w = World::new();
+    let mut old = elector(&w, "a");
+    step(&mut w, &mut old);
+    drop(old); // crash: state lost
+    let mut a = elector(&w, "a");
+    step(&mut w, &mut a);
+    assert!(!a.is_leader(w.clock()), "it cannot prove its previous incarnation is gone");
+    assert!(run_until(&mut w, &mut a, 30_000, |w, a| a.is_leader(w.clock())));
+    assert_eq!(w.record().term, 2);
+    assert_eq!(w.hooks("a"), vec!["acquire 1", "acquire 2"], "the acquire hook runs for the new process");
+}
+
+#[test]
+fn timestamp_mode_trusts_old_timestamps_only_when_configured() {
+    let stale = LeaderRecord::leading("x", "", 1_700_000_000_000_000_000 - 60_000_000_000, 4);
+    for (skew, expect_immediate) in [(None, false), (Some(2_000), true)] {
+        let mut w = World::new();
+        w.objects.insert(KEY.into(), Object { data: stale.to_json(), etag: "\"old\"".into() });
+        let mut a = Elector::new(Config { max_clock_skew_ms: skew, ..cfg("a") }, w.clock()).unwrap();
+        step(&mut w, &mut a);
+        assert_eq!(a.is_leader(w.clock()), expect_immediate, "skew {skew:?}");
+    }
+    // A recent timestamp is not stale even in timestamp mode.
+    let mut w = World::new();
+    let fresh = LeaderRecord::leading("x", "", w.wall - 1_000_000_000, 4);
+    w.objects.insert(KEY.into(), Object { data: fresh.to_json(), etag: "\"new\"".into() });
+    let mut a = Elector::new(Config { max_clock_skew_ms: Some(2_000), ..cfg("a") }, w.clock()).unwrap();
+    step(&mut w, &mut a);
+    assert!(!a.is_leader(w.clock()));
+}
+
+#[test]
+fn peer_mode_probes_the_leader_instead_of_reading_and_falls_back_to_s3() {
+    let mut w = World::new();
+    let mut a = elector(&w, "a");
+    step(&mut w, &mut a);
+    let mut b = Elector::new(Config { peer_mode: true, ..cfg("b") }, w.clock()).unwrap();
+    step(&mut w, &mut b); // first contact reads S3 to learn the leader's address
+    let gets = w.gets;
+    w.probe = Some(Ok(ProbeReply::Leader(a.health(w.clock()).unwrap())));
+    for _ in 0..5 {
+        w.advance(5_000);
+        step(&mut w, &mut a);
+        w.probe = Some(Ok(ProbeReply::Leader(a.health(w.clock()).unwrap())));
+        let wait = step(&mut w, &mut b);
+        assert!(wait <= 5_000, "probing follower uses the frequent interval, got {wait}");
+    }
+    assert_eq!((w.gets, w.probes), (gets, 5), "no S3 reads while the leader answers");
+    w.probe = Some(Ok(ProbeReply::NotLeader));
+    step(&mut w, &mut b);
+    assert_eq!(w.gets, gets + 1, "a failed probe reads S3 at once");
+}
+
+#[test]
+fn health_reply_reports_the_completed_etag_and_the_remaining_lease() {
+    let mut w = World::new();
+    let mut a = elector(&w, "a");
+    step(&mut w, &mut a);
+    w.advance(4_000);
+    let h = HealthReply::parse(&a.health(w.clock()).unwrap()).unwrap();
+    assert_eq!(h.etag, w.etag());
+    assert_eq!(h.lease_remaining_ms, 6_000);
+    assert_eq!(h.record.term, 1);
+    w.advance(6_000);
+    assert_eq!(a.health(w.clock()), None, "no health reply once the lease is over");
+}
+
+#[test]
+fn update_config_applies_and_rejects_identity_changes() {
+    let w = World::new();
+    let mut a = elector(&w, "a");
+    assert!(a.update_config(Config { infrequent_interval_ms: 60_000, ..cfg("a") }).is_ok());
+    assert_eq!(a.config().infrequent_interval_ms, 60_000);
+    assert_eq!(a.update_config(cfg("b")).unwrap_err().rule, "identity-immutable");
+    assert_eq!(a.update_config(Config { leader_timeout_ms: 1, ..cfg("a") }).unwrap_err().rule, "renew-deadline-below-leader-timeout");
+}
+
+#[test]
+fn state_survives_export_with_a_continuous_clock_and_is_discarded_without_one() {
+    let mut w = World::new();
+    let mut a = elector(&w, "a");
+    let mut b = elector(&w, "b");
+    step(&mut w, &mut a);
+    step(&mut w, &mut b);
+    let saved = b.export_state(w.clock());
+    w.advance(15_000);
+    // Same clock: the watch continues, so the takeover is due now.
+    let mut b2 = Elector::restore(cfg("b"), &saved, w.clock()).unwrap();
+    step(&mut w, &mut b2);
+    assert!(b2.is_leader(w.clock()));
+    // A clock that restarted (new process): the watch restarts too.
+    let mut w2 = World::new();
+    let mut a = elector(&w2, "a");
+    let mut b = elector(&w2, "b");
+    step(&mut w2, &mut a);
+    step(&mut w2, &mut b);
+    let saved = b.export_state(w2.clock());
+    w2.advance(15_000);
+    w2.mono = 5 * MS;
+    let mut b3 = Elector::restore(cfg("b"), &saved, w2.clock()).unwrap();
+    step(&mut w2, &mut b3);
+    assert!(!b3.is_leader(w2.clock()), "discontinuous clock must not hasten a takeover");
+    assert!(Elector::restore(cfg("c"), &saved, w2.clock()).unwrap_err().contains("belongs to server"));
+    assert!(Elector::restore(cfg("b"), b"garbage", w2.clock()).unwrap_err().contains("unreadable"));
+}
+
+#[test]
+fn three_electors_one_leader_crash_takeover_with_term_2() {
+    let mut w = World::new();
+    let ids = ["a", "b", "c"];
+    let mut es: Vec<Elector> = ids.iter().map(|id| elector(&w, id)).collect();
+    let mut due = vec![0u64; 3];
+    let mut crashed = None;
+    let mut takeover_at = None;
+    while w.mono < 1_000 * MS + 120_000 * MS {
+        let d = *due.iter().enumerate().filter(|(i, _)| Some(*i) != crashed).map(|(_, d)| d).min().unwrap();
+        w.advance(d);
+        for i in 0..3 {
+            if Some(i) == crashed {
+                continue;
+            }
+            due[i] -= d;
+            if due[i] == 0 {
+                due[i] = step(&mut w, &mut es[i]);
+            }
+        }
+        let leaders: Vec<usize> = (0..3).filter(|&i| Some(i) != crashed && es[i].is_leader(w.clock())).collect();
+        assert!(leaders.len() <= 1, "two leaders: {leaders:?}");
+        if crashed.is_none() && w.mono > 1_000 * MS + 20_000 * MS {
+            crashed = Some(leaders[0]);
+        }
+        if crashed.is_some() && !leaders.is_empty() && takeover_at.is_none() {
+            takeover_at = Some(w.mono);
+        }
+    }
+    assert!(takeover_at.is_some());
+    assert_eq!(w.record().term, 2);
+}
+
+#[test]
+fn no_input_makes_it_panic() {
+    let mut rng = fastrand::Rng::with_seed(7);
+    for _ in 0..2_000 {
+        let mut w = World::new();
+        let len = rng.usize(0..200);
+        let mut data: Vec<u8> = (0..len).map(|_| rng.u8(..)).collect();
+        if rng.bool() {
+            data = format!(r#"{{"leaderID":"{}","lastUpdated":"{}","term":{}}}"#, rng.u8(..), rng.u32(..), rng.i64(..)).into_bytes();
+        }
+        w.objects.insert(KEY.into(), Object { data, etag: String::new() });
+        let mut a = elector(&w, "a");
+        for _ in 0..4 {
+            let wait = step(&mut w, &mut a);
+            w.advance(wait);
+        }
+        let _ = a.status(w.clock());
+    }
+}

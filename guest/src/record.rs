@@ -1,0 +1,183 @@
+//! The lock object's JSON, compatible with Go s3lect, and the health endpoint's reply.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+/// Lock objects larger than this are refused as corrupt rather than parsed.
+pub const MAX_RECORD_BYTES: usize = 64 * 1024;
+
+/// Go's zero `time.Time`, which s3lect writes for a resigned leader.
+pub const ZERO_TIME: OffsetDateTime = time::macros::datetime!(0001-01-01 00:00:00 UTC);
+
+/// The lock object: Go s3lect's `LeaderRecord` plus our `term` fencing token.
+/// Unknown fields are ignored; a missing `term` (Go s3lect) reads as 0.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeaderRecord {
+    #[serde(rename = "leaderID", default, skip_serializing_if = "String::is_empty")]
+    pub leader_id: String,
+    #[serde(rename = "leaderAddr", default, skip_serializing_if = "String::is_empty")]
+    pub leader_addr: String,
+    #[serde(rename = "lastUpdated", with = "rfc3339", default = "zero_time")]
+    pub last_updated: OffsetDateTime,
+    #[serde(default)]
+    pub term: u64,
+}
+
+fn zero_time() -> OffsetDateTime {
+    ZERO_TIME
+}
+
+/// Why a lock object could not be read as a record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RecordError {
+    TooLarge(usize),
+    Invalid(String),
+}
+
+impl fmt::Display for RecordError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RecordError::TooLarge(n) => {
+                write!(f, "lock object is {n} bytes, over the {MAX_RECORD_BYTES}-byte limit")
+            }
+            RecordError::Invalid(e) => write!(f, "lock object is not a leader record: {e}"),
+        }
+    }
+}
+
+impl LeaderRecord {
+    pub fn leading(leader_id: &str, leader_addr: &str, now_unix_ns: i128, term: u64) -> Self {
+        LeaderRecord {
+            leader_id: leader_id.to_string(),
+            leader_addr: leader_addr.to_string(),
+            last_updated: from_unix_ns(now_unix_ns),
+            term,
+        }
+    }
+
+    /// The record a leader writes when it gives up: zero time, no leader, same term.
+    pub fn resigned(term: u64) -> Self {
+        LeaderRecord { leader_id: String::new(), leader_addr: String::new(), last_updated: ZERO_TIME, term }
+    }
+
+    /// Go s3lect marks resignation with the zero time: anyone may take over at once. (A record
+    /// naming nobody with a real timestamp — a revocation by `s3lect resign` — is not one: it
+    /// must stand unchanged for a leader-timeout like any other record.)
+    pub fn is_resigned(&self) -> bool {
+        self.last_updated == ZERO_TIME
+    }
+
+    pub fn parse(data: &[u8]) -> Result<Self, RecordError> {
+        parse_object(data)
+    }
+
+    pub fn to_json(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("a record always serialises")
+    }
+
+    pub fn last_updated_unix_ns(&self) -> i128 {
+        self.last_updated.unix_timestamp_nanos()
+    }
+}
+
+/// Size-checked JSON object parsing. serde would also accept a JSON array for a struct, which
+/// no writer of ours or Go's produces, so anything but an object is refused.
+fn parse_object<T: serde::de::DeserializeOwned>(data: &[u8]) -> Result<T, RecordError> {
+    if data.len() > MAX_RECORD_BYTES {
+        return Err(RecordError::TooLarge(data.len()));
+    }
+    if data.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(RecordError::Invalid("expected a JSON object".into()));
+    }
+    serde_json::from_slice(data).map_err(|e| RecordError::Invalid(e.to_string()))
+}
+
+/// Converts unix nanoseconds to a timestamp, clamping absurd values instead of failing.
+pub fn from_unix_ns(ns: i128) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp_nanos(ns).unwrap_or(ZERO_TIME)
+}
+
+/// RFC 3339 with nanoseconds, as Go's `time.Time` marshals (UTC, trailing zeros trimmed).
+mod rfc3339 {
+    use super::*;
+    use serde::{Deserializer, Serializer, de::Error};
+
+    pub fn serialize<S: Serializer>(t: &OffsetDateTime, s: S) -> Result<S::Ok, S::Error> {
+        let text = t.to_offset(time::UtcOffset::UTC).format(&Rfc3339).map_err(serde::ser::Error::custom)?;
+        s.serialize_str(&text)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<OffsetDateTime, D::Error> {
+        let text = String::deserialize(d)?;
+        OffsetDateTime::parse(&text, &Rfc3339)
+            .map_err(|e| D::Error::custom(format!("lastUpdated {text:?} is not RFC 3339: {e}")))
+    }
+}
+
+/// What a leader's health endpoint serves: its record, the etag of its last completed renewal,
+/// and how much of its lease remains.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HealthReply {
+    #[serde(flatten)]
+    pub record: LeaderRecord,
+    pub etag: String,
+    #[serde(rename = "leaseRemainingMs")]
+    pub lease_remaining_ms: u64,
+}
+
+impl HealthReply {
+    pub fn parse(data: &[u8]) -> Result<Self, RecordError> {
+        parse_object(data)
+    }
+
+    pub fn to_json(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("a health reply always serialises")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_go_s3lect_records() {
+        let go = br#"{"leaderID":"node-1","leaderAddr":"10.0.0.1:8993","lastUpdated":"2025-06-01T12:34:56.123456789Z"}"#;
+        let r = LeaderRecord::parse(go).unwrap();
+        assert_eq!((r.leader_id.as_str(), r.term), ("node-1", 0));
+        assert_eq!(r.last_updated_unix_ns() % 1_000_000_000, 123_456_789);
+        assert!(!r.is_resigned());
+        let resigned = br#"{"lastUpdated":"0001-01-01T00:00:00Z"}"#;
+        assert!(LeaderRecord::parse(resigned).unwrap().is_resigned());
+        let offset = br#"{"leaderID":"n","lastUpdated":"2025-06-01T14:34:56+02:00","extra":[1,2]}"#;
+        assert_eq!(LeaderRecord::parse(offset).unwrap().last_updated, time::macros::datetime!(2025-06-01 12:34:56 UTC));
+    }
+
+    #[test]
+    fn writes_what_go_reads() {
+        let r = LeaderRecord::leading("b", "h:1", 1_700_000_000_500_000_000, 7);
+        let text = String::from_utf8(r.to_json()).unwrap();
+        assert_eq!(text, r#"{"leaderID":"b","leaderAddr":"h:1","lastUpdated":"2023-11-14T22:13:20.5Z","term":7}"#);
+        let z = String::from_utf8(LeaderRecord::resigned(7).to_json()).unwrap();
+        assert_eq!(z, r#"{"lastUpdated":"0001-01-01T00:00:00Z","term":7}"#);
+        assert_eq!(LeaderRecord::parse(text.as_bytes()).unwrap(), r);
+    }
+
+    #[test]
+    fn rejects_bad_input_with_a_reason() {
+        assert_eq!(LeaderRecord::parse(&vec![b' '; MAX_RECORD_BYTES + 1]), Err(RecordError::TooLarge(MAX_RECORD_BYTES + 1)));
+        let e = LeaderRecord::parse(br#"{"leaderID":"a","lastUpdated":"yesterday"}"#).unwrap_err();
+        assert!(e.to_string().contains("not RFC 3339"), "{e}");
+        assert!(matches!(LeaderRecord::parse(b"\xff\x00garbage"), Err(RecordError::Invalid(_))));
+        assert!(matches!(LeaderRecord::parse(b"[]"), Err(RecordError::Invalid(_))));
+    }
+
+    #[test]
+    fn health_reply_round_trips() {
+        let h = HealthReply { record: LeaderRecord::leading("a", "x:1", 0, 3), etag: "\"e1\"".into(), lease_remaining_ms: 900 };
+        let json = h.to_json();
+        assert_eq!(HealthReply::parse(&json).unwrap(), h);
+        assert!(String::from_utf8(json).unwrap().contains(r#""leaseRemainingMs":900"#));
+    }
+}

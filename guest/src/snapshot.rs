@@ -1,0 +1,176 @@
+//! An elector's knowledge as bytes, so a host that keeps no instance alive between invocations
+//! (cron, serverless) can carry it from one step to the next.
+//!
+//! Monotonic instants only mean something on the clock that produced them. On restore we check
+//! that the monotonic clock advanced in step with the wall clock since the export; if not (new
+//! process, other machine, reboot), every instant is reset so the restored elector can only be
+//! slower to take over than a fresh watch would be, never faster.
+
+use crate::config::Config;
+use crate::io::Clock;
+use crate::machine::{Ambiguous, Elector, Lease, Observation, Role};
+use crate::record::{LeaderRecord, RecordError};
+use serde::{Deserialize, Serialize};
+
+const VERSION: u32 = 1;
+const MS: u64 = 1_000_000;
+/// Slack allowed between the two clocks' progress, on top of the configured drift.
+const CONTINUITY_SLACK_NS: u64 = 1_000 * MS;
+
+#[derive(Serialize, Deserialize)]
+struct Saved {
+    version: u32,
+    server_id: String,
+    lockfile_path: String,
+    mono_ns: u64,
+    wall_ns: i128,
+    lease: Option<SavedLease>,
+    observation: Option<SavedObservation>,
+    known_term: u64,
+    ambiguous: Option<SavedAmbiguous>,
+    backoff_until: Option<u64>,
+    fails: u32,
+    last_error: Option<String>,
+    leader_last_seen: Option<i128>,
+    stopped: bool,
+}
+
+#[derive(Serialize, Deserialize)]
+struct SavedLease {
+    etag: String,
+    term: u64,
+    sent_at: u64,
+    until: u64,
+    hook_ok: bool,
+    record: LeaderRecord,
+}
+
+#[derive(Serialize, Deserialize)]
+struct SavedObservation {
+    etag: String,
+    first_seen: u64,
+    record: Option<LeaderRecord>,
+    error: Option<String>,
+    changed: bool,
+}
+
+#[derive(Serialize, Deserialize)]
+struct SavedAmbiguous {
+    data: Vec<u8>,
+    sent_at: u64,
+    term: u64,
+    record: LeaderRecord,
+}
+
+impl Elector {
+    pub fn export_state(&self, now: Clock) -> Vec<u8> {
+        let lease = match &self.role {
+            Role::Leader(l) => Some(SavedLease {
+                etag: l.etag.clone(),
+                term: l.term,
+                sent_at: l.sent_at,
+                until: l.until,
+                hook_ok: l.hook_ok,
+                record: l.record.clone(),
+            }),
+            Role::Follower => None,
+        };
+        let saved = Saved {
+            version: VERSION,
+            server_id: self.cfg.server_id.clone(),
+            lockfile_path: self.cfg.lockfile_path.clone(),
+            mono_ns: now.mono_ns,
+            wall_ns: now.wall_ns,
+            lease,
+            observation: self.obs.as_ref().map(|o| SavedObservation {
+                etag: o.etag.clone(),
+                first_seen: o.first_seen,
+                record: o.record.as_ref().ok().cloned(),
+                error: o.record.as_ref().err().map(|e| e.to_string()),
+                changed: o.changed,
+            }),
+            known_term: self.known_term,
+            ambiguous: self.ambiguous.as_ref().map(|a| SavedAmbiguous {
+                data: a.data.clone(),
+                sent_at: a.sent_at,
+                term: a.term,
+                record: a.record.clone(),
+            }),
+            backoff_until: self.backoff_until,
+            fails: self.fails,
+            last_error: self.last_error.clone(),
+            leader_last_seen: self.leader_last_seen,
+            stopped: self.stopped,
+        };
+        serde_json::to_vec(&saved).expect("state always serialises")
+    }
+
+    pub fn restore(cfg: Config, state: &[u8], now: Clock) -> Result<Elector, String> {
+        let saved: Saved = serde_json::from_slice(state).map_err(|e| format!("elector state is unreadable: {e}"))?;
+        if saved.version != VERSION {
+            return Err(format!("elector state has version {}, this build reads {VERSION}", saved.version));
+        }
+        if saved.server_id != cfg.server_id || saved.lockfile_path != cfg.lockfile_path {
+            return Err(format!(
+                "elector state belongs to server {:?} on {:?}, not {:?} on {:?}",
+                saved.server_id, saved.lockfile_path, cfg.server_id, cfg.lockfile_path
+            ));
+        }
+        let continuous = clock_continued(&saved, now, cfg.max_clock_drift_ppm);
+        let mut e = Elector::new(cfg, now).map_err(|e| e.to_string())?;
+        // Without a continuous clock, past instants are replaced: leases as expired, watches
+        // as starting now, backoffs as starting now.
+        let past = |t: u64| if continuous { t } else { 0 };
+        let since = |t: u64| if continuous { t } else { now.mono_ns };
+        let timeout = e.cfg.leader_timeout_ms * MS;
+        e.role = match saved.lease {
+            Some(l) => Role::Leader(Lease {
+                etag: l.etag,
+                term: l.term,
+                sent_at: past(l.sent_at),
+                until: past(l.until),
+                // A leader that cannot prove its lease continued must renew and re-acquire.
+                hook_ok: l.hook_ok && continuous,
+                record: l.record,
+            }),
+            None => Role::Follower,
+        };
+        e.obs = saved.observation.map(|o| Observation {
+            etag: o.etag,
+            first_seen: since(o.first_seen),
+            record: match o.record {
+                Some(r) => Ok(r),
+                None => Err(RecordError::Invalid(o.error.unwrap_or_default())),
+            },
+            changed: o.changed,
+        });
+        e.known_term = saved.known_term;
+        e.ambiguous = saved.ambiguous.map(|a| Ambiguous {
+            data: a.data,
+            sent_at: past(a.sent_at),
+            term: a.term,
+            record: a.record,
+        });
+        e.backoff_until = saved.backoff_until.map(|b| if continuous { b } else { now.mono_ns + timeout });
+        e.fails = saved.fails;
+        e.last_error = saved.last_error;
+        e.leader_last_seen = saved.leader_last_seen;
+        e.stopped = saved.stopped;
+        Ok(e)
+    }
+}
+
+/// The monotonic clock is the same one as at export if it moved forward by as much as the wall
+/// clock did, within drift and a second of slack.
+fn clock_continued(saved: &Saved, now: Clock, drift_ppm: u32) -> bool {
+    if now.mono_ns < saved.mono_ns {
+        return false;
+    }
+    let mono_elapsed = i128::from(now.mono_ns - saved.mono_ns);
+    let wall_elapsed = now.wall_ns - saved.wall_ns;
+    if wall_elapsed < 0 {
+        return false;
+    }
+    let allowed = i128::from(CONTINUITY_SLACK_NS) + wall_elapsed * i128::from(drift_ppm) / 1_000_000;
+    (mono_elapsed - wall_elapsed).abs() <= allowed
+}

@@ -1,0 +1,78 @@
+//! Builds the election component (`guest/`, target wasm32-wasip2) so the host can embed it.
+//!
+//! A nested cargo with its own target dir (no lock contention with the outer build). The
+//! toolchain is rustup's when it has wasm32-wasip2, else the private one that
+//! `scripts/setup-wasm.sh` assembles. `S3LECT_GUEST_WASM=path` skips the build and embeds a
+//! prebuilt component instead.
+
+use std::env;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const TARGET: &str = "wasm32-wasip2";
+
+fn main() {
+    println!("cargo:rerun-if-env-changed=S3LECT_GUEST_WASM");
+    println!("cargo:rerun-if-env-changed=S3LECT_WASM_TOOLCHAIN");
+    let out = PathBuf::from(env::var("OUT_DIR").unwrap()).join("s3lect_guest.wasm");
+    if let Ok(prebuilt) = env::var("S3LECT_GUEST_WASM") {
+        std::fs::copy(&prebuilt, &out).unwrap_or_else(|e| panic!("S3LECT_GUEST_WASM={prebuilt}: {e}"));
+        return;
+    }
+    let root = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap()).parent().unwrap().to_path_buf();
+    for watched in ["guest/src", "guest/Cargo.toml", "wit", "Cargo.lock"] {
+        println!("cargo:rerun-if-changed={}", root.join(watched).display());
+    }
+    let target_dir = root.join("target").join("guest");
+    let mut cmd = Command::new(cargo_for_wasm());
+    cmd.args(["build", "--release", "-p", "s3lect-guest", "--target", TARGET])
+        .arg("--manifest-path")
+        .arg(root.join("Cargo.toml"))
+        .arg("--target-dir")
+        .arg(&target_dir);
+    // The outer build's settings describe the host target, not ours.
+    for (key, _) in env::vars_os() {
+        let k = key.to_string_lossy();
+        if k.starts_with("CARGO_") && k != "CARGO_HOME" || ["RUSTC", "RUSTFLAGS", "RUSTC_WRAPPER", "RUSTC_WORKSPACE_WRAPPER", "TARGET", "HOST", "OUT_DIR", "PROFILE", "OPT_LEVEL", "DEBUG", "NUM_JOBS", "RUSTDOC"].contains(&k.as_ref()) {
+            cmd.env_remove(&key);
+        }
+    }
+    let status = cmd.status().unwrap_or_else(|e| panic!("could not run cargo to build the guest component: {e}"));
+    if !status.success() {
+        panic!(
+            "building the s3lect guest component for {TARGET} failed (see above). \
+             If the {TARGET} target is missing, run scripts/setup-wasm.sh once."
+        );
+    }
+    let built = target_dir.join(TARGET).join("release").join("s3lect_guest.wasm");
+    std::fs::copy(&built, &out).unwrap_or_else(|e| panic!("{}: {e}", built.display()));
+}
+
+/// rustup's cargo if the active toolchain has the target; else the private toolchain.
+fn cargo_for_wasm() -> PathBuf {
+    let rustc = env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let has_target = Command::new(&rustc)
+        .args(["--print", "target-libdir", "--target", TARGET])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()))
+        .is_some_and(|dir| has_rlibs(&dir));
+    let cargo = PathBuf::from(env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    if has_target {
+        return cargo;
+    }
+    let private = env::var_os("S3LECT_WASM_TOOLCHAIN")
+        .map(PathBuf::from)
+        .or_else(|| env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/s3lect/wasm-toolchain")));
+    match private {
+        Some(tc) if tc.join("ready").exists() => tc.join("bin").join("cargo"),
+        _ => panic!("the Rust target {TARGET} is not installed: run scripts/setup-wasm.sh once"),
+    }
+}
+
+fn has_rlibs(dir: &Path) -> bool {
+    std::fs::read_dir(dir).is_ok_and(|entries| {
+        entries.flatten().any(|e| e.file_name().to_string_lossy().starts_with("libstd-"))
+    })
+}

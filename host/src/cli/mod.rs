@@ -1,0 +1,16 @@
+//! The CLI's subcommands.
+
+pub mod demo;
+pub mod run;
+pub mod settings;
+pub mod shell_hooks;
+pub mod status;
+pub mod step;
+
+use std::process::ExitCode;
+
+/// Prints one error line and returns the failure exit code.
+pub fn fail(message: impl std::fmt::Display) -> ExitCode {
+    eprintln!("s3lect: error: {message}");
+    ExitCode::from(1)
+}

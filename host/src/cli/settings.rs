@@ -1,0 +1,235 @@
+//! Configuration for the CLI: a TOML file and/or flags (flags win), resolved into an
+//! `ElectorConfig`, a storage, and the optional health endpoint.
+
+use clap::Args;
+use s3lect::{ElectorConfig, MockStorage, S3Config, S3Storage, Storage};
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Args, Clone, Default)]
+pub struct Flags {
+    /// TOML config file (sections: election, s3, health, peer, hooks).
+    #[arg(long, short)]
+    pub config: Option<PathBuf>,
+    #[arg(long)]
+    pub server_id: Option<String>,
+    /// S3 key of the lock object.
+    #[arg(long)]
+    pub lockfile: Option<String>,
+    /// host:port that followers probe in peer mode.
+    #[arg(long)]
+    pub server_addr: Option<String>,
+    #[arg(long)]
+    pub bucket: Option<String>,
+    /// S3 endpoint URL (default: AWS_ENDPOINT_URL, else AWS).
+    #[arg(long)]
+    pub endpoint: Option<String>,
+    #[arg(long)]
+    pub region: Option<String>,
+    /// Path-style addressing (default with a custom endpoint).
+    #[arg(long)]
+    pub path_style: Option<bool>,
+    /// Use the filesystem MockStorage in this directory instead of S3.
+    #[arg(long)]
+    pub mock_dir: Option<PathBuf>,
+    #[arg(long)]
+    pub frequent_ms: Option<u64>,
+    #[arg(long)]
+    pub infrequent_ms: Option<u64>,
+    #[arg(long)]
+    pub leader_timeout_ms: Option<u64>,
+    #[arg(long)]
+    pub renew_deadline_ms: Option<u64>,
+    #[arg(long)]
+    pub peer_timeout_ms: Option<u64>,
+    /// Serve the HTTPS health endpoint on this address (needs --tls-cert and --tls-key).
+    #[arg(long)]
+    pub health_bind: Option<String>,
+    #[arg(long)]
+    pub tls_cert: Option<PathBuf>,
+    #[arg(long)]
+    pub tls_key: Option<PathBuf>,
+    /// Enable peer mode, trusting this CA (PEM) for the leader's health endpoint.
+    #[arg(long)]
+    pub peer_ca: Option<PathBuf>,
+    /// Shell command run on acquiring leadership (non-zero exit resigns).
+    #[arg(long)]
+    pub on_acquire: Option<String>,
+    /// Shell command run on losing leadership.
+    #[arg(long)]
+    pub on_lose: Option<String>,
+    #[arg(long)]
+    pub hook_timeout_ms: Option<u64>,
+    /// Skip the start-up check that the server enforces conditional writes.
+    #[arg(long)]
+    pub no_conformance_check: bool,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct File {
+    #[serde(default)]
+    election: Election,
+    #[serde(default)]
+    s3: S3,
+    #[serde(default)]
+    health: Health,
+    #[serde(default)]
+    peer: Peer,
+    #[serde(default)]
+    hooks: Hooks,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct Election {
+    lockfile_path: Option<String>,
+    server_id: Option<String>,
+    server_addr: Option<String>,
+    frequent_interval_ms: Option<u64>,
+    infrequent_interval_ms: Option<u64>,
+    leader_timeout_ms: Option<u64>,
+    renew_deadline_ms: Option<u64>,
+    peer_timeout_ms: Option<u64>,
+    max_clock_drift_ppm: Option<u32>,
+    max_clock_skew_ms: Option<u64>,
+    check_conditional_writes: Option<bool>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct S3 {
+    bucket: Option<String>,
+    region: Option<String>,
+    endpoint: Option<String>,
+    path_style: Option<bool>,
+    ca_cert: Option<PathBuf>,
+    request_timeout_ms: Option<u64>,
+    mock_dir: Option<PathBuf>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct Health {
+    bind: Option<String>,
+    cert: Option<PathBuf>,
+    key: Option<PathBuf>,
+    path: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct Peer {
+    ca_cert: Option<PathBuf>,
+    allow_plain_http: Option<bool>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct Hooks {
+    on_acquire: Option<String>,
+    on_lose: Option<String>,
+    timeout_ms: Option<u64>,
+}
+
+pub struct HealthSettings {
+    pub bind: String,
+    pub cert_pem: Vec<u8>,
+    pub key_pem: Vec<u8>,
+}
+
+pub struct Settings {
+    pub elector: ElectorConfig,
+    pub storage: Arc<dyn Storage>,
+    pub health: Option<HealthSettings>,
+    pub on_acquire: Option<String>,
+    pub on_lose: Option<String>,
+    /// Where the lock object lives, for messages.
+    pub location: String,
+}
+
+fn read(path: &Path, what: &str) -> Result<Vec<u8>, String> {
+    std::fs::read(path).map_err(|e| format!("cannot read {what} {}: {e}", path.display()))
+}
+
+impl Flags {
+    /// Merges the file (if any) and the flags, and builds the storage.
+    pub fn resolve(&self) -> Result<Settings, String> {
+        let file: File = match &self.config {
+            Some(p) => {
+                let text = String::from_utf8(read(p, "config file")?).map_err(|_| format!("{} is not UTF-8", p.display()))?;
+                toml::from_str(&text).map_err(|e| format!("config file {}: {e}", p.display()))?
+            }
+            None => File::default(),
+        };
+        let mut c = ElectorConfig::default();
+        let e = &file.election;
+        c.lockfile_path = self.lockfile.clone().or(e.lockfile_path.clone()).unwrap_or_default();
+        c.server_id = self.server_id.clone().or(e.server_id.clone()).unwrap_or_default();
+        c.server_addr = self.server_addr.clone().or(e.server_addr.clone()).unwrap_or_default();
+        let ms = |flag: Option<u64>, file: Option<u64>, default: Duration| flag.or(file).map_or(default, Duration::from_millis);
+        c.frequent_interval = ms(self.frequent_ms, e.frequent_interval_ms, c.frequent_interval);
+        c.infrequent_interval = ms(self.infrequent_ms, e.infrequent_interval_ms, c.infrequent_interval);
+        c.leader_timeout = ms(self.leader_timeout_ms, e.leader_timeout_ms, c.leader_timeout);
+        c.renew_deadline = ms(self.renew_deadline_ms, e.renew_deadline_ms, c.renew_deadline);
+        c.peer_timeout = ms(self.peer_timeout_ms, e.peer_timeout_ms, c.peer_timeout);
+        c.max_clock_drift_ppm = e.max_clock_drift_ppm.unwrap_or(c.max_clock_drift_ppm);
+        c.max_clock_skew = e.max_clock_skew_ms.map(Duration::from_millis);
+        c.hook_timeout = ms(self.hook_timeout_ms, file.hooks.timeout_ms, c.hook_timeout);
+        c.check_conditional_writes = !self.no_conformance_check && e.check_conditional_writes.unwrap_or(true);
+        if let Some(path) = &file.health.path {
+            c.peer_health_path = path.clone();
+        }
+        if let Some(ca) = self.peer_ca.as_ref().or(file.peer.ca_cert.as_ref()) {
+            c.peer_mode = true;
+            c.peer_ca_cert = Some(read(ca, "peer CA certificate")?);
+        }
+        if file.peer.allow_plain_http == Some(true) {
+            c.peer_mode = true;
+            c.peer_allow_plain_http = true;
+        }
+        c.validate().map_err(|e| e.to_string())?;
+
+        let mock_dir = self.mock_dir.clone().or(file.s3.mock_dir.clone());
+        let (storage, location): (Arc<dyn Storage>, String) = match mock_dir {
+            Some(dir) => (Arc::new(MockStorage::new(&dir)?), format!("mock storage {}/{}", dir.display(), c.lockfile_path)),
+            None => {
+                let bucket = self.bucket.clone().or(file.s3.bucket.clone()).ok_or("no bucket: pass --bucket or set [s3] bucket in the config file")?;
+                let mut s3 = S3Config::from_env(&bucket).map_err(|e| format!("S3 credentials: {e} (export the AWS_* variables)"))?;
+                if let Some(r) = self.region.clone().or(file.s3.region.clone()) {
+                    s3.region = r;
+                }
+                if let Some(ep) = self.endpoint.clone().or(file.s3.endpoint.clone()) {
+                    s3.endpoint = Some(ep);
+                    s3.path_style = true;
+                }
+                if let Some(ps) = self.path_style.or(file.s3.path_style) {
+                    s3.path_style = ps;
+                }
+                if let Some(ca) = &file.s3.ca_cert {
+                    s3.ca_cert_pem = Some(read(ca, "S3 CA certificate")?);
+                }
+                if let Some(t) = file.s3.request_timeout_ms {
+                    s3.request_timeout = Duration::from_millis(t);
+                }
+                let location = format!("s3://{}/{} at {}", s3.bucket, c.lockfile_path, s3.endpoint.as_deref().unwrap_or("AWS"));
+                (Arc::new(S3Storage::new(s3)?), location)
+            }
+        };
+        let health = match (self.health_bind.clone().or(file.health.bind.clone()), self.tls_cert.as_ref().or(file.health.cert.as_ref()), self.tls_key.as_ref().or(file.health.key.as_ref())) {
+            (None, _, _) => None,
+            (Some(bind), Some(cert), Some(key)) => Some(HealthSettings { bind, cert_pem: read(cert, "TLS certificate")?, key_pem: read(key, "TLS key")? }),
+            (Some(_), _, _) => return Err("the health endpoint needs both --tls-cert and --tls-key (PEM files)".into()),
+        };
+        Ok(Settings {
+            elector: c,
+            storage,
+            health,
+            on_acquire: self.on_acquire.clone().or(file.hooks.on_acquire),
+            on_lose: self.on_lose.clone().or(file.hooks.on_lose),
+            location,
+        })
+    }
+}

@@ -1,0 +1,54 @@
+//! `s3lect step`: one election step for cron or serverless schedules, with the elector's state
+//! carried in a file. Exit code: 0 leader, 3 follower, 1 error.
+
+use super::fail;
+use super::run::with_hooks;
+use super::settings::Flags;
+use s3lect::oneshot::step_once;
+use s3lect::storage::check_conditional_writes;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+pub const FOLLOWER: u8 = 3;
+
+pub async fn step(flags: Flags, state_path: PathBuf, json: bool) -> ExitCode {
+    let s = match flags.resolve() {
+        Ok(s) => with_hooks(s),
+        Err(e) => return fail(e),
+    };
+    let state = match std::fs::read(&state_path) {
+        Ok(b) => Some(b),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return fail(format!("cannot read state file {}: {e}", state_path.display())),
+    };
+    // The conformance check costs requests: once, on the first invocation of a state file.
+    if state.is_none() && s.elector.check_conditional_writes {
+        if let Err(e) = check_conditional_writes(s.storage.as_ref(), &s.elector.lockfile_path).await {
+            return fail(e);
+        }
+    }
+    let result = match step_once(&s.elector, s.storage.clone(), state.as_deref()).await {
+        Ok(r) => r,
+        Err(e) => return fail(format!("election step on {} failed: {e}", s.location)),
+    };
+    if let Some(why) = &result.discarded_state {
+        tracing::warn!(file = %state_path.display(), "carried state not used ({why}); started afresh");
+    }
+    // Write the new state atomically: a crash mid-write must not leave a torn file.
+    let tmp = state_path.with_extension("tmp");
+    if let Err(e) = std::fs::write(&tmp, &result.state).and_then(|_| std::fs::rename(&tmp, &state_path)) {
+        return fail(format!("cannot write state file {}: {e}", state_path.display()));
+    }
+    let st = &result.status;
+    if json {
+        println!("{}", serde_json::to_string(st).expect("status serialises"));
+    } else {
+        let role = if st.is_leader { "leader" } else { "follower" };
+        let leader = if st.leader_id.is_empty() { "none known" } else { st.leader_id.as_str() };
+        println!("{role}: leader {leader}, term {}, next step in {} ms", st.term, result.next_step.as_millis());
+        if let Some(e) = &st.last_error {
+            println!("problem: {e}");
+        }
+    }
+    if st.is_leader { ExitCode::SUCCESS } else { ExitCode::from(FOLLOWER) }
+}

@@ -1,0 +1,449 @@
+//! `S3Elector`: the Go API's elector. A tokio task owns the guest component and runs one step
+//! at a time at the interval the guest asks for; everything else reads a snapshot the task
+//! publishes, so status readers never wait behind a slow S3 call or a slow hook.
+
+use crate::clock;
+use crate::config::ElectorConfig;
+use crate::error::{Error, Result};
+use crate::probe::PeerProbe;
+use crate::runtime::{GuestElector, HostIo, Outcome, Runtime};
+use crate::storage::{Storage, check_conditional_writes};
+use s3lect_guest::{HealthReply, Status};
+use serde::Serialize;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+
+/// Leader election for a distributed system (Go s3lect's `Elector`). Cancellation is by
+/// dropping a future or wrapping it in `tokio::time::timeout`, where Go passes a context.
+pub trait Elector: Send + Sync {
+    /// Checks the config (and the storage's conditional-write support), then joins the election.
+    fn start(&self) -> impl Future<Output = Result<()>> + Send;
+    /// Leaves the election; a leader runs its lose hook and resigns so followers take over at once.
+    fn stop(&self) -> impl Future<Output = Result<()>> + Send;
+    /// True only while the lease is valid and the acquire hook has succeeded.
+    fn is_leader(&self) -> bool;
+    /// Resolves when this instance becomes leader.
+    fn wait_for_leadership(&self) -> impl Future<Output = Result<()>> + Send;
+    /// Resolves after an election step completes later than `since` (None: the first step).
+    fn wait_for_next_election(&self, since: Option<SystemTime>) -> impl Future<Output = Result<LeadershipStatus>> + Send;
+    /// The current leader's identity, empty if none is known.
+    fn leader_id(&self) -> String;
+    fn get_leadership_status(&self) -> LeadershipStatus;
+    /// Turns on peer mode, trusting `ca_cert_pem` for the peers' health endpoints.
+    fn enable_peer_mode(&self, ca_cert_pem: &[u8]) -> impl Future<Output = Result<()>> + Send;
+    /// Validates and applies a new configuration from the next step on.
+    fn update_config(&self, config: ElectorConfig) -> impl Future<Output = Result<()>> + Send;
+    fn get_config(&self) -> ElectorConfig;
+}
+
+/// Detailed leadership status: Go s3lect's eight fields, plus the fencing term, the lease left,
+/// and the most recent problem.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LeadershipStatus {
+    #[serde(rename = "serverID")]
+    pub server_id: String,
+    pub lockfile_path: String,
+    pub is_leader: bool,
+    #[serde(rename = "leaderID")]
+    pub leader_id: String,
+    pub leader_addr: String,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub leader_last_seen: Option<time::OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub last_election_time: Option<time::OffsetDateTime>,
+    pub consecutive_fails: u32,
+    pub term: u64,
+    /// Milliseconds of lease left, for a leader.
+    pub lease_remaining_ms: Option<u64>,
+    pub last_error: Option<String>,
+}
+
+impl LeadershipStatus {
+    /// From the component's status; `lease_deadline` (host time) decides whether a leader still
+    /// leads at `now`.
+    pub(crate) fn from_core(st: &Status, now: Instant, lease_deadline: Option<Instant>) -> LeadershipStatus {
+        let lease_deadline = lease_deadline.or_else(|| st.lease_until.map(clock::instant_of));
+        let leading = st.is_leader && lease_deadline.is_some_and(|d| now < d);
+        // A leader whose lease ran out while a step is still in flight knows of no leader.
+        let (leader_id, leader_addr) =
+            if st.is_leader && !leading { (String::new(), String::new()) } else { (st.leader_id.clone(), st.leader_addr.clone()) };
+        LeadershipStatus {
+            server_id: st.server_id.clone(),
+            lockfile_path: st.lockfile_path.clone(),
+            is_leader: leading,
+            leader_id,
+            leader_addr,
+            leader_last_seen: st.leader_last_seen_unix_ns.and_then(wall),
+            last_election_time: st.last_election_unix_ns.and_then(wall),
+            consecutive_fails: st.consecutive_fails,
+            term: st.term,
+            lease_remaining_ms: lease_deadline
+                .filter(|_| leading)
+                .map(|d| u64::try_from(d.saturating_duration_since(now).as_millis()).unwrap_or(u64::MAX)),
+            last_error: st.last_error.clone(),
+        }
+    }
+}
+
+/// Options for [`S3Elector::new`].
+pub struct S3ElectorOptions {
+    pub config: ElectorConfig,
+    pub storage: Arc<dyn Storage>,
+}
+
+/// What the driver task last published.
+#[derive(Clone, Default)]
+struct Snapshot {
+    status: Option<Status>,
+    lease_deadline: Option<Instant>,
+    health: Option<HealthReply>,
+    last_election: Option<SystemTime>,
+    stopped: bool,
+}
+
+impl Snapshot {
+    fn leading(&self, now: Instant) -> bool {
+        self.status.as_ref().is_some_and(|s| s.is_leader) && self.lease_deadline.is_some_and(|d| now < d)
+    }
+}
+
+/// State shared with the driver task (which must not keep the elector itself alive: dropping
+/// every handle stops the election).
+struct Shared {
+    snapshot: watch::Sender<Snapshot>,
+    config: Mutex<ElectorConfig>,
+}
+
+enum Command {
+    Update(ElectorConfig, oneshot::Sender<Result<()>>),
+    Stop(oneshot::Sender<()>),
+}
+
+struct Running {
+    commands: mpsc::Sender<Command>,
+    task: JoinHandle<()>,
+}
+
+struct Inner {
+    storage: Arc<dyn Storage>,
+    shared: Arc<Shared>,
+    running: tokio::sync::Mutex<Option<Running>>,
+}
+
+/// Leader election through a lock object in S3 (or any [`Storage`]). Cheap to clone.
+#[derive(Clone)]
+pub struct S3Elector {
+    inner: Arc<Inner>,
+}
+
+impl S3Elector {
+    pub fn new(options: S3ElectorOptions) -> Result<S3Elector> {
+        options.config.validate()?;
+        let (snapshot, _) = watch::channel(Snapshot::default());
+        Ok(S3Elector {
+            inner: Arc::new(Inner {
+                storage: options.storage,
+                shared: Arc::new(Shared { snapshot, config: Mutex::new(options.config) }),
+                running: tokio::sync::Mutex::new(None),
+            }),
+        })
+    }
+
+    /// The health endpoint's JSON while this instance leads, with the lease left as of now.
+    pub fn health_reply(&self) -> Option<Vec<u8>> {
+        let s = self.inner.shared.snapshot.borrow();
+        let now = Instant::now();
+        if !s.leading(now) {
+            return None;
+        }
+        let mut reply = s.health.clone()?;
+        reply.lease_remaining_ms = u64::try_from(s.lease_deadline?.saturating_duration_since(now).as_millis()).unwrap_or(u64::MAX);
+        Some(reply.to_json())
+    }
+
+    fn config(&self) -> ElectorConfig {
+        self.inner.shared.config.lock().unwrap().clone()
+    }
+}
+
+fn host_io(cfg: &ElectorConfig, storage: &Arc<dyn Storage>) -> Result<HostIo> {
+    let probe = if cfg.peer_mode {
+        Some(Arc::new(PeerProbe::new(cfg.peer_ca_cert.as_deref(), cfg.peer_allow_plain_http)?))
+    } else {
+        None
+    };
+    Ok(HostIo {
+        storage: storage.clone(),
+        probe,
+        on_acquire: cfg.on_acquire_leadership.clone(),
+        on_lose: cfg.on_lose_leadership.clone(),
+        hook_timeout: cfg.hook_timeout,
+    })
+}
+
+fn wall(ns: i128) -> Option<time::OffsetDateTime> {
+    time::OffsetDateTime::from_unix_timestamp_nanos(ns).ok()
+}
+
+impl Elector for S3Elector {
+    async fn start(&self) -> Result<()> {
+        let mut running = self.inner.running.lock().await;
+        if running.is_some() {
+            return Err(Error::AlreadyStarted);
+        }
+        let cfg = self.config();
+        cfg.validate()?;
+        if cfg.check_conditional_writes {
+            check_conditional_writes(self.inner.storage.as_ref(), &cfg.lockfile_path).await.map_err(Error::Storage)?;
+        }
+        let runtime = Runtime::shared()?;
+        let guest = GuestElector::create(&runtime, host_io(&cfg, &self.inner.storage)?, &cfg.core(), None).await?;
+        let (commands, rx) = mpsc::channel(8);
+        self.inner.shared.snapshot.send_modify(|s| s.stopped = false);
+        let task = tokio::spawn(drive(self.inner.shared.clone(), self.inner.storage.clone(), runtime, guest, rx));
+        *running = Some(Running { commands, task });
+        Ok(())
+    }
+
+    async fn stop(&self) -> Result<()> {
+        let Some(running) = self.inner.running.lock().await.take() else { return Err(Error::NotStarted) };
+        let (reply, done) = oneshot::channel();
+        if running.commands.send(Command::Stop(reply)).await.is_ok() {
+            let _ = done.await;
+        }
+        let _ = running.task.await;
+        Ok(())
+    }
+
+    fn is_leader(&self) -> bool {
+        self.inner.shared.snapshot.borrow().leading(Instant::now())
+    }
+
+    async fn wait_for_leadership(&self) -> Result<()> {
+        let mut rx = self.inner.shared.snapshot.subscribe();
+        loop {
+            {
+                let s = rx.borrow_and_update();
+                if s.leading(Instant::now()) {
+                    return Ok(());
+                }
+                if s.stopped {
+                    return Err(Error::Stopped);
+                }
+            }
+            rx.changed().await.map_err(|_| Error::Stopped)?;
+        }
+    }
+
+    async fn wait_for_next_election(&self, since: Option<SystemTime>) -> Result<LeadershipStatus> {
+        let mut rx = self.inner.shared.snapshot.subscribe();
+        loop {
+            {
+                let s = rx.borrow_and_update();
+                if s.last_election.is_some_and(|t| since.is_none_or(|since| t > since)) {
+                    drop(s);
+                    return Ok(self.get_leadership_status());
+                }
+                if s.stopped {
+                    return Err(Error::Stopped);
+                }
+            }
+            rx.changed().await.map_err(|_| Error::Stopped)?;
+        }
+    }
+
+    fn leader_id(&self) -> String {
+        self.get_leadership_status().leader_id
+    }
+
+    fn get_leadership_status(&self) -> LeadershipStatus {
+        let s = self.inner.shared.snapshot.borrow();
+        let now = Instant::now();
+        let cfg = self.config();
+        let Some(st) = &s.status else {
+            return LeadershipStatus {
+                server_id: cfg.server_id,
+                lockfile_path: cfg.lockfile_path,
+                is_leader: false,
+                leader_id: String::new(),
+                leader_addr: String::new(),
+                leader_last_seen: None,
+                last_election_time: None,
+                consecutive_fails: 0,
+                term: 0,
+                lease_remaining_ms: None,
+                last_error: None,
+            };
+        };
+        LeadershipStatus::from_core(st, now, s.lease_deadline)
+    }
+
+    async fn enable_peer_mode(&self, ca_cert_pem: &[u8]) -> Result<()> {
+        let mut cfg = self.config();
+        cfg.peer_mode = true;
+        cfg.peer_ca_cert = Some(ca_cert_pem.to_vec());
+        self.update_config(cfg).await
+    }
+
+    async fn update_config(&self, config: ElectorConfig) -> Result<()> {
+        config.validate()?;
+        let running = self.inner.running.lock().await;
+        match running.as_ref() {
+            Some(r) => {
+                let (reply, result) = oneshot::channel();
+                r.commands.send(Command::Update(config, reply)).await.map_err(|_| Error::Stopped)?;
+                result.await.map_err(|_| Error::Stopped)?
+            }
+            None => {
+                *self.inner.shared.config.lock().unwrap() = config;
+                Ok(())
+            }
+        }
+    }
+
+    fn get_config(&self) -> ElectorConfig {
+        self.config()
+    }
+}
+
+/// The driver task: steps when due, applies config updates between steps, resigns on stop.
+async fn drive(
+    shared: Arc<Shared>,
+    storage: Arc<dyn Storage>,
+    runtime: Arc<Runtime>,
+    mut guest: GuestElector,
+    mut commands: mpsc::Receiver<Command>,
+) {
+    let mut due = tokio::time::Instant::now();
+    loop {
+        tokio::select! {
+            biased;
+            command = commands.recv() => match command {
+                Some(Command::Update(cfg, reply)) => {
+                    let result = apply_config(&mut guest, &cfg, &storage).await;
+                    if result.is_ok() {
+                        *shared.config.lock().unwrap() = cfg;
+                    }
+                    let _ = reply.send(result);
+                    continue;
+                }
+                Some(Command::Stop(reply)) => {
+                    resign(&shared, &mut guest).await;
+                    let _ = reply.send(());
+                    return;
+                }
+                // Every handle to the elector was dropped: leave the election cleanly.
+                None => {
+                    resign(&shared, &mut guest).await;
+                    return;
+                }
+            },
+            _ = tokio::time::sleep_until(due) => {}
+        }
+        let frequent = shared.config.lock().unwrap().frequent_interval;
+        match guest.step().await {
+            Ok(outcome) => {
+                due = tokio::time::Instant::now() + outcome.next_step;
+                publish(&shared, outcome);
+            }
+            Err(e) => {
+                // A trapped instance cannot be entered again: start a fresh one, which knows
+                // nothing and so can only be slower to take over, never faster.
+                tracing::error!(error = %e, "election step failed; restarting the component instance");
+                let cfg = shared.config.lock().unwrap().clone();
+                let fresh = match host_io(&cfg, &storage) {
+                    Ok(io) => GuestElector::create(&runtime, io, &cfg.core(), None).await,
+                    Err(e) => Err(e),
+                };
+                match fresh {
+                    Ok(g) => guest = g,
+                    Err(e) => tracing::error!(error = %e, "could not restart the component instance"),
+                }
+                shared.snapshot.send_modify(|s| {
+                    s.lease_deadline = None;
+                    if let Some(st) = s.status.as_mut() {
+                        st.is_leader = false;
+                        st.last_error = Some(format!("election step failed: {e}"));
+                    }
+                });
+                due = tokio::time::Instant::now() + frequent;
+            }
+        }
+    }
+}
+
+async fn apply_config(guest: &mut GuestElector, cfg: &ElectorConfig, storage: &Arc<dyn Storage>) -> Result<()> {
+    let io = host_io(cfg, storage)?;
+    guest.update_config(&cfg.core()).await?;
+    guest.set_io(io);
+    Ok(())
+}
+
+async fn resign(shared: &Shared, guest: &mut GuestElector) {
+    let status = guest.resign().await;
+    if let Err(e) = &status {
+        tracing::error!(error = %e, "resigning failed; followers will take over when the lease runs out");
+    }
+    shared.snapshot.send_modify(|s| {
+        if let Ok(st) = status {
+            s.status = Some(st);
+        }
+        s.lease_deadline = None;
+        s.health = None;
+        s.stopped = true;
+    });
+    tracing::info!("left the election");
+}
+
+fn publish(shared: &Shared, o: Outcome) {
+    let lease_deadline = o.status.lease_until.map(clock::instant_of);
+    let health = o.health.as_deref().and_then(|b| HealthReply::parse(b).ok());
+    shared.snapshot.send_modify(|s| {
+        let before = s.status.take();
+        log_transition(before.as_ref(), &o.status);
+        s.status = Some(o.status);
+        s.lease_deadline = lease_deadline;
+        s.health = health;
+        s.last_election = Some(SystemTime::now());
+    });
+}
+
+fn log_transition(before: Option<&Status>, now: &Status) {
+    let was_leader = before.is_some_and(|b| b.is_leader);
+    match (was_leader, now.is_leader) {
+        (false, true) => tracing::info!(term = now.term, server = %now.server_id, "became leader"),
+        (true, false) => tracing::warn!(term = before.map(|b| b.term), server = %now.server_id, "lost leadership"),
+        _ => {}
+    }
+    if !now.is_leader && before.is_none_or(|b| b.leader_id != now.leader_id) && !now.leader_id.is_empty() {
+        tracing::info!(leader = %now.leader_id, term = now.term, "leader observed");
+    }
+    if now.last_error.is_some() && before.is_none_or(|b| b.last_error != now.last_error) {
+        tracing::warn!(problem = now.last_error.as_deref().unwrap_or_default(), "election problem");
+    }
+}
+
+/// A bounded wait for tests and tools: resolves when `f` holds for the elector's status.
+/// Re-checks on every published step and at least every 20 ms (leases end without a step).
+pub async fn wait_until(elector: &S3Elector, limit: Duration, f: impl Fn(&LeadershipStatus) -> bool) -> Result<LeadershipStatus, String> {
+    let mut rx = elector.inner.shared.snapshot.subscribe();
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        rx.borrow_and_update();
+        let st = elector.get_leadership_status();
+        if f(&st) {
+            return Ok(st);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(format!("condition not met within {limit:?}; last status: {st:?}"));
+        }
+        let tick = Duration::from_millis(20);
+        if let Ok(Err(_)) = tokio::time::timeout(tick, rx.changed()).await {
+            tokio::time::sleep(tick).await;
+        }
+    }
+}

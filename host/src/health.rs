@@ -1,0 +1,136 @@
+//! The peer health endpoint: a standalone HTTPS server (rustls) and a handler users mount in
+//! their own HTTP server. Answers come from the elector's published snapshot, never from the
+//! election itself, so a slow S3 call cannot delay them.
+
+use crate::elector::{Elector, S3Elector};
+use crate::error::{Error, Result};
+use crate::tls;
+use bytes::Bytes;
+use http::{Method, Request, Response, StatusCode, header};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+/// The leadership endpoint as a plain function of a request: mount it at the configured
+/// `peer_health_path` in hyper, axum or any `http`-based server.
+#[derive(Clone)]
+pub struct LeadershipHandler {
+    elector: S3Elector,
+}
+
+/// Go s3lect's `NewLeadershipHandler`.
+pub fn leadership_handler(elector: S3Elector) -> LeadershipHandler {
+    LeadershipHandler { elector }
+}
+
+impl LeadershipHandler {
+    /// 200 + the leader's record, term, etag and remaining lease when leader; 404 when not;
+    /// 405 for anything but GET and HEAD.
+    pub fn respond<B>(&self, req: &Request<B>) -> Response<Full<Bytes>> {
+        let reply = |status: StatusCode, body: Vec<u8>, json: bool| {
+            let mut r = Response::builder().status(status).header(header::CACHE_CONTROL, "no-store");
+            if json {
+                r = r.header(header::CONTENT_TYPE, "application/json");
+            }
+            if status == StatusCode::METHOD_NOT_ALLOWED {
+                r = r.header(header::ALLOW, "GET, HEAD");
+            }
+            r.body(Full::new(Bytes::from(body))).expect("static response parts are valid")
+        };
+        if req.method() != Method::GET && req.method() != Method::HEAD {
+            return reply(StatusCode::METHOD_NOT_ALLOWED, b"method not allowed\n".to_vec(), false);
+        }
+        match self.elector.health_reply() {
+            Some(body) => reply(StatusCode::OK, if req.method() == Method::HEAD { vec![] } else { body }, true),
+            None => reply(StatusCode::NOT_FOUND, b"not leader\n".to_vec(), false),
+        }
+    }
+}
+
+/// Go s3lect's `HealthServerConfig`, with the certificate as PEM.
+pub struct HealthServerConfig {
+    pub bind_address: String,
+    pub cert_pem: Vec<u8>,
+    pub key_pem: Vec<u8>,
+    pub elector: S3Elector,
+}
+
+/// A dedicated HTTPS server for the leadership endpoint.
+pub struct HealthServer {
+    bind_address: String,
+    tls: Arc<rustls::ServerConfig>,
+    handler: LeadershipHandler,
+    path: String,
+    shutdown: watch::Sender<bool>,
+}
+
+impl HealthServer {
+    pub fn new(config: HealthServerConfig) -> Result<HealthServer> {
+        let tls = tls::server_config(&config.cert_pem, &config.key_pem).map_err(Error::Tls)?;
+        let path = config.elector.get_config().peer_health_path;
+        Ok(HealthServer {
+            bind_address: config.bind_address,
+            tls: Arc::new(tls),
+            handler: leadership_handler(config.elector),
+            path,
+            shutdown: watch::channel(false).0,
+        })
+    }
+
+    /// Binds and serves in the background; returns the bound address (port 0 picks a free one).
+    pub async fn start(&self) -> Result<SocketAddr> {
+        let listener = TcpListener::bind(&self.bind_address)
+            .await
+            .map_err(|e| Error::Tls(format!("binding the health endpoint to {}: {e}", self.bind_address)))?;
+        let addr = listener.local_addr().map_err(|e| Error::Tls(e.to_string()))?;
+        let acceptor = tokio_rustls::TlsAcceptor::from(self.tls.clone());
+        let (handler, path) = (self.handler.clone(), self.path.clone());
+        let mut stop = self.shutdown.subscribe();
+        tokio::spawn(async move {
+            loop {
+                let (tcp, _) = tokio::select! {
+                    _ = stop.changed() => return,
+                    accepted = listener.accept() => match accepted {
+                        Ok(a) => a,
+                        Err(e) => { tracing::warn!(error = %e, "health endpoint accept failed"); continue }
+                    },
+                };
+                let (acceptor, handler, path) = (acceptor.clone(), handler.clone(), path.clone());
+                tokio::spawn(async move {
+                    // A client that never finishes its handshake must not hold a task forever.
+                    let tls = match tokio::time::timeout(std::time::Duration::from_secs(10), acceptor.accept(tcp)).await {
+                        Ok(Ok(s)) => s,
+                        _ => return,
+                    };
+                    let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+                        let resp = if req.uri().path() == path {
+                            handler.respond(&req)
+                        } else {
+                            Response::builder().status(StatusCode::NOT_FOUND).body(Full::new(Bytes::from_static(b"not found\n"))).unwrap()
+                        };
+                        async move { Ok::<_, std::convert::Infallible>(resp) }
+                    });
+                    let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                        .serve_connection(TokioIo::new(tls), service)
+                        .await;
+                });
+            }
+        });
+        Ok(addr)
+    }
+
+    /// Stops accepting connections.
+    pub fn shutdown(&self) {
+        let _ = self.shutdown.send(true);
+    }
+}
+
+impl Drop for HealthServer {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}

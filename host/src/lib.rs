@@ -1,0 +1,31 @@
+//! s3lect: leader election on object storage alone, using S3 conditional writes.
+//!
+//! The election algorithm runs as a WebAssembly component (`guest/`), loaded here with
+//! wasmtime. This crate supplies what the component imports and offers the Rust API that
+//! mirrors Go s3lect:
+//!
+//! - [`S3Elector`] / [`Elector`], [`ElectorConfig`], [`LeadershipStatus`] — `elector.rs`, `config.rs`
+//! - [`Storage`], [`S3Storage`] (SigV4), [`MockStorage`] — `storage/`
+//! - [`HealthServer`], [`leadership_handler`] — `health.rs`; TLS set-up in `tls.rs`
+//! - the peer probe — `probe.rs`; the wasmtime glue — `runtime.rs`
+
+mod clock;
+pub mod config;
+pub mod elector;
+pub mod error;
+pub mod health;
+pub mod hooks;
+pub mod local_s3;
+pub mod oneshot;
+pub mod probe;
+pub mod runtime;
+pub mod storage;
+pub mod tls;
+
+pub use config::ElectorConfig;
+pub use elector::{Elector, LeadershipStatus, S3Elector, S3ElectorOptions};
+pub use error::{Error, Result};
+pub use health::{HealthServer, HealthServerConfig, LeadershipHandler, leadership_handler};
+pub use hooks::{Hook, HookEvent, hook};
+pub use s3lect_guest::{ConfigError, LeaderRecord};
+pub use storage::{MockStorage, S3Config, S3Storage, Storage, StorageError};

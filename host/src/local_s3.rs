@@ -1,0 +1,126 @@
+//! A local S3-compatible server (SeaweedFS `weed mini`) started on free loopback ports, for the
+//! demo and the end-to-end tests. It is killed when the handle is dropped.
+
+use crate::storage::{S3Config, S3Storage, Storage, StorageError};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const ACCESS_KEY: &str = "s3lect-test-key";
+pub const SECRET_KEY: &str = "s3lect-test-secret";
+
+pub struct LocalS3 {
+    child: Child,
+    pub endpoint: String,
+    pub bucket: String,
+    _dir: tempfile::TempDir,
+}
+
+/// The `weed` binary: `$S3LECT_WEED`, else `.venv/bin/weed` in the project (as installed by
+/// scripts/setup-s3-server.sh), else `weed` on PATH.
+pub fn find_weed() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("S3LECT_WEED") {
+        return Some(PathBuf::from(p));
+    }
+    let project = Path::new(env!("CARGO_MANIFEST_DIR")).parent()?.join(".venv/bin/weed");
+    if project.exists() {
+        return Some(project);
+    }
+    std::env::var_os("PATH")?
+        .to_str()?
+        .split(':')
+        .map(|d| Path::new(d).join("weed"))
+        .find(|p| p.exists())
+}
+
+/// A port p with p and p+10000 free (SeaweedFS puts gRPC at +10000).
+fn free_port() -> Result<u16, String> {
+    for _ in 0..200 {
+        let p = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map_err(|e| e.to_string())?.port();
+        if !(20_000..40_000).contains(&p) {
+            continue;
+        }
+        if TcpListener::bind(("127.0.0.1", p + 10_000)).is_ok() && TcpListener::bind(("127.0.0.1", p)).is_ok() {
+            return Ok(p);
+        }
+    }
+    Err("no free port pair found on 127.0.0.1".into())
+}
+
+impl LocalS3 {
+    /// Starts SeaweedFS with `bucket` pre-created and waits until it serves S3 requests.
+    pub async fn start(weed: &Path, bucket: &str) -> Result<LocalS3, String> {
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let mut ports = Vec::new();
+        while ports.len() < 5 {
+            let p = free_port()?;
+            if !ports.iter().any(|q: &u16| q.abs_diff(p) == 10_000 || *q == p) {
+                ports.push(p);
+            }
+        }
+        let log = std::fs::File::create(dir.path().join("weed.log")).map_err(|e| e.to_string())?;
+        let child = Command::new(weed)
+            .arg("mini")
+            .arg(format!("-dir={}", dir.path().display()))
+            .args(["-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-webdav=false", "-s3.port.iceberg=0", "-s3.port.lance=0"])
+            .arg(format!("-s3.port={}", ports[0]))
+            .arg(format!("-master.port={}", ports[1]))
+            .arg(format!("-volume.port={}", ports[2]))
+            .arg(format!("-filer.port={}", ports[3]))
+            .arg(format!("-admin.port={}", ports[4]))
+            .arg(format!("-bucket={bucket}"))
+            .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+            .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().map_err(|e| e.to_string())?)
+            .stderr(log)
+            .spawn()
+            .map_err(|e| format!("starting {}: {e}", weed.display()))?;
+        let server = LocalS3 { child, endpoint: format!("http://127.0.0.1:{}", ports[0]), bucket: bucket.into(), _dir: dir };
+        server.wait_ready(Duration::from_secs(60)).await?;
+        Ok(server)
+    }
+
+    /// Ready means: the bucket answers a GET of a missing key with NoSuchKey.
+    async fn wait_ready(&self, limit: Duration) -> Result<(), String> {
+        let storage = S3Storage::new(self.s3_config()).map_err(|e| e.to_string())?;
+        let start = Instant::now();
+        loop {
+            match storage.get("s3lect-readiness-probe").await {
+                Err(StorageError::NotFound) => return Ok(()),
+                other if start.elapsed() > limit => {
+                    let log = std::fs::read_to_string(self._dir.path().join("weed.log")).unwrap_or_default();
+                    let tail: String = log.lines().rev().take(15).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n");
+                    return Err(format!("SeaweedFS not ready after {limit:?} (last answer {other:?}); log tail:\n{tail}"));
+                }
+                _ => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+    }
+
+    pub fn s3_config(&self) -> S3Config {
+        S3Config {
+            bucket: self.bucket.clone(),
+            region: "us-east-1".into(),
+            endpoint: Some(self.endpoint.clone()),
+            path_style: true,
+            access_key_id: ACCESS_KEY.into(),
+            secret_access_key: SECRET_KEY.into(),
+            session_token: None,
+            ca_cert_pem: None,
+            request_timeout: Duration::from_secs(20),
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for LocalS3 {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

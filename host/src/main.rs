@@ -1,0 +1,67 @@
+//! The `s3lect` command: join an election, step once, inspect or revoke leadership, or run
+//! the local demo. Every failure ends in one line naming the problem and a non-zero exit.
+
+mod cli;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "s3lect", version, about = "Leader election on S3 conditional writes, run as a WebAssembly component")]
+struct Args {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Join an election and stay in it until Ctrl-C / SIGTERM (then resign gracefully).
+    Run(cli::settings::Flags),
+    /// Run one election step and exit: 0 = leader, 3 = follower, 1 = error.
+    Step {
+        #[command(flatten)]
+        flags: cli::settings::Flags,
+        /// File carrying the elector's state between invocations.
+        #[arg(long)]
+        state: std::path::PathBuf,
+        /// Print the status as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Read the lock object and show who leads.
+    Status {
+        #[command(flatten)]
+        flags: cli::settings::Flags,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke the leadership of --server-id: its next renewal fails and it steps down; a
+    /// follower takes over after one leader timeout.
+    Resign(cli::settings::Flags),
+    /// Local demo (no cloud account): three electors, the leader killed, the takeover shown.
+    Demo(cli::demo::DemoArgs),
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("S3LECT_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => return cli::fail(format!("cannot start the async runtime: {e}")),
+    };
+    rt.block_on(async {
+        match args.command {
+            Cmd::Run(flags) => cli::run::run(flags).await,
+            Cmd::Step { flags, state, json } => cli::step::step(flags, state, json).await,
+            Cmd::Status { flags, json } => cli::status::status(flags, json).await,
+            Cmd::Resign(flags) => cli::status::resign(flags).await,
+            Cmd::Demo(args) => cli::demo::demo(args).await,
+        }
+    })
+}

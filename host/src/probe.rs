@@ -1,0 +1,55 @@
+//! The outbound peer probe: HTTPS GET of the leader's health endpoint, trusting the configured
+//! peer CA (or, without one, the public webpki roots). Connections are pooled and reused.
+
+use crate::error::{Error, Result};
+use crate::tls;
+use s3lect_guest::ProbeReply;
+use s3lect_guest::record::MAX_RECORD_BYTES;
+use std::time::Duration;
+
+pub struct PeerProbe {
+    client: reqwest::Client,
+    scheme: &'static str,
+}
+
+impl PeerProbe {
+    /// `allow_plain_http` must be set explicitly to probe without TLS.
+    pub fn new(ca_cert_pem: Option<&[u8]>, allow_plain_http: bool) -> Result<PeerProbe> {
+        let builder = reqwest::Client::builder().pool_idle_timeout(Duration::from_secs(90));
+        let (builder, scheme) = if allow_plain_http {
+            (builder, "http")
+        } else {
+            let tls = tls::client_config(ca_cert_pem, ca_cert_pem.is_none()).map_err(Error::Tls)?;
+            (builder.tls_backend_preconfigured(tls).https_only(true), "https")
+        };
+        let client = builder.build().map_err(|e| Error::Tls(format!("building the peer probe client: {e}")))?;
+        Ok(PeerProbe { client, scheme })
+    }
+
+    pub async fn probe(&self, addr: &str, path: &str, timeout: Duration) -> std::result::Result<ProbeReply, String> {
+        let url = format!("{}://{addr}{path}", self.scheme);
+        let resp = self.client.get(&url).timeout(timeout).send().await.map_err(|e| format!("probe {url}: {}", chain(&e)))?;
+        match resp.status().as_u16() {
+            200 => {
+                let body = resp.bytes().await.map_err(|e| format!("probe {url}: reading body: {e}"))?;
+                if body.len() > MAX_RECORD_BYTES {
+                    return Err(format!("probe {url}: reply of {} bytes is too large", body.len()));
+                }
+                Ok(ProbeReply::Leader(body.to_vec()))
+            }
+            404 => Ok(ProbeReply::NotLeader),
+            other => Err(format!("probe {url}: unexpected HTTP {other}")),
+        }
+    }
+}
+
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}

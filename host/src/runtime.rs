@@ -1,0 +1,315 @@
+//! The wasmtime side of the component: bindings, the host state that implements its imports,
+//! and a handle to one guest elector. The engine and the compiled component are made once per
+//! process and shared by every elector.
+
+use crate::clock::BootClock;
+use crate::error::{Error, Result};
+use crate::hooks::{Hook, HookEvent};
+use crate::probe::PeerProbe;
+use crate::storage::{Storage, StorageError};
+use s3lect_guest::{Config, ConfigError, Status};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+use wasmtime::component::{Component, HasSelf, Linker, ResourceAny, ResourceTable};
+use wasmtime::{Engine, Store};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+wasmtime::component::bindgen!({
+    path: "../wit",
+    world: "elector-component",
+    with: { "wasi": wasmtime_wasi::p2::bindings },
+    imports: { default: async },
+    exports: { default: async },
+});
+
+use s3lect::election::types as wit;
+
+/// The election component, built from `guest/` by build.rs.
+pub static COMPONENT_WASM: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/s3lect_guest.wasm"));
+
+/// What the component's imports reach: storage, the peer probe, the hooks.
+#[derive(Clone)]
+pub(crate) struct HostIo {
+    pub storage: Arc<dyn Storage>,
+    pub probe: Option<Arc<PeerProbe>>,
+    pub on_acquire: Option<Hook>,
+    pub on_lose: Option<Hook>,
+    pub hook_timeout: Duration,
+}
+
+pub(crate) struct HostState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    pub io: HostIo,
+}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+fn to_wit_error(e: StorageError) -> wit::StorageError {
+    match e {
+        StorageError::NotFound => wit::StorageError::NotFound,
+        StorageError::PreconditionFailed => wit::StorageError::PreconditionFailed,
+        StorageError::Conflict => wit::StorageError::Conflict,
+        StorageError::Unavailable(m) => wit::StorageError::Unavailable(m),
+        StorageError::Denied(m) => wit::StorageError::Denied(m),
+        StorageError::Invalid(m) => wit::StorageError::Invalid(m),
+    }
+}
+
+fn timed_out(what: &str, ms: u64) -> wit::StorageError {
+    wit::StorageError::Unavailable(format!("{what} timed out after {ms} ms"))
+}
+
+impl wit::Host for HostState {}
+
+impl s3lect::election::storage::Host for HostState {
+    async fn get(&mut self, key: String, timeout_ms: u64) -> Result<wit::Object, wit::StorageError> {
+        match tokio::time::timeout(Duration::from_millis(timeout_ms), self.io.storage.get(&key)).await {
+            Err(_) => Err(timed_out("GET", timeout_ms)),
+            Ok(r) => r.map(|(data, etag)| wit::Object { data, etag }).map_err(to_wit_error),
+        }
+    }
+
+    async fn put_if_match(
+        &mut self,
+        key: String,
+        data: Vec<u8>,
+        etag: Option<String>,
+        timeout_ms: u64,
+    ) -> Result<String, wit::StorageError> {
+        let put = self.io.storage.put_if_match(&key, &data, etag.as_deref());
+        match tokio::time::timeout(Duration::from_millis(timeout_ms), put).await {
+            Err(_) => Err(timed_out("PUT", timeout_ms)),
+            Ok(r) => r.map_err(to_wit_error),
+        }
+    }
+}
+
+impl s3lect::election::peer::Host for HostState {
+    async fn probe(&mut self, addr: String, path: String, timeout_ms: u64) -> Result<wit::ProbeReply, String> {
+        let Some(probe) = self.io.probe.clone() else { return Err("peer mode has no probe configured".into()) };
+        probe.probe(&addr, &path, Duration::from_millis(timeout_ms)).await.map(|r| match r {
+            s3lect_guest::ProbeReply::Leader(body) => wit::ProbeReply::Leader(body),
+            s3lect_guest::ProbeReply::NotLeader => wit::ProbeReply::NotLeader,
+        })
+    }
+}
+
+async fn run_hook(hook: Option<Hook>, event: HookEvent, timeout: Duration) -> Result<(), String> {
+    let Some(hook) = hook else { return Ok(()) };
+    match tokio::time::timeout(timeout, hook(event)).await {
+        Err(_) => Err(format!("hook did not finish within {} ms", timeout.as_millis())),
+        Ok(r) => r,
+    }
+}
+
+impl s3lect::election::hooks::Host for HostState {
+    async fn on_acquire(&mut self, term: u64, leader_id: String) -> Result<(), String> {
+        run_hook(self.io.on_acquire.clone(), HookEvent { term, leader_id }, self.io.hook_timeout).await
+    }
+
+    async fn on_lose(&mut self, term: u64, leader_id: String) -> Result<(), String> {
+        run_hook(self.io.on_lose.clone(), HookEvent { term, leader_id }, self.io.hook_timeout).await
+    }
+}
+
+/// The engine and the pre-linked component; one per process is enough for any number of
+/// electors.
+pub struct Runtime {
+    engine: Engine,
+    pre: ElectorComponentPre<HostState>,
+}
+
+fn rt_err(e: impl std::fmt::Display) -> Error {
+    Error::Runtime(e.to_string())
+}
+
+impl Runtime {
+    /// The process-wide runtime for the embedded component, compiled on first use.
+    pub fn shared() -> Result<Arc<Runtime>> {
+        static SHARED: OnceLock<std::result::Result<Arc<Runtime>, String>> = OnceLock::new();
+        SHARED
+            .get_or_init(|| Runtime::load().map(Arc::new).map_err(|e| e.to_string()))
+            .clone()
+            .map_err(Error::Runtime)
+    }
+
+    fn engine() -> Result<Engine> {
+        Engine::new(&wasmtime::Config::new()).map_err(rt_err)
+    }
+
+    /// Compiles the embedded component, reusing a precompiled copy from the user cache
+    /// directory when one matches this engine (a cold `step` then skips compilation).
+    fn load() -> Result<Runtime> {
+        let engine = Runtime::engine()?;
+        let component = match cache_path(&engine) {
+            Some(path) => load_cached(&engine, &path)?,
+            None => Component::new(&engine, COMPONENT_WASM).map_err(rt_err)?,
+        };
+        Runtime::link(engine, component)
+    }
+
+    fn link(engine: Engine, component: Component) -> Result<Runtime> {
+        let mut linker: Linker<HostState> = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(rt_err)?;
+        s3lect::election::types::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s).map_err(rt_err)?;
+        s3lect::election::storage::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s).map_err(rt_err)?;
+        s3lect::election::peer::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s).map_err(rt_err)?;
+        s3lect::election::hooks::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s).map_err(rt_err)?;
+        let pre = linker.instantiate_pre(&component).map_err(rt_err)?;
+        let pre = ElectorComponentPre::new(pre).map_err(rt_err)?;
+        Ok(Runtime { engine, pre })
+    }
+
+    async fn instantiate(&self, io: HostIo) -> Result<(Store<HostState>, ElectorComponent)> {
+        let wasi = WasiCtx::builder().monotonic_clock(BootClock).inherit_stderr().build();
+        let mut store = Store::new(&self.engine, HostState { wasi, table: ResourceTable::new(), io });
+        let bindings = self.pre.instantiate_async(&mut store).await.map_err(rt_err)?;
+        Ok((store, bindings))
+    }
+
+    /// The component's defaults and rule check, for callers that want the guest's own verdict.
+    pub async fn validate(&self, cfg: &Config, storage: Arc<dyn Storage>) -> Result<()> {
+        let io = HostIo { storage, probe: None, on_acquire: None, on_lose: None, hook_timeout: Duration::from_secs(1) };
+        let (mut store, bindings) = self.instantiate(io).await?;
+        bindings
+            .s3lect_election_election()
+            .call_validate_config(&mut store, &to_wit_config(cfg))
+            .await
+            .map_err(rt_err)?
+            .map_err(|e| Error::Config(from_wit_config_error(e)))
+    }
+}
+
+fn cache_path(engine: &Engine) -> Option<std::path::PathBuf> {
+    use std::hash::{Hash, Hasher};
+    let base = std::env::var_os("S3LECT_CACHE_DIR")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".cache/s3lect")))?;
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    COMPONENT_WASM.hash(&mut h);
+    engine.precompile_compatibility_hash().hash(&mut h);
+    Some(base.join(format!("component-{:016x}.cwasm", h.finish())))
+}
+
+fn load_cached(engine: &Engine, path: &std::path::Path) -> Result<Component> {
+    if path.exists() {
+        // SAFETY: the file is one we wrote from this exact component and engine configuration
+        // (its name hashes both); wasmtime also checks the engine compatibility header.
+        if let Ok(c) = unsafe { Component::deserialize_file(engine, path) } {
+            return Ok(c);
+        }
+    }
+    let bytes = engine.precompile_component(COMPONENT_WASM).map_err(rt_err)?;
+    if let Some(dir) = path.parent() {
+        // Caching is an optimisation: a read-only home directory must not stop the elector.
+        let _ = std::fs::create_dir_all(dir).and_then(|_| {
+            let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+            std::fs::write(&tmp, &bytes).and_then(|_| std::fs::rename(&tmp, path))
+        });
+    }
+    // SAFETY: these bytes were produced by `precompile_component` on this very engine.
+    unsafe { Component::deserialize(engine, &bytes) }.map_err(rt_err)
+}
+
+/// One guest elector: its store and its resource handle.
+pub(crate) struct GuestElector {
+    store: Store<HostState>,
+    bindings: ElectorComponent,
+    handle: ResourceAny,
+}
+
+/// The result of one step, in host terms.
+pub(crate) struct Outcome {
+    pub status: Status,
+    pub next_step: Duration,
+    pub health: Option<Vec<u8>>,
+}
+
+impl GuestElector {
+    pub async fn create(rt: &Runtime, io: HostIo, cfg: &Config, state: Option<&[u8]>) -> Result<GuestElector> {
+        let (mut store, bindings) = rt.instantiate(io).await?;
+        let iface = bindings.s3lect_election_election().elector();
+        let wcfg = to_wit_config(cfg);
+        let handle = match state {
+            None => iface
+                .call_create(&mut store, &wcfg)
+                .await
+                .map_err(rt_err)?
+                .map_err(|e| Error::Config(from_wit_config_error(e)))?,
+            Some(bytes) => iface.call_restore(&mut store, &wcfg, bytes).await.map_err(rt_err)?.map_err(Error::Storage)?,
+        };
+        Ok(GuestElector { store, bindings, handle })
+    }
+
+    pub fn set_io(&mut self, io: HostIo) {
+        self.store.data_mut().io = io;
+    }
+
+    pub async fn step(&mut self) -> Result<Outcome> {
+        let iface = self.bindings.s3lect_election_election().elector();
+        let o = iface.call_step(&mut self.store, self.handle).await.map_err(rt_err)?;
+        Ok(Outcome { status: from_wit_status(o.status), next_step: Duration::from_millis(o.next_step_in_ms), health: o.health })
+    }
+
+    pub async fn resign(&mut self) -> Result<Status> {
+        let iface = self.bindings.s3lect_election_election().elector();
+        Ok(from_wit_status(iface.call_resign(&mut self.store, self.handle).await.map_err(rt_err)?))
+    }
+
+    pub async fn update_config(&mut self, cfg: &Config) -> Result<()> {
+        let iface = self.bindings.s3lect_election_election().elector();
+        iface
+            .call_update_config(&mut self.store, self.handle, &to_wit_config(cfg))
+            .await
+            .map_err(rt_err)?
+            .map_err(|e| Error::Config(from_wit_config_error(e)))
+    }
+
+    pub async fn export_state(&mut self) -> Result<Vec<u8>> {
+        let iface = self.bindings.s3lect_election_election().elector();
+        iface.call_export_state(&mut self.store, self.handle).await.map_err(rt_err)
+    }
+}
+
+fn to_wit_config(c: &Config) -> wit::Config {
+    wit::Config {
+        lockfile_path: c.lockfile_path.clone(),
+        server_id: c.server_id.clone(),
+        server_addr: c.server_addr.clone(),
+        frequent_interval_ms: c.frequent_interval_ms,
+        infrequent_interval_ms: c.infrequent_interval_ms,
+        leader_timeout_ms: c.leader_timeout_ms,
+        renew_deadline_ms: c.renew_deadline_ms,
+        peer_mode: c.peer_mode,
+        peer_health_path: c.peer_health_path.clone(),
+        peer_timeout_ms: c.peer_timeout_ms,
+        max_clock_drift_ppm: c.max_clock_drift_ppm,
+        max_clock_skew_ms: c.max_clock_skew_ms,
+    }
+}
+
+fn from_wit_config_error(e: wit::ConfigError) -> ConfigError {
+    ConfigError { rule: e.rule, message: e.message }
+}
+
+fn from_wit_status(s: wit::Status) -> Status {
+    Status {
+        server_id: s.server_id,
+        lockfile_path: s.lockfile_path,
+        is_leader: s.is_leader,
+        leader_id: s.leader_id,
+        leader_addr: s.leader_addr,
+        leader_last_seen_unix_ns: s.leader_last_seen_unix_ns.map(i128::from),
+        last_election_unix_ns: s.last_election_unix_ns.map(i128::from),
+        consecutive_fails: s.consecutive_fails,
+        term: s.term,
+        lease_until: s.lease_until,
+        last_error: s.last_error,
+        stopped: s.stopped,
+    }
+}

@@ -1,0 +1,42 @@
+//! Start-up check that the server really enforces conditional writes. A server that silently
+//! ignores If-None-Match / If-Match would let every elector win: refuse to run on it.
+
+use super::{Storage, StorageError};
+
+/// Writes a scratch object next to `lock_key`, checks that a second create and a stale
+/// If-Match are both refused, then deletes it.
+pub async fn check_conditional_writes(storage: &dyn Storage, lock_key: &str) -> Result<(), String> {
+    let key = format!("{lock_key}.s3lect-conformance-{:016x}", fastrand_u64());
+    let created = storage
+        .put_if_match(&key, b"{}", None)
+        .await
+        .map_err(|e| format!("conformance check: creating scratch object {key}: {e}"))?;
+    let verdict = async {
+        match storage.put_if_match(&key, b"{}", None).await {
+            Err(StorageError::PreconditionFailed) | Err(StorageError::Conflict) => {}
+            Ok(_) => return Err("the server accepted If-None-Match: * on an existing object".to_string()),
+            Err(e) => return Err(format!("second create answered {e}")),
+        }
+        let stale = if created == "\"s3lect-stale\"" { "\"s3lect-stale-2\"" } else { "\"s3lect-stale\"" };
+        match storage.put_if_match(&key, b"{}", Some(stale)).await {
+            Err(StorageError::PreconditionFailed) | Err(StorageError::Conflict) => Ok(()),
+            Ok(_) => Err("the server accepted If-Match with a stale etag".to_string()),
+            Err(e) => Err(format!("stale If-Match answered {e}")),
+        }
+    }
+    .await;
+    let cleanup = storage.delete(&key).await;
+    match (verdict, cleanup) {
+        (Err(e), _) => Err(format!(
+            "this storage does not enforce conditional writes ({e}); leader election on it would be unsafe, so s3lect refuses to run (use a server with S3 conditional PUT support)"
+        )),
+        (Ok(()), Err(e)) => Err(format!("conformance check passed but deleting scratch object {key} failed: {e}")),
+        (Ok(()), Ok(())) => Ok(()),
+    }
+}
+
+fn fastrand_u64() -> u64 {
+    use std::time::{SystemTime, UNIX_EPOCH};
+    let t = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0);
+    t ^ (u64::from(std::process::id()) << 32)
+}

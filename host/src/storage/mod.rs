@@ -1,0 +1,38 @@
+//! Object storage with compare-and-swap writes: the trait the elector needs, and its
+//! implementations (S3 over SigV4, and a filesystem mock for users' tests).
+
+mod conformance;
+mod mock;
+mod s3;
+
+pub use conformance::check_conditional_writes;
+pub use mock::MockStorage;
+pub use s3::{S3Config, S3Storage};
+pub use s3lect_guest::StorageError;
+
+use std::future::Future;
+use std::pin::Pin;
+
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Storage as the elector uses it (Go s3lect's `Storage`, except that `put_if_match` returns
+/// the new etag: a leader renews with If-Match on it and never needs to read).
+///
+/// Implementations must make `put_if_match` atomic: of several writers racing on one etag (or
+/// on absence, `etag: None`), exactly one succeeds.
+pub trait Storage: Send + Sync + 'static {
+    /// The object's bytes and etag, or [`StorageError::NotFound`].
+    fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(Vec<u8>, String), StorageError>>;
+
+    /// Writes only if the current etag equals `etag` (`None`: only if absent). Returns the new
+    /// etag, or [`StorageError::PreconditionFailed`] when another write got there first.
+    fn put_if_match<'a>(
+        &'a self,
+        key: &'a str,
+        data: &'a [u8],
+        etag: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<String, StorageError>>;
+
+    /// Removes an object (used only to clean up the conformance check's scratch key).
+    fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), StorageError>>;
+}

@@ -1,0 +1,81 @@
+//! TLS configuration (rustls with the ring provider, TLS 1.2 and 1.3 only): client configs for
+//! S3 and the peer probe, the server config for the health endpoint, and certificate
+//! generation for demos and tests.
+
+use rustls::{ClientConfig, RootCertStore, ServerConfig};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use std::sync::Arc;
+
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+const VERSIONS: &[&rustls::SupportedProtocolVersion] = &[&rustls::version::TLS13, &rustls::version::TLS12];
+
+/// Parses every certificate in a PEM bundle; an empty bundle is an error.
+pub fn parse_certs(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, String> {
+    let certs: Vec<_> = CertificateDer::pem_slice_iter(pem)
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("certificate PEM is invalid: {e}"))?;
+    if certs.is_empty() {
+        return Err("no CERTIFICATE block found in the PEM data".into());
+    }
+    Ok(certs)
+}
+
+/// A client config trusting `extra_ca_pem` and, if `webpki_roots`, the Mozilla roots.
+pub fn client_config(extra_ca_pem: Option<&[u8]>, webpki_roots: bool) -> Result<ClientConfig, String> {
+    let mut roots = RootCertStore::empty();
+    if webpki_roots {
+        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    }
+    if let Some(pem) = extra_ca_pem {
+        for cert in parse_certs(pem)? {
+            roots.add(cert).map_err(|e| format!("CA certificate rejected: {e}"))?;
+        }
+    }
+    Ok(ClientConfig::builder_with_provider(provider())
+        .with_protocol_versions(VERSIONS)
+        .map_err(|e| format!("TLS versions: {e}"))?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
+}
+
+/// A server config from a PEM certificate chain and its PEM private key.
+pub fn server_config(cert_pem: &[u8], key_pem: &[u8]) -> Result<ServerConfig, String> {
+    let certs = parse_certs(cert_pem)?;
+    let key = PrivateKeyDer::from_pem_slice(key_pem).map_err(|e| format!("private key PEM is invalid: {e}"))?;
+    let mut cfg = ServerConfig::builder_with_provider(provider())
+        .with_protocol_versions(VERSIONS)
+        .map_err(|e| format!("TLS versions: {e}"))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| format!("certificate and key do not form a usable pair: {e}"))?;
+    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(cfg)
+}
+
+/// A private CA and one server certificate it signed, all PEM.
+pub struct GeneratedPki {
+    pub ca_cert_pem: String,
+    pub server_cert_pem: String,
+    pub server_key_pem: String,
+}
+
+/// Makes a CA and a server certificate for `names` (DNS names or IP addresses).
+pub fn generate_pki(names: &[&str]) -> Result<GeneratedPki, String> {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose};
+    let err = |e: rcgen::Error| format!("generating certificates: {e}");
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).map_err(err)?;
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params.distinguished_name.push(DnType::CommonName, "s3lect peer CA");
+    ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    let ca_key = KeyPair::generate().map_err(err)?;
+    let ca_cert = ca_params.self_signed(&ca_key).map_err(err)?;
+    let issuer = rcgen::Issuer::new(ca_params, ca_key);
+    let params = CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>()).map_err(err)?;
+    let key = KeyPair::generate().map_err(err)?;
+    let cert = params.signed_by(&key, &issuer).map_err(err)?;
+    Ok(GeneratedPki { ca_cert_pem: ca_cert.pem(), server_cert_pem: cert.pem(), server_key_pem: key.serialize_pem() })
+}
