@@ -447,7 +447,9 @@ impl Elector {
         self.write(now, WriteKind::Claim, etag, term, record)
     }
 
-    fn write(&mut self, now: Clock, kind: WriteKind, etag: Option<String>, term: u64, record: LeaderRecord) -> Action {
+    fn write(&mut self, now: Clock, kind: WriteKind, etag: Option<String>, term: u64, mut record: LeaderRecord) -> Action {
+        // Unique bytes per write, so content-hash etags change on every write (see record.rs).
+        record.nonce = self.rng.u64(1..);
         let data = record.to_json();
         let timeout_ms = match (&self.role, kind) {
             // A renewal that answers after the lease is useless: give up at the deadline.

@@ -152,6 +152,23 @@ fn first_elector_creates_the_object_with_term_1_and_runs_the_acquire_hook() {
 }
 
 #[test]
+fn every_write_has_unique_bytes_so_content_hash_etags_always_change() {
+    let mut w = World::new();
+    let mut a = elector(&w, "a");
+    step(&mut w, &mut a);
+    let mut seen = std::collections::HashSet::new();
+    seen.insert(w.objects[KEY].data.clone());
+    // A frozen wall clock: without the nonce, renewals would write identical bytes.
+    for _ in 0..20 {
+        w.mono += 5_000 * MS;
+        step(&mut w, &mut a);
+        assert!(seen.insert(w.objects[KEY].data.clone()), "two writes produced identical bytes");
+    }
+    drive_resign(&mut a, &mut w.node("a"));
+    assert!(seen.insert(w.objects[KEY].data.clone()));
+}
+
+#[test]
 fn leader_renews_with_if_match_on_its_own_etag_and_never_reads() {
     let mut w = World::new();
     let mut a = elector(&w, "a");

@@ -11,8 +11,13 @@ pub const MAX_RECORD_BYTES: usize = 64 * 1024;
 /// Go's zero `time.Time`, which s3lect writes for a resigned leader.
 pub const ZERO_TIME: OffsetDateTime = time::macros::datetime!(0001-01-01 00:00:00 UTC);
 
-/// The lock object: Go s3lect's `LeaderRecord` plus our `term` fencing token.
-/// Unknown fields are ignored; a missing `term` (Go s3lect) reads as 0.
+/// The lock object: Go s3lect's `LeaderRecord` plus our `term` fencing token and a per-write
+/// `nonce`. Unknown fields are ignored; a missing `term` (Go s3lect) reads as 0.
+///
+/// Why the nonce: S3 etags of single-part objects are the MD5 of the content, so writing the
+/// same bytes twice leaves the etag unchanged and an If-Match on it still succeeds. The
+/// election reasons "etag unchanged ⇒ nobody wrote"; a random nonce in every write keeps that
+/// true even for records that would otherwise be identical (two resignations of one term).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LeaderRecord {
     #[serde(rename = "leaderID", default, skip_serializing_if = "String::is_empty")]
@@ -23,6 +28,12 @@ pub struct LeaderRecord {
     pub last_updated: OffsetDateTime,
     #[serde(default)]
     pub term: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub nonce: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 fn zero_time() -> OffsetDateTime {
@@ -54,12 +65,13 @@ impl LeaderRecord {
             leader_addr: leader_addr.to_string(),
             last_updated: from_unix_ns(now_unix_ns),
             term,
+            nonce: 0,
         }
     }
 
     /// The record a leader writes when it gives up: zero time, no leader, same term.
     pub fn resigned(term: u64) -> Self {
-        LeaderRecord { leader_id: String::new(), leader_addr: String::new(), last_updated: ZERO_TIME, term }
+        LeaderRecord { leader_id: String::new(), leader_addr: String::new(), last_updated: ZERO_TIME, term, nonce: 0 }
     }
 
     /// Go s3lect marks resignation with the zero time: anyone may take over at once. (A record
@@ -156,9 +168,9 @@ mod tests {
 
     #[test]
     fn writes_what_go_reads() {
-        let r = LeaderRecord::leading("b", "h:1", 1_700_000_000_500_000_000, 7);
+        let r = LeaderRecord { nonce: 255, ..LeaderRecord::leading("b", "h:1", 1_700_000_000_500_000_000, 7) };
         let text = String::from_utf8(r.to_json()).unwrap();
-        assert_eq!(text, r#"{"leaderID":"b","leaderAddr":"h:1","lastUpdated":"2023-11-14T22:13:20.5Z","term":7}"#);
+        assert_eq!(text, r#"{"leaderID":"b","leaderAddr":"h:1","lastUpdated":"2023-11-14T22:13:20.5Z","term":7,"nonce":255}"#);
         let z = String::from_utf8(LeaderRecord::resigned(7).to_json()).unwrap();
         assert_eq!(z, r#"{"lastUpdated":"0001-01-01T00:00:00Z","term":7}"#);
         assert_eq!(LeaderRecord::parse(text.as_bytes()).unwrap(), r);

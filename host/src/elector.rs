@@ -6,7 +6,7 @@ use crate::clock;
 use crate::config::ElectorConfig;
 use crate::error::{Error, Result};
 use crate::probe::PeerProbe;
-use crate::runtime::{GuestElector, HostIo, Outcome, Runtime};
+use crate::runtime::{ComponentElector, HostIo, Outcome, Runtime};
 use crate::storage::{Storage, check_conditional_writes};
 use s3lect_guest::{HealthReply, Status};
 use serde::Serialize;
@@ -201,7 +201,7 @@ impl Elector for S3Elector {
             check_conditional_writes(self.inner.storage.as_ref(), &cfg.lockfile_path).await.map_err(Error::Storage)?;
         }
         let runtime = Runtime::shared()?;
-        let guest = GuestElector::create(&runtime, host_io(&cfg, &self.inner.storage)?, &cfg.core(), None).await?;
+        let guest = ComponentElector::create(&runtime, host_io(&cfg, &self.inner.storage)?, &cfg.core(), None).await?;
         let (commands, rx) = mpsc::channel(8);
         self.inner.shared.snapshot.send_modify(|s| s.stopped = false);
         let task = tokio::spawn(drive(self.inner.shared.clone(), self.inner.storage.clone(), runtime, guest, rx));
@@ -315,7 +315,7 @@ async fn drive(
     shared: Arc<Shared>,
     storage: Arc<dyn Storage>,
     runtime: Arc<Runtime>,
-    mut guest: GuestElector,
+    mut guest: ComponentElector,
     mut commands: mpsc::Receiver<Command>,
 ) {
     let mut due = tokio::time::Instant::now();
@@ -356,7 +356,7 @@ async fn drive(
                 tracing::error!(error = %e, "election step failed; restarting the component instance");
                 let cfg = shared.config.lock().unwrap().clone();
                 let fresh = match host_io(&cfg, &storage) {
-                    Ok(io) => GuestElector::create(&runtime, io, &cfg.core(), None).await,
+                    Ok(io) => ComponentElector::create(&runtime, io, &cfg.core(), None).await,
                     Err(e) => Err(e),
                 };
                 match fresh {
@@ -376,14 +376,14 @@ async fn drive(
     }
 }
 
-async fn apply_config(guest: &mut GuestElector, cfg: &ElectorConfig, storage: &Arc<dyn Storage>) -> Result<()> {
+async fn apply_config(guest: &mut ComponentElector, cfg: &ElectorConfig, storage: &Arc<dyn Storage>) -> Result<()> {
     let io = host_io(cfg, storage)?;
     guest.update_config(&cfg.core()).await?;
     guest.set_io(io);
     Ok(())
 }
 
-async fn resign(shared: &Shared, guest: &mut GuestElector) {
+async fn resign(shared: &Shared, guest: &mut ComponentElector) {
     let status = guest.resign().await;
     if let Err(e) = &status {
         tracing::error!(error = %e, "resigning failed; followers will take over when the lease runs out");

@@ -4,7 +4,7 @@
 use crate::config::ElectorConfig;
 use crate::elector::LeadershipStatus;
 use crate::error::Result;
-use crate::runtime::{GuestElector, HostIo, Runtime};
+use crate::runtime::{ComponentElector, HostIo, Runtime};
 use crate::storage::Storage;
 use std::sync::Arc;
 use std::time::Duration;
@@ -33,11 +33,11 @@ pub async fn step_once(cfg: &ElectorConfig, storage: Arc<dyn Storage>, state: Op
         hook_timeout: cfg.hook_timeout,
     };
     let (mut guest, discarded_state) = match state {
-        Some(bytes) => match GuestElector::create(&runtime, io.clone(), &cfg.core(), Some(bytes)).await {
+        Some(bytes) => match ComponentElector::create(&runtime, io.clone(), &cfg.core(), Some(bytes)).await {
             Ok(g) => (g, None),
-            Err(e) => (GuestElector::create(&runtime, io, &cfg.core(), None).await?, Some(e.to_string())),
+            Err(e) => (ComponentElector::create(&runtime, io, &cfg.core(), None).await?, Some(e.to_string())),
         },
-        None => (GuestElector::create(&runtime, io, &cfg.core(), None).await?, None),
+        None => (ComponentElector::create(&runtime, io, &cfg.core(), None).await?, None),
     };
     let outcome = guest.step().await?;
     let state = guest.export_state().await?;

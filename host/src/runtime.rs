@@ -29,7 +29,7 @@ pub static COMPONENT_WASM: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/s3l
 
 /// What the component's imports reach: storage, the peer probe, the hooks.
 #[derive(Clone)]
-pub(crate) struct HostIo {
+pub struct HostIo {
     pub storage: Arc<dyn Storage>,
     pub probe: Option<Arc<PeerProbe>>,
     pub on_acquire: Option<Hook>,
@@ -62,6 +62,19 @@ fn to_wit_error(e: StorageError) -> wit::StorageError {
 
 fn timed_out(what: &str, ms: u64) -> wit::StorageError {
     wit::StorageError::Unavailable(format!("{what} timed out after {ms} ms"))
+}
+
+impl HostIo {
+    /// Storage only: no probe, no hooks.
+    pub fn new(storage: Arc<dyn Storage>) -> HostIo {
+        HostIo { storage, probe: None, on_acquire: None, on_lose: None, hook_timeout: Duration::from_secs(10) }
+    }
+}
+
+/// The component's monotonic clock (CLOCK_BOOTTIME nanoseconds): what `Status::lease_until`
+/// is measured against.
+pub fn monotonic_now_ns() -> u64 {
+    crate::clock::boottime_ns()
 }
 
 impl wit::Host for HostState {}
@@ -216,22 +229,24 @@ fn load_cached(engine: &Engine, path: &std::path::Path) -> Result<Component> {
     unsafe { Component::deserialize(engine, &bytes) }.map_err(rt_err)
 }
 
-/// One guest elector: its store and its resource handle.
-pub(crate) struct GuestElector {
+/// One elector instance of the component, stepped by the caller: for custom schedulers and
+/// serverless hosts. [`crate::S3Elector`] drives one of these on tokio.
+pub struct ComponentElector {
     store: Store<HostState>,
     bindings: ElectorComponent,
     handle: ResourceAny,
 }
 
 /// The result of one step, in host terms.
-pub(crate) struct Outcome {
+pub struct Outcome {
     pub status: Status,
     pub next_step: Duration,
     pub health: Option<Vec<u8>>,
 }
 
-impl GuestElector {
-    pub async fn create(rt: &Runtime, io: HostIo, cfg: &Config, state: Option<&[u8]>) -> Result<GuestElector> {
+impl ComponentElector {
+    /// A new elector, or one restored from [`ComponentElector::export_state`] bytes.
+    pub async fn create(rt: &Runtime, io: HostIo, cfg: &Config, state: Option<&[u8]>) -> Result<ComponentElector> {
         let (mut store, bindings) = rt.instantiate(io).await?;
         let iface = bindings.s3lect_election_election().elector();
         let wcfg = to_wit_config(cfg);
@@ -243,7 +258,7 @@ impl GuestElector {
                 .map_err(|e| Error::Config(from_wit_config_error(e)))?,
             Some(bytes) => iface.call_restore(&mut store, &wcfg, bytes).await.map_err(rt_err)?.map_err(Error::Storage)?,
         };
-        Ok(GuestElector { store, bindings, handle })
+        Ok(ComponentElector { store, bindings, handle })
     }
 
     pub fn set_io(&mut self, io: HostIo) {

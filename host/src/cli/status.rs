@@ -79,7 +79,7 @@ pub async fn resign(flags: Flags) -> ExitCode {
         let who = if record.is_resigned() || record.leader_id.is_empty() { "nobody".to_string() } else { record.leader_id.clone() };
         return fail(format!("{id} does not lead (the lock object names {who})"));
     }
-    let revoked = LeaderRecord { leader_id: String::new(), leader_addr: String::new(), last_updated: time::OffsetDateTime::now_utc(), term: record.term };
+    let revoked = LeaderRecord { last_updated: time::OffsetDateTime::now_utc(), ..LeaderRecord::resigned(record.term) };
     match s.storage.put_if_match(key, &revoked.to_json(), Some(&etag)).await {
         Ok(_) => {
             println!("revoked {id}'s leadership of term {}: it steps down at its next renewal; a follower takes over after one leader timeout", record.term);

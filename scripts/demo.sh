@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# The demo: set up, build, and run a local three-node election (no cloud account needed).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+cargo run --release -q -p s3lect -- demo "$@"

@@ -1,0 +1,42 @@
+//! Shared helpers for the end-to-end tests: a real SeaweedFS server, bounded waits.
+#![allow(dead_code)]
+
+use s3lect::local_s3::{LocalS3, find_weed};
+use s3lect::{LeaderRecord, S3Storage, Storage};
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+/// Starts a SeaweedFS server with a fresh bucket. Fails loudly if the binary is missing: these
+/// tests are about the real server, so there is no fallback.
+pub mod fake_s3;
+
+pub async fn seaweed(bucket: &str) -> LocalS3 {
+    let weed = find_weed().expect("SeaweedFS not found: run scripts/setup-s3-server.sh (or set S3LECT_WEED)");
+    LocalS3::start(&weed, bucket).await.expect("SeaweedFS did not start")
+}
+
+pub fn storage(server: &LocalS3) -> S3Storage {
+    S3Storage::new(server.s3_config()).expect("S3 client")
+}
+
+/// Polls `f` every 20 ms until it yields a value, or panics after `limit` naming `what`.
+pub async fn eventually<T, F, Fut>(what: &str, limit: Duration, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(start.elapsed() < limit, "timed out after {limit:?} waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The lock object's record, if it exists and parses.
+pub async fn record(storage: &dyn Storage, key: &str) -> Option<LeaderRecord> {
+    let (data, _) = storage.get(key).await.ok()?;
+    LeaderRecord::parse(&data).ok()
+}

@@ -1,0 +1,147 @@
+//! The S3 adapter against a real SeaweedFS server: SigV4-signed requests, conditional writes,
+//! and the mapping of every S3 answer to the error the election acts on.
+
+mod common;
+
+use common::fake_s3::fake_s3;
+use common::{seaweed, storage};
+use s3lect::storage::check_conditional_writes;
+use s3lect::{S3Config, S3Storage, Storage, StorageError};
+use std::sync::Arc;
+use std::time::Duration;
+
+fn config_for(endpoint: String) -> S3Config {
+    S3Config {
+        bucket: "b".into(),
+        region: "us-east-1".into(),
+        endpoint: Some(endpoint),
+        path_style: true,
+        access_key_id: "k".into(),
+        secret_access_key: "s".into(),
+        session_token: None,
+        ca_cert_pem: None,
+        request_timeout: Duration::from_secs(5),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signed_requests_and_conditional_writes_map_to_the_right_errors() {
+    let server = seaweed("s3-mapping").await;
+    let s3 = storage(&server);
+    let key = "group/leader.json";
+
+    assert_eq!(s3.get(key).await, Err(StorageError::NotFound), "missing key is NotFound (NoSuchKey)");
+    let e1 = s3.put_if_match(key, b"one", None).await.expect("signed create accepted");
+    assert!(e1.starts_with('"') && e1.ends_with('"'), "etag kept exactly as sent, quotes included: {e1}");
+    assert_eq!(s3.get(key).await.unwrap(), (b"one".to_vec(), e1.clone()));
+    assert_eq!(s3.put_if_match(key, b"two", None).await, Err(StorageError::PreconditionFailed), "If-None-Match on existing");
+    assert_eq!(
+        s3.put_if_match(key, b"two", Some("\"0123456789abcdef0123456789abcdef\"")).await,
+        Err(StorageError::PreconditionFailed),
+        "stale If-Match"
+    );
+    let e2 = s3.put_if_match(key, b"two", Some(&e1)).await.expect("If-Match on the current etag");
+    assert_ne!(e1, e2);
+    assert_eq!(s3.get(key).await.unwrap().0, b"two");
+    // AWS answers 404 here, SeaweedFS 412: both mean "not the object you think".
+    let missing = s3.put_if_match("group/absent.json", b"x", Some(&e2)).await;
+    assert!(matches!(missing, Err(StorageError::NotFound | StorageError::PreconditionFailed)), "{missing:?}");
+    // Keys with characters that need URI encoding are signed correctly.
+    let odd = "group/with space+plus=é.json";
+    s3.put_if_match(odd, b"x", None).await.expect("encoded key accepted");
+    assert_eq!(s3.get(odd).await.unwrap().0, b"x");
+    s3.delete(odd).await.unwrap();
+    assert_eq!(s3.get(odd).await, Err(StorageError::NotFound));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_creates_and_replaces_have_exactly_one_winner() {
+    let server = seaweed("s3-races").await;
+    let s3 = Arc::new(storage(&server));
+    for round in 0..8 {
+        let key = format!("race/{round}.json");
+        let results = futures_join(s3.clone(), key.clone(), None, "create").await;
+        assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 1, "creates, round {round}: {results:?}");
+        let etag = s3.get(&key).await.unwrap().1;
+        let results = futures_join(s3.clone(), key, Some(etag), "replace").await;
+        assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 1, "replaces, round {round}: {results:?}");
+        assert!(results.iter().all(|r| matches!(r, Ok(_) | Err(StorageError::PreconditionFailed | StorageError::Conflict))));
+    }
+}
+
+/// Three concurrent writes of distinct bytes. (Distinct from the previous content too: S3
+/// etags are content hashes, so rewriting identical bytes would keep the etag and let a second
+/// If-Match succeed legitimately — which is why every s3lect record carries a nonce.)
+async fn futures_join(s3: Arc<S3Storage>, key: String, etag: Option<String>, what: &'static str) -> Vec<Result<String, StorageError>> {
+    let tasks: Vec<_> = (0..3)
+        .map(|i| {
+            let (s3, key, etag) = (s3.clone(), key.clone(), etag.clone());
+            tokio::spawn(async move { s3.put_if_match(&key, format!("{what} {i}").as_bytes(), etag.as_deref()).await })
+        })
+        .collect();
+    let mut out = vec![];
+    for t in tasks {
+        out.push(t.await.unwrap());
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_credentials_and_missing_bucket_are_named() {
+    let server = seaweed("s3-auth").await;
+    let mut cfg = server.s3_config();
+    cfg.secret_access_key = "wrong-secret".into();
+    let bad = S3Storage::new(cfg).unwrap();
+    match bad.get("k").await {
+        Err(StorageError::Denied(msg)) => assert!(msg.contains("SignatureDoesNotMatch") || msg.contains("AccessDenied"), "{msg}"),
+        other => panic!("wrong secret must be Denied, got {other:?}"),
+    }
+    let mut cfg = server.s3_config();
+    cfg.bucket = "no-such-bucket".into();
+    let nobucket = S3Storage::new(cfg).unwrap();
+    // GET is what an elector does first; SeaweedFS (unlike AWS) would create the bucket on PUT.
+    match nobucket.get("k").await {
+        Err(StorageError::Invalid(msg)) => assert!(msg.contains("no-such-bucket") && msg.contains("does not exist"), "{msg}"),
+        other => panic!("a missing bucket must be named, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conformance_check_passes_on_seaweedfs_and_cleans_up() {
+    let server = seaweed("s3-conformance").await;
+    let s3 = storage(&server);
+    check_conditional_writes(&s3, "group/leader.json").await.expect("SeaweedFS enforces conditional writes");
+    // Only the scratch object was touched, and it is gone again.
+    assert_eq!(s3.get("group/leader.json").await, Err(StorageError::NotFound));
+}
+
+#[tokio::test]
+async fn a_server_that_ignores_conditions_is_refused() {
+    let fake = fake_s3(200, "").await;
+    let s3 = S3Storage::new(config_for(format!("http://{}", fake.addr))).unwrap();
+    let err = check_conditional_writes(&s3, "group/leader.json").await.unwrap_err();
+    assert!(err.contains("does not enforce conditional writes") && err.contains("If-None-Match"), "{err}");
+}
+
+#[tokio::test]
+async fn error_answers_map_to_conflict_unavailable_and_denied_with_the_servers_words() {
+    let conflict = fake_s3(409, "<Error><Code>ConditionalRequestConflict</Code><Message>retry</Message></Error>").await;
+    let s3 = S3Storage::new(config_for(format!("http://{}", conflict.addr))).unwrap();
+    assert_eq!(s3.put_if_match("k", b"x", Some("\"e\"")).await, Err(StorageError::Conflict));
+
+    let busy = fake_s3(503, "<Error><Code>SlowDown</Code><Message>Reduce your request rate</Message></Error>").await;
+    let s3 = S3Storage::new(config_for(format!("http://{}", busy.addr))).unwrap();
+    assert_eq!(s3.get("k").await, Err(StorageError::Unavailable("SlowDown: Reduce your request rate (HTTP 503 Service Unavailable)".into())));
+
+    let denied = fake_s3(403, "<Error><Code>AccessDenied</Code><Message>no PutObject for you</Message></Error>").await;
+    let s3 = S3Storage::new(config_for(format!("http://{}", denied.addr))).unwrap();
+    assert_eq!(s3.put_if_match("k", b"x", None).await, Err(StorageError::Denied("AccessDenied: no PutObject for you (HTTP 403 Forbidden)".into())));
+
+    // Nothing listens here: a connection error is transient, and says what failed.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let s3 = S3Storage::new(config_for(format!("http://{closed}"))).unwrap();
+    match s3.get("k").await {
+        Err(StorageError::Unavailable(msg)) => assert!(msg.to_lowercase().contains("connect"), "{msg}"),
+        other => panic!("{other:?}"),
+    }
+}
