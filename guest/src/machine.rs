@@ -519,8 +519,10 @@ impl Elector {
         match r {
             Ok(()) => {
                 lease.hook_ok = true;
+                // A hook that outlasted the lease: nobody saw us lead yet, so instead of giving
+                // up, renew at once — success proves nobody wrote meanwhile; a 412 loses.
                 if now.mono_ns >= lease.until {
-                    return self.renew(now);
+                    return self.send_renewal(now);
                 }
                 let wait = self.leader_wait_ms(now);
                 self.done(now, wait)
@@ -543,6 +545,11 @@ impl Elector {
         if now.mono_ns >= lease.until && lease.hook_ok {
             return self.lose(now, "lease expired before a renewal succeeded");
         }
+        self.send_renewal(now)
+    }
+
+    fn send_renewal(&mut self, now: Clock) -> Action {
+        let Role::Leader(lease) = &self.role else { return self.observe(now) };
         if self.ops >= MAX_OPS_PER_STEP {
             let wait = self.leader_wait_ms(now);
             return self.done(now, wait);

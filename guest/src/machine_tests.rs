@@ -25,6 +25,7 @@ struct World {
     puts: Vec<Option<String>>,
     log: Vec<String>,
     failing_acquire: Vec<String>,
+    hook_latency_ms: u64,
     probe: Option<Result<ProbeReply, String>>,
     probes: u32,
 }
@@ -99,6 +100,7 @@ impl Io for Node<'_> {
     }
     fn acquire_hook(&mut self, term: u64, _id: &str) -> Result<(), String> {
         self.w.log.push(format!("{} acquire {term}", self.id));
+        self.w.advance(self.w.hook_latency_ms);
         if self.w.failing_acquire.iter().any(|f| f == self.id) { Err("boom".into()) } else { Ok(()) }
     }
     fn lose_hook(&mut self, term: u64, _id: &str) -> Result<(), String> {
@@ -362,6 +364,32 @@ fn failed_acquire_hook_resigns_and_stays_out_for_a_leader_timeout() {
     assert!(a.is_leader(w.clock()));
     assert_eq!(w.hooks("a"), vec!["acquire 1", "acquire 2"]);
     assert!(a.status(w.clock()).last_error.is_some_and(|e| e.contains("acquire hook failed")));
+}
+
+#[test]
+fn an_acquire_hook_slower_than_the_lease_is_followed_by_a_renewal_not_a_loss() {
+    let mut w = World::new();
+    let mut a = elector(&w, "a");
+    w.hook_latency_ms = 12_000; // longer than the 10 s renew deadline
+    step(&mut w, &mut a);
+    assert!(a.is_leader(w.clock()), "renewed right after the hook");
+    assert_eq!(w.puts.len(), 2, "claim, then the renewal");
+    assert_eq!(w.hooks("a"), vec!["acquire 1"], "no lose hook, no second acquire");
+    // If someone wrote during the hook, the renewal fails and the lose hook runs.
+    let mut w = World::new();
+    let mut b = elector(&w, "b");
+    w.hook_latency_ms = 12_000;
+    let first = b.begin_step(w.clock());
+    assert!(matches!(first, Action::Get { .. }));
+    let claim = b.complete(w.clock(), Completion::Got(Err(StorageError::NotFound)));
+    assert!(matches!(claim, Action::Put { etag: None, .. }));
+    let hook = b.complete(w.clock(), Completion::Put(Ok("\"mine\"".into())));
+    assert!(matches!(hook, Action::AcquireHook { term: 1, .. }));
+    w.advance(12_000);
+    let renew = b.complete(w.clock(), Completion::Hook(Ok(())));
+    assert!(matches!(&renew, Action::Put { etag: Some(e), .. } if e == "\"mine\""), "{renew:?}");
+    let lose = b.complete(w.clock(), Completion::Put(Err(StorageError::PreconditionFailed)));
+    assert!(matches!(lose, Action::LoseHook { term: 1, .. }), "{lose:?}");
 }
 
 #[test]

@@ -15,13 +15,10 @@ pub struct PeerProbe {
 impl PeerProbe {
     /// `allow_plain_http` must be set explicitly to probe without TLS.
     pub fn new(ca_cert_pem: Option<&[u8]>, allow_plain_http: bool) -> Result<PeerProbe> {
-        let builder = reqwest::Client::builder().pool_idle_timeout(Duration::from_secs(90));
-        let (builder, scheme) = if allow_plain_http {
-            (builder, "http")
-        } else {
-            let tls = tls::client_config(ca_cert_pem, ca_cert_pem.is_none()).map_err(Error::Tls)?;
-            (builder.tls_backend_preconfigured(tls).https_only(true), "https")
-        };
+        // Always hand reqwest our rustls config: it has no crypto provider of its own.
+        let tls = tls::client_config(ca_cert_pem, ca_cert_pem.is_none()).map_err(Error::Tls)?;
+        let builder = reqwest::Client::builder().pool_idle_timeout(Duration::from_secs(90)).tls_backend_preconfigured(tls);
+        let (builder, scheme) = if allow_plain_http { (builder, "http") } else { (builder.https_only(true), "https") };
         let client = builder.build().map_err(|e| Error::Tls(format!("building the peer probe client: {e}")))?;
         Ok(PeerProbe { client, scheme })
     }

@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 
 /// Starts a SeaweedFS server with a fresh bucket. Fails loudly if the binary is missing: these
 /// tests are about the real server, so there is no fallback.
+pub mod counting;
 pub mod fake_s3;
+pub mod nodes;
 
 pub async fn seaweed(bucket: &str) -> LocalS3 {
     let weed = find_weed().expect("SeaweedFS not found: run scripts/setup-s3-server.sh (or set S3LECT_WEED)");

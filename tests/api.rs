@@ -1,0 +1,187 @@
+//! The Rust API that mirrors Go s3lect: the Elector trait on S3Elector, status, waiters,
+//! config updates, hooks, and MockStorage's cross-process atomicity.
+
+mod common;
+
+use s3lect::elector::wait_until;
+use s3lect::{Elector, ElectorConfig, Error, LeaderRecord, MockStorage, S3Elector, S3ElectorOptions, Storage, StorageError, hook};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+fn config(id: &str, lock: &str) -> ElectorConfig {
+    ElectorConfig {
+        lockfile_path: lock.into(),
+        server_id: id.into(),
+        server_addr: format!("{id}.local:8993"),
+        frequent_interval: Duration::from_millis(200),
+        infrequent_interval: Duration::from_millis(400),
+        renew_deadline: Duration::from_millis(600),
+        leader_timeout: Duration::from_millis(800),
+        peer_timeout: Duration::from_millis(100),
+        ..ElectorConfig::default()
+    }
+}
+
+fn elector(cfg: ElectorConfig, storage: &Arc<MockStorage>) -> S3Elector {
+    S3Elector::new(S3ElectorOptions { config: cfg, storage: storage.clone() }).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn elector_lifecycle_status_and_waiters() {
+    let storage = Arc::new(MockStorage::new_mock().unwrap());
+    let a = elector(config("a", "g/api.json"), &storage);
+    assert!(!a.is_leader());
+    assert_eq!(a.get_leadership_status().server_id, "a");
+    assert!(matches!(a.stop().await, Err(Error::NotStarted)));
+
+    // Many waiters, registered before anything happens, are all woken.
+    let waiters: Vec<_> = (0..5).map(|_| { let a = a.clone(); tokio::spawn(async move { a.wait_for_next_election(None).await }) }).collect();
+    let leader_waiter = { let a = a.clone(); tokio::spawn(async move { a.wait_for_leadership().await }) };
+    a.start().await.unwrap();
+    assert!(matches!(a.start().await, Err(Error::AlreadyStarted)));
+    for w in waiters {
+        tokio::time::timeout(Duration::from_secs(10), w).await.unwrap().unwrap().unwrap();
+    }
+    tokio::time::timeout(Duration::from_secs(10), leader_waiter).await.unwrap().unwrap().unwrap();
+
+    let st = a.get_leadership_status();
+    assert!(st.is_leader && a.is_leader());
+    assert_eq!((st.leader_id.as_str(), st.leader_addr.as_str(), st.term, st.consecutive_fails), ("a", "a.local:8993", 1, 0));
+    assert!(st.lease_remaining_ms.is_some_and(|ms| ms <= 600), "{st:?}");
+    assert!(st.last_election_time.is_some() && st.leader_last_seen.is_some());
+    assert_eq!(a.leader_id(), "a");
+    let json = serde_json::to_value(&st).unwrap();
+    for field in ["serverID", "lockfilePath", "isLeader", "leaderID", "leaderAddr", "leaderLastSeen", "lastElectionTime", "consecutiveFails", "term"] {
+        assert!(json.get(field).is_some(), "status JSON has Go's field {field}: {json}");
+    }
+
+    // wait_for_next_election(since) waits for a step that completes after `since`.
+    let since = SystemTime::now();
+    let next = tokio::time::timeout(Duration::from_secs(5), a.wait_for_next_election(Some(since))).await.unwrap().unwrap();
+    assert!(next.last_election_time.unwrap() >= time::OffsetDateTime::from(since));
+
+    // Config updates are validated, then applied.
+    let bad = ElectorConfig { renew_deadline: Duration::from_secs(5), ..config("a", "g/api.json") };
+    match a.update_config(bad).await {
+        Err(Error::Config(e)) => assert_eq!(e.rule, "renew-deadline-below-leader-timeout"),
+        other => panic!("{other:?}"),
+    }
+    let other_id = config("z", "g/api.json");
+    assert!(matches!(a.update_config(other_id).await, Err(Error::Config(e)) if e.rule == "identity-immutable"));
+    a.update_config(ElectorConfig { infrequent_interval: Duration::from_millis(500), ..config("a", "g/api.json") }).await.unwrap();
+    assert_eq!(a.get_config().infrequent_interval, Duration::from_millis(500));
+    assert!(a.is_leader(), "a config update does not disturb leadership");
+
+    a.stop().await.unwrap();
+    assert!(!a.is_leader(), "IsLeader is false after Stop");
+    assert!(matches!(a.wait_for_leadership().await, Err(Error::Stopped)));
+    let (data, _) = storage.get("g/api.json").await.unwrap();
+    assert!(LeaderRecord::parse(&data).unwrap().is_resigned(), "stop resigned");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_acquire_hook_resigns_and_another_elector_takes_over() {
+    let storage = Arc::new(MockStorage::new_mock().unwrap());
+    let mut cfg = config("a", "g/hook.json");
+    cfg.on_acquire_leadership = Some(hook(|_| async { Err("cannot attach the network interface".to_string()) }));
+    let a = elector(cfg, &storage);
+    a.start().await.unwrap();
+    let st = wait_until(&a, Duration::from_secs(10), |s| s.last_error.is_some()).await.unwrap();
+    assert!(st.last_error.unwrap().contains("acquire hook failed, resigned: cannot attach the network interface"));
+    assert!(!a.is_leader());
+    let b = elector(config("b", "g/hook.json"), &storage);
+    b.start().await.unwrap();
+    wait_until(&b, Duration::from_secs(10), |s| s.is_leader).await.unwrap();
+    assert!(!a.is_leader());
+    a.stop().await.unwrap();
+    b.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_readers_never_wait_behind_a_slow_hook() {
+    let storage = Arc::new(MockStorage::new_mock().unwrap());
+    let mut cfg = config("a", "g/slow.json");
+    let (entered_tx, entered_rx) = tokio::sync::oneshot::channel::<()>();
+    let entered = Arc::new(std::sync::Mutex::new(Some(entered_tx)));
+    cfg.on_acquire_leadership = Some(hook(move |_| {
+        let entered = entered.clone();
+        async move {
+            if let Some(tx) = entered.lock().unwrap().take() {
+                let _ = tx.send(());
+            }
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+            Ok(())
+        }
+    }));
+    cfg.hook_timeout = Duration::from_secs(5);
+    let a = elector(cfg, &storage);
+    a.start().await.unwrap();
+    entered_rx.await.unwrap();
+    let t = Instant::now();
+    for _ in 0..100 {
+        let st = a.get_leadership_status();
+        assert!(!st.is_leader, "not leader before its acquire hook finished");
+    }
+    assert!(t.elapsed() < Duration::from_millis(100), "status reads took {:?} while the hook ran", t.elapsed());
+    tokio::time::timeout(Duration::from_secs(10), a.wait_for_leadership()).await.unwrap().unwrap();
+    a.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_every_handle_resigns() {
+    let storage = Arc::new(MockStorage::new_mock().unwrap());
+    let a = elector(config("a", "g/drop.json"), &storage);
+    a.start().await.unwrap();
+    tokio::time::timeout(Duration::from_secs(10), a.wait_for_leadership()).await.unwrap().unwrap();
+    drop(a);
+    common::eventually("the resigned record", Duration::from_secs(5), || async {
+        common::record(storage.as_ref(), "g/drop.json").await.filter(|r| r.is_resigned())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mock_storage_conditional_writes_are_atomic_across_threads_and_processes() {
+    let storage = Arc::new(MockStorage::new_mock().unwrap());
+    let tasks: Vec<_> = (0..8)
+        .map(|i| { let s = storage.clone(); tokio::task::spawn_blocking(move || futures_lite(s.put_if_match("k/race", format!("{i}").as_bytes(), None))) })
+        .collect();
+    let mut wins = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(_) => wins += 1,
+            Err(e) => assert_eq!(e, StorageError::PreconditionFailed),
+        }
+    }
+    assert_eq!(wins, 1);
+
+    // Four processes stepping at once on one mock directory: exactly one leader.
+    let dir = tempfile::tempdir().unwrap();
+    let children: Vec<_> = (0..4)
+        .map(|i| {
+            std::process::Command::new(env!("CARGO_BIN_EXE_s3lect"))
+                .args(["step", "--server-id", &format!("p{i}"), "--lockfile", "g/procs.json", "--mock-dir"])
+                .arg(dir.path())
+                .arg("--state")
+                .arg(dir.path().join(format!("p{i}.state")))
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let codes: Vec<i32> = children.into_iter().map(|c| c.wait_with_output().unwrap().status.code().unwrap()).collect();
+    assert_eq!(codes.iter().filter(|&&c| c == 0).count(), 1, "one leader: {codes:?}");
+    assert!(codes.iter().all(|&c| c == 0 || c == 3), "{codes:?}");
+
+    let m = MockStorage::new(dir.path()).unwrap();
+    assert!(m.get("g/procs.json").await.is_ok());
+    m.cleanup().unwrap();
+    assert_eq!(m.get("g/procs.json").await, Err(StorageError::NotFound));
+    assert!(matches!(m.get("../escape").await, Err(StorageError::Invalid(_))), "keys cannot leave the directory");
+}
+
+/// Runs a future to completion on the current (blocking) thread.
+fn futures_lite<T>(f: impl std::future::Future<Output = T>) -> T {
+    tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f)
+}

@@ -1,0 +1,163 @@
+//! The peer health endpoint over real TLS (a CA and certificate generated with rcgen), the
+//! embeddable handler, and peer mode: followers probe the leader instead of reading S3.
+
+mod common;
+
+use common::counting::Counting;
+use common::{seaweed, storage};
+use s3lect::elector::wait_until;
+use s3lect::tls::{self, GeneratedPki};
+use s3lect::{
+    Elector, ElectorConfig, HealthServer, HealthServerConfig, LeaderRecord, MockStorage, S3Elector, S3ElectorOptions, Storage,
+    leadership_handler,
+};
+use s3lect_guest::HealthReply;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+fn config(id: &str, lock: &str) -> ElectorConfig {
+    ElectorConfig {
+        lockfile_path: lock.into(),
+        server_id: id.into(),
+        frequent_interval: Duration::from_millis(1000),
+        infrequent_interval: Duration::from_millis(1000),
+        renew_deadline: Duration::from_millis(2500),
+        leader_timeout: Duration::from_millis(3000),
+        peer_timeout: Duration::from_millis(500),
+        ..ElectorConfig::default()
+    }
+}
+
+fn client(ca: Option<&str>) -> reqwest::Client {
+    let cfg = tls::client_config(ca.map(str::as_bytes), false).unwrap();
+    reqwest::Client::builder().tls_backend_preconfigured(cfg).build().unwrap()
+}
+
+/// An elector with its HTTPS health server bound to a free port, advertising that address.
+async fn node(id: &str, lock: &str, storage: Arc<dyn Storage>, pki: &GeneratedPki, tune: impl FnOnce(&mut ElectorConfig)) -> (S3Elector, HealthServer, String) {
+    let mut cfg = config(id, lock);
+    tune(&mut cfg);
+    let elector = S3Elector::new(S3ElectorOptions { config: cfg.clone(), storage }).unwrap();
+    let server = HealthServer::new(HealthServerConfig {
+        bind_address: "127.0.0.1:0".into(),
+        cert_pem: pki.server_cert_pem.clone().into_bytes(),
+        key_pem: pki.server_key_pem.clone().into_bytes(),
+        elector: elector.clone(),
+    })
+    .unwrap();
+    let addr = server.start().await.unwrap().to_string();
+    cfg.server_addr = addr.clone();
+    elector.update_config(cfg).await.unwrap();
+    (elector, server, addr)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_endpoint_answers_200_for_the_leader_404_for_a_follower_405_for_other_methods() {
+    let pki = tls::generate_pki(&["127.0.0.1", "localhost"]).unwrap();
+    let storage: Arc<dyn Storage> = Arc::new(MockStorage::new_mock().unwrap());
+    let (a, _sa, addr_a) = node("a", "g/h.json", storage.clone(), &pki, |_| {}).await;
+    a.start().await.unwrap();
+    tokio::time::timeout(Duration::from_secs(20), a.wait_for_leadership()).await.expect("a leads").unwrap();
+    let (b, _sb, addr_b) = node("b", "g/h.json", storage.clone(), &pki, |_| {}).await;
+    b.start().await.unwrap();
+
+    let https = client(Some(&pki.ca_cert_pem));
+    let resp = https.get(format!("https://{addr_a}/health/leadership")).send().await.expect("TLS handshake with our CA");
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["content-type"], "application/json");
+    let reply = HealthReply::parse(&resp.bytes().await.unwrap()).expect("health JSON");
+    assert_eq!((reply.record.leader_id.as_str(), reply.record.term), ("a", 1));
+    assert!(reply.lease_remaining_ms > 0 && reply.lease_remaining_ms <= 2500, "{}", reply.lease_remaining_ms);
+    let (data, etag) = storage.get("g/h.json").await.unwrap();
+    assert_eq!(LeaderRecord::parse(&data).unwrap().leader_id, "a");
+    assert!(!reply.etag.is_empty() && (reply.etag == etag || reply.etag.starts_with('"')), "reports the etag of a completed write");
+
+    assert_eq!(https.get(format!("https://{addr_b}/health/leadership")).send().await.unwrap().status(), 404, "follower");
+    assert_eq!(https.post(format!("https://{addr_a}/health/leadership")).send().await.unwrap().status(), 405);
+    assert_eq!(https.get(format!("https://{addr_a}/elsewhere")).send().await.unwrap().status(), 404);
+    // Without our CA the certificate is not trusted.
+    let untrusted = client(None).get(format!("https://{addr_a}/health/leadership")).send().await;
+    assert!(untrusted.is_err(), "a client without the peer CA must fail the handshake");
+
+    a.stop().await.unwrap();
+    assert_eq!(https.get(format!("https://{addr_a}/health/leadership")).send().await.unwrap().status(), 404, "stopped leader");
+    b.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn peer_mode_follower_probes_over_tls_instead_of_reading_s3_and_takes_over_fast_on_stop() {
+    let server = seaweed("peer-mode").await;
+    let s3: Arc<dyn Storage> = Arc::new(storage(&server));
+    let pki = tls::generate_pki(&["127.0.0.1"]).unwrap();
+    let lock = "g/peer.json";
+    let (a, _sa, _) = node("a", lock, s3.clone(), &pki, |_| {}).await;
+    a.start().await.unwrap();
+    tokio::time::timeout(Duration::from_secs(30), a.wait_for_leadership()).await.unwrap().unwrap();
+
+    let counted = Counting::new(s3.clone());
+    let (b, _sb, _) = node("b", lock, counted.clone(), &pki, |_| {}).await;
+    b.enable_peer_mode(pki.ca_cert_pem.as_bytes()).await.unwrap();
+    assert!(b.get_config().peer_mode);
+    b.start().await.unwrap();
+    wait_until(&b, Duration::from_secs(10), |s| s.leader_id == "a").await.unwrap();
+    // Over the next several steps the follower learns of the leader only by probing it.
+    let gets_before = counted.gets();
+    let mut since = None;
+    for _ in 0..4 {
+        let st = tokio::time::timeout(Duration::from_secs(5), b.wait_for_next_election(since)).await.unwrap().unwrap();
+        assert_eq!(st.leader_id, "a");
+        since = Some(std::time::SystemTime::now());
+    }
+    assert_eq!(counted.gets(), gets_before, "no S3 GET while the leader answers probes");
+
+    a.stop().await.unwrap();
+    let stopped = Instant::now();
+    wait_until(&b, Duration::from_secs(10), |s| s.is_leader).await.unwrap();
+    let handover = stopped.elapsed().as_millis();
+    println!("peer-mode graceful handover: {handover} ms");
+    assert!(handover <= 1000 + 1000, "a failed probe reads S3 at once: took {handover} ms");
+    assert_eq!(b.get_leadership_status().term, 2);
+    b.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leadership_handler_mounts_in_a_users_own_http_server() {
+    let storage: Arc<dyn Storage> = Arc::new(MockStorage::new_mock().unwrap());
+    let elector = S3Elector::new(S3ElectorOptions { config: config("a", "g/embed.json"), storage }).unwrap();
+    let handler = leadership_handler(elector.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let (tcp, _) = listener.accept().await.unwrap();
+            let handler = handler.clone();
+            tokio::spawn(async move {
+                let svc = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                    let resp = match req.uri().path() {
+                        "/health/leadership" => handler.respond(&req),
+                        _ => hyper::Response::new(http_body_util::Full::new(bytes::Bytes::from_static(b"app"))),
+                    };
+                    async move { Ok::<_, std::convert::Infallible>(resp) }
+                });
+                let _ = hyper::server::conn::http1::Builder::new().serve_connection(hyper_util::rt::TokioIo::new(tcp), svc).await;
+            });
+        }
+    });
+    let plain = client(None);
+    let get = |path: &'static str| plain.get(format!("http://{addr}{path}")).send();
+    assert_eq!(get("/health/leadership").await.unwrap().status(), 404, "not started: not leader");
+    assert_eq!(get("/app").await.unwrap().text().await.unwrap(), "app", "the user's own routes still work");
+    elector.start().await.unwrap();
+    tokio::time::timeout(Duration::from_secs(20), elector.wait_for_leadership()).await.unwrap().unwrap();
+    let resp = get("/health/leadership").await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let body = resp.bytes().await.unwrap();
+    assert_eq!(HealthReply::parse(&body).unwrap().record.leader_id, "a");
+    // The peer probe over plain HTTP (explicitly allowed) reads the same endpoint.
+    let probe = s3lect::probe::PeerProbe::new(None, true).unwrap();
+    match probe.probe(&addr.to_string(), "/health/leadership", Duration::from_secs(2)).await.unwrap() {
+        s3lect_guest::ProbeReply::Leader(body) => assert_eq!(HealthReply::parse(&body).unwrap().record.term, 1),
+        other => panic!("{other:?}"),
+    }
+    elector.stop().await.unwrap();
+}

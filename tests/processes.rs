@@ -1,0 +1,172 @@
+//! Real `s3lect` processes against a real SeaweedFS server: one leader among three, SIGKILL
+//! and graceful-stop takeovers with bounded failover, the one-shot `step`, `status`, `resign`,
+//! and clear errors for bad credentials, bad config, and a server without conditional writes.
+
+mod common;
+
+use common::fake_s3::fake_s3;
+use common::nodes::*;
+use common::{eventually, record, seaweed, storage};
+use s3lect::Storage;
+use std::time::{Duration, Instant};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_processes_elect_one_leader_and_a_follower_takes_over_after_kill_9() {
+    let server = seaweed("procs-kill").await;
+    let s3 = storage(&server);
+    let dir = tempfile::tempdir().unwrap();
+    let lock = "group/kill.json";
+    let mut nodes: Vec<Node> = ["n1", "n2", "n3"].iter().map(|id| Node::start(&server, id, lock, dir.path(), &[])).collect();
+
+    let first = eventually("a first leader", Duration::from_secs(60), || async { record(&s3, lock).await.filter(|r| r.term == 1 && !r.leader_id.is_empty()) }).await;
+    // It renews: the etag changes while the term and leader stay.
+    let (_, e1) = s3.get(lock).await.unwrap();
+    eventually("a renewal", Duration::from_secs(10), || async { s3.get(lock).await.ok().filter(|(_, e)| *e != e1) }).await;
+    let same = record(&s3, lock).await.unwrap();
+    assert_eq!((same.leader_id.as_str(), same.term), (first.leader_id.as_str(), 1));
+    let acquired: Vec<&str> = nodes.iter().filter(|n| !n.transitions().is_empty()).map(|n| n.id.as_str()).collect();
+    assert_eq!(acquired, vec![first.leader_id.as_str()], "only the leader ran its acquire hook");
+
+    let victim = nodes.iter_mut().find(|n| n.id == first.leader_id).unwrap();
+    victim.kill9();
+    let killed = Instant::now();
+    let second = eventually("a takeover", Duration::from_secs(30), || async {
+        record(&s3, lock).await.filter(|r| r.term > 1 && !r.leader_id.is_empty())
+    })
+    .await;
+    let failover = killed.elapsed().as_millis();
+    assert_ne!(second.leader_id, first.leader_id);
+    assert_eq!(second.term, 2);
+    // Bound: the follower's last observation comes at most one (healthy-leader) polling
+    // interval after the kill, the takeover a leader timeout later, plus a step; slack for
+    // process scheduling and SeaweedFS's 1 s lock waits.
+    let bound = INFREQUENT_MS + LEADER_TIMEOUT_MS + FREQUENT_MS + 1500;
+    println!("crash failover: {failover} ms (bound {bound} ms)");
+    assert!(failover <= bound, "failover took {failover} ms, bound {bound} ms");
+    eventually("the new leader's acquire hook", Duration::from_secs(5), || async {
+        nodes.iter().find(|n| n.id == second.leader_id).unwrap().transitions().iter().any(|t| t.0 == "acquire" && t.1 == 2).then_some(())
+    })
+    .await;
+    assert_no_overlapping_leadership(&nodes);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graceful_stop_runs_the_lose_hook_resigns_and_hands_over_within_one_poll() {
+    let server = seaweed("procs-stop").await;
+    let s3 = storage(&server);
+    let dir = tempfile::tempdir().unwrap();
+    let lock = "group/stop.json";
+    let mut nodes: Vec<Node> = ["s1", "s2"].iter().map(|id| Node::start(&server, id, lock, dir.path(), &[])).collect();
+    let first = eventually("a leader", Duration::from_secs(60), || async { record(&s3, lock).await.filter(|r| r.term == 1 && !r.leader_id.is_empty()) }).await;
+    let leader = nodes.iter_mut().find(|n| n.id == first.leader_id).unwrap();
+    leader.signal(libc::SIGTERM);
+    let stopped = Instant::now();
+    let status = leader.child.wait().unwrap();
+    assert!(status.success(), "graceful stop exits 0: {status:?}\n{}", leader.stderr());
+    assert_eq!(leader.transitions().iter().map(|t| t.0.as_str()).collect::<Vec<_>>(), vec!["acquire", "lose"]);
+    let second = eventually("a takeover", Duration::from_secs(20), || async {
+        record(&s3, lock).await.filter(|r| r.term == 2 && !r.leader_id.is_empty())
+    })
+    .await;
+    let handover = stopped.elapsed().as_millis();
+    let bound = INFREQUENT_MS + FREQUENT_MS + 1000;
+    println!("graceful handover: {handover} ms (bound {bound} ms)");
+    assert!(handover <= bound, "handover took {handover} ms, bound {bound} ms: the follower must not wait for the lease");
+    assert_ne!(second.leader_id, first.leader_id);
+    assert_no_overlapping_leadership(&nodes);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn step_carries_state_between_invocations_and_reports_by_exit_code() {
+    let server = seaweed("procs-step").await;
+    let dir = tempfile::tempdir().unwrap();
+    let lock = "group/step.json";
+    let (sa, sb) = (dir.path().join("a.state"), dir.path().join("b.state"));
+    let step = |id: &str, state: &std::path::Path| {
+        output(s3lect(&server, "step", id, lock).args(TIMINGS).arg("--state").arg(state))
+    };
+    let a = step("a", &sa);
+    assert_eq!(a.status.code(), Some(0), "first step leads: {}", String::from_utf8_lossy(&a.stderr));
+    assert!(String::from_utf8_lossy(&a.stdout).starts_with("leader: leader a, term 1"));
+    assert!(sa.exists(), "state file written");
+    let b = step("b", &sb);
+    assert_eq!(b.status.code(), Some(3), "a follower exits 3");
+    assert!(String::from_utf8_lossy(&b.stdout).starts_with("follower: leader a, term 1"), "{}", String::from_utf8_lossy(&b.stdout));
+    // a renews with its carried state (same boot clock): still leader, same term.
+    let a2 = step("a", &sa);
+    assert_eq!(a2.status.code(), Some(0), "{}", String::from_utf8_lossy(&a2.stderr));
+    // a stops stepping. b, carrying its watch across invocations, takes over after the timeout.
+    let started = Instant::now();
+    let taken = eventually("b taking over through carried state", Duration::from_secs(20), || async {
+        let out = step("b", &sb);
+        (out.status.code() == Some(0)).then_some(out)
+    })
+    .await;
+    assert!(started.elapsed() >= Duration::from_millis(2500), "b must wait out a's lease");
+    assert!(String::from_utf8_lossy(&taken.stdout).starts_with("leader: leader b, term 2"));
+    // A corrupt state file is reported and replaced, never trusted.
+    std::fs::write(&sa, b"garbage").unwrap();
+    let a3 = step("a", &sa);
+    assert_eq!(a3.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&a3.stderr).contains("carried state not used"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_shows_the_leader_and_resign_revokes_it() {
+    let server = seaweed("procs-status").await;
+    let dir = tempfile::tempdir().unwrap();
+    let lock = "group/status.json";
+    let none = output(s3lect(&server, "status", "x", lock));
+    assert!(String::from_utf8_lossy(&none.stdout).contains("no election has happened yet"));
+    let a = output(s3lect(&server, "step", "a", lock).args(TIMINGS).arg("--state").arg(dir.path().join("a")));
+    assert_eq!(a.status.code(), Some(0));
+    let plain = output(s3lect(&server, "status", "x", lock));
+    assert!(String::from_utf8_lossy(&plain.stdout).starts_with("leader a (no address), term 1"), "{}", String::from_utf8_lossy(&plain.stdout));
+    let json = output(s3lect(&server, "status", "x", lock).arg("--json"));
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).expect("status --json is JSON");
+    assert_eq!((v["leaderID"].as_str(), v["term"].as_u64(), v["exists"].as_bool()), (Some("a"), Some(1), Some(true)));
+
+    let wrong = output(s3lect(&server, "resign", "b", lock));
+    assert_eq!(wrong.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&wrong.stderr).contains("b does not lead (the lock object names a)"));
+    let ok = output(s3lect(&server, "resign", "a", lock));
+    assert_eq!(ok.status.code(), Some(0), "{}", String::from_utf8_lossy(&ok.stderr));
+    let after = output(s3lect(&server, "status", "x", lock));
+    assert!(String::from_utf8_lossy(&after.stdout).contains("leadership of term 1 was revoked"));
+    // The revoked leader cannot renew: its carried etag no longer matches.
+    let a2 = output(s3lect(&server, "step", "a", lock).args(TIMINGS).arg("--state").arg(dir.path().join("a")));
+    assert_eq!(a2.status.code(), Some(3), "{}", String::from_utf8_lossy(&a2.stdout));
+}
+
+/// One `s3lect: error:` line, exit 1, no panic or backtrace.
+fn assert_clear_failure(out: &std::process::Output, needle: &str) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("s3lect: error:")).collect();
+    assert_eq!(errors.len(), 1, "exactly one error line: {stderr}");
+    assert!(errors[0].contains(needle), "error line should mention {needle:?}: {}", errors[0]);
+    assert!(!stderr.contains("panicked") && !stderr.contains("backtrace"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_credentials_bad_config_and_unreachable_endpoints_fail_with_one_clear_line() {
+    let server = seaweed("procs-errors").await;
+    let out = output(s3lect(&server, "run", "a", "group/e.json").env("AWS_SECRET_ACCESS_KEY", "wrong"));
+    assert_clear_failure(&out, "denied access (check credentials");
+    let out = output(s3lect(&server, "run", "a", "group/e.json").args(["--renew-deadline-ms", "20000"]));
+    assert_clear_failure(&out, "renew-deadline-below-leader-timeout");
+    let out = output(s3lect(&server, "run", "a", "/abs.json"));
+    assert_clear_failure(&out, "lockfile-path-valid");
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let out = output(s3lect_at(&format!("http://{closed}"), "b", "run", "a", "group/e.json"));
+    assert_clear_failure(&out, "storage unavailable");
+    let out = output(s3lect(&server, "run", "a", "group/e.json").env_remove("AWS_ACCESS_KEY_ID"));
+    assert_clear_failure(&out, "AWS_ACCESS_KEY_ID is not set");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_ignores_conditional_writes_is_refused_at_start() {
+    let fake = fake_s3(200, "").await;
+    let cmd = output(s3lect_at(&format!("http://{}", fake.addr), "b", "run", "a", "group/x.json"));
+    assert_clear_failure(&cmd, "does not enforce conditional writes");
+}
