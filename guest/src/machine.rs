@@ -10,6 +10,8 @@ use crate::record::{HealthReply, LeaderRecord, RecordError};
 use std::mem;
 
 const MS: u64 = 1_000_000;
+/// Pseudo-etag for "the object was there and is gone": watched like any other etag.
+const ABSENT: &str = "";
 /// Storage and probe calls in one step, at most; protects against a 409/412 ping-pong.
 const MAX_OPS_PER_STEP: u32 = 6;
 
@@ -317,13 +319,38 @@ impl Elector {
                 self.note(now, &obj);
                 self.decide(now)
             }
-            Err(StorageError::NotFound) => {
-                self.obs = None;
-                self.claim(now, None)
-            }
+            Err(StorageError::NotFound) => self.on_absent(now),
             Err(StorageError::Conflict) => self.observe(now),
             Err(e) => self.failed(now, e),
         }
+    }
+
+    /// No lock object. With nothing watched (first election, or we held the last lease) we
+    /// create it at once. If we were watching a record, someone deleted it — perhaps under a
+    /// leader whose lease still runs — so the absence must stand a leader timeout first.
+    fn on_absent(&mut self, now: Clock) -> Action {
+        let first_seen = match &self.obs {
+            None => return self.claim(now, None),
+            Some(o) if o.etag == ABSENT => o.first_seen,
+            Some(_) => {
+                self.last_error = Some(format!(
+                    "lock object {} was deleted; recreating it after one leader timeout",
+                    self.cfg.lockfile_path
+                ));
+                now.mono_ns
+            }
+        };
+        self.obs = Some(Observation {
+            etag: ABSENT.into(),
+            first_seen,
+            record: Err(RecordError::Invalid("deleted".into())),
+            changed: first_seen == now.mono_ns,
+        });
+        if now.mono_ns - first_seen >= self.cfg.leader_timeout_ms * MS {
+            return self.claim(now, None);
+        }
+        let wait = self.follower_wait_ms(now);
+        self.done(now, wait)
     }
 
     /// Records what a read (or a probe) showed; resets the watch when the etag changed.
@@ -597,7 +624,7 @@ impl Elector {
             }
             Err(StorageError::Conflict) => self.reread(now),
             Err(StorageError::PreconditionFailed) => self.lose(now, "another instance wrote the lock object"),
-            Err(StorageError::NotFound) => self.lose(now, "the lock object was deleted"),
+            Err(StorageError::NotFound) => self.lose_deleted(now),
             Err(e @ StorageError::Unavailable(_)) => {
                 self.ambiguous = Some(Ambiguous { data, sent_at, term, record });
                 self.failed(now, e)
@@ -642,7 +669,7 @@ impl Elector {
             },
             Err(StorageError::NotFound) => {
                 self.ambiguous = None;
-                self.lose(now, "the lock object was deleted")
+                self.lose_deleted(now)
             }
             Err(e) => self.failed(now, e),
         }
@@ -656,6 +683,13 @@ impl Elector {
         self.last_error = Some(format!("lost leadership of term {}: {why}", lease.term));
         self.ambiguous = None;
         if lease.hook_ok { self.lose_hook(lease.term, AfterLose::Observe) } else { self.observe(now) }
+    }
+
+    /// Our object vanished under our lease: nobody else can hold one (watchers wait a leader
+    /// timeout on an absence), so we may recreate it at once.
+    fn lose_deleted(&mut self, now: Clock) -> Action {
+        self.obs = None;
+        self.lose(now, "the lock object was deleted")
     }
 
     fn lose_hook(&mut self, term: u64, after: AfterLose) -> Action {

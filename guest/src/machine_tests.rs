@@ -297,15 +297,14 @@ fn if_match_on_a_deleted_object_competes_with_if_none_match() {
     let mut b = elector(&w, "b");
     step(&mut w, &mut a);
     step(&mut w, &mut b);
-    // Make b's next step a takeover attempt, then delete the object under it.
+    let stale = w.objects[KEY].clone();
     w.advance(15_000);
-    w.objects.remove(KEY);
-    step(&mut w, &mut b);
-    assert!(b.is_leader(w.clock()));
-    assert_eq!(w.puts.last().unwrap(), &None);
-    // a's renewal finds the object replaced: it loses.
-    step(&mut w, &mut a);
-    assert!(!a.is_leader(w.clock()));
+    // b reads the stale record and takes over with If-Match; the object vanishes in between.
+    assert!(matches!(b.begin_step(w.clock()), Action::Get { .. }));
+    let put = b.complete(w.clock(), Completion::Got(Ok(stale.clone())));
+    assert!(matches!(&put, Action::Put { etag: Some(e), .. } if *e == stale.etag), "{put:?}");
+    let retry = b.complete(w.clock(), Completion::Put(Err(StorageError::NotFound)));
+    assert!(matches!(retry, Action::Put { etag: None, .. }), "404 on If-Match competes with If-None-Match: {retry:?}");
 }
 
 #[test]
@@ -319,6 +318,22 @@ fn leader_whose_object_is_deleted_steps_down_then_competes_again() {
     assert_eq!(w.hooks("a"), vec!["acquire 1", "lose 1", "acquire 2"]);
     assert!(a.is_leader(w.clock()));
     assert_eq!(w.record().term, 2);
+}
+
+#[test]
+fn a_follower_that_saw_a_record_waits_a_leader_timeout_before_recreating_a_deleted_object() {
+    let mut w = World::new();
+    let mut a = elector(&w, "a");
+    let mut b = elector(&w, "b");
+    step(&mut w, &mut a);
+    step(&mut w, &mut b);
+    w.objects.remove(KEY);
+    w.advance(1_000);
+    step(&mut w, &mut b);
+    assert!(!b.is_leader(w.clock()), "a's lease may still run: b must not create the object yet");
+    assert!(b.status(w.clock()).last_error.unwrap().contains("was deleted"));
+    assert!(run_until(&mut w, &mut b, 20_000, |w, b| b.is_leader(w.clock())));
+    assert_eq!(w.puts.last().unwrap(), &None);
 }
 
 #[test]

@@ -22,7 +22,7 @@ wasmtime::component::bindgen!({
     exports: { default: async },
 });
 
-use s3lect::election::types as wit;
+use self::s3lect::election::types as wit;
 
 /// The election component, built from `guest/` by build.rs.
 pub static COMPONENT_WASM: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/s3lect_guest.wasm"));
@@ -79,7 +79,7 @@ pub fn monotonic_now_ns() -> u64 {
 
 impl wit::Host for HostState {}
 
-impl s3lect::election::storage::Host for HostState {
+impl self::s3lect::election::storage::Host for HostState {
     async fn get(&mut self, key: String, timeout_ms: u64) -> Result<wit::Object, wit::StorageError> {
         match tokio::time::timeout(Duration::from_millis(timeout_ms), self.io.storage.get(&key)).await {
             Err(_) => Err(timed_out("GET", timeout_ms)),
@@ -102,7 +102,7 @@ impl s3lect::election::storage::Host for HostState {
     }
 }
 
-impl s3lect::election::peer::Host for HostState {
+impl self::s3lect::election::peer::Host for HostState {
     async fn probe(&mut self, addr: String, path: String, timeout_ms: u64) -> Result<wit::ProbeReply, String> {
         let Some(probe) = self.io.probe.clone() else { return Err("peer mode has no probe configured".into()) };
         probe.probe(&addr, &path, Duration::from_millis(timeout_ms)).await.map(|r| match r {
@@ -120,7 +120,7 @@ async fn run_hook(hook: Option<Hook>, event: HookEvent, timeout: Duration) -> Re
     }
 }
 
-impl s3lect::election::hooks::Host for HostState {
+impl self::s3lect::election::hooks::Host for HostState {
     async fn on_acquire(&mut self, term: u64, leader_id: String) -> Result<(), String> {
         run_hook(self.io.on_acquire.clone(), HookEvent { term, leader_id }, self.io.hook_timeout).await
     }
@@ -169,10 +169,10 @@ impl Runtime {
     fn link(engine: Engine, component: Component) -> Result<Runtime> {
         let mut linker: Linker<HostState> = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(rt_err)?;
-        s3lect::election::types::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s).map_err(rt_err)?;
-        s3lect::election::storage::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s).map_err(rt_err)?;
-        s3lect::election::peer::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s).map_err(rt_err)?;
-        s3lect::election::hooks::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s).map_err(rt_err)?;
+        self::s3lect::election::types::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s).map_err(rt_err)?;
+        self::s3lect::election::storage::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s).map_err(rt_err)?;
+        self::s3lect::election::peer::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s).map_err(rt_err)?;
+        self::s3lect::election::hooks::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s).map_err(rt_err)?;
         let pre = linker.instantiate_pre(&component).map_err(rt_err)?;
         let pre = ElectorComponentPre::new(pre).map_err(rt_err)?;
         Ok(Runtime { engine, pre })

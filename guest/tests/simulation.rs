@@ -1,0 +1,591 @@
+//! Deterministic simulation of the election core: N electors (the real state machine) against a
+//! simulated, strongly consistent S3 with conditional writes, on simulated time.
+//!
+//! Faults: crashes and restarts (state lost), GC-like pauses longer than the lease, partitions
+//! from S3 (requests lost, or applied with the reply lost), slow replies, injected 409/500/503,
+//! corrupt and deleted lock objects, per-elector clock rates within the configured drift bound,
+//! wall-clock offsets and jumps, failing and slow hooks.
+//!
+//! Invariants, checked at every simulated event:
+//! - at most one elector believes it leads at any real instant (beliefs only start at events,
+//!   so checking at events is exhaustive);
+//! - terms in the object never decrease, and each term has at most one leader;
+//! - an elector leads only after its acquire hook succeeded, and runs its lose hook by the end
+//!   of the step after its leadership ended;
+//! - after faults heal, some elector leads within LIVENESS_BOUND (derived below).
+//!
+//! A violation panics with the seed and the recent event log; rerun that seed to replay it.
+
+use s3lect_guest::{Action, Clock, Completion, Config, Elector, LeaderRecord, Object, ProbeReply, StorageError};
+use std::collections::{BTreeMap, BinaryHeap, HashMap};
+use std::cmp::Reverse;
+
+const MS: u64 = 1_000_000;
+const S: u64 = 1_000 * MS;
+
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum Broken {
+    /// The real core.
+    None,
+    /// A leader that believes until told otherwise, ignoring its renew deadline (Go s3lect).
+    IgnoreDeadline,
+    /// Timestamp staleness with a declared skew of 0 while wall clocks are seconds apart.
+    SkewBeyondBound,
+}
+
+#[derive(Clone)]
+struct Params {
+    nodes: usize,
+    duration: u64,
+    peer_mode: bool,
+    broken: Broken,
+}
+
+fn config(id: usize, p: &Params) -> Config {
+    Config {
+        lockfile_path: "sim/leader.json".into(),
+        server_id: format!("n{id}"),
+        server_addr: format!("n{id}:1"),
+        frequent_interval_ms: 1_000,
+        infrequent_interval_ms: 3_000,
+        renew_deadline_ms: 2_500,
+        leader_timeout_ms: 4_000,
+        peer_mode: p.peer_mode,
+        peer_timeout_ms: 500,
+        max_clock_drift_ppm: DRIFT_PPM,
+        max_clock_skew_ms: if p.broken == Broken::SkewBeyondBound { Some(0) } else { None },
+        ..Config::default()
+    }
+}
+
+const DRIFT_PPM: u32 = 10_000;
+const MAX_DELAY_MS: u64 = 300;
+const SLOW_REPLY_MS: u64 = 4_000;
+const HOOK_MAX_MS: u64 = 400;
+/// After the last fault: a request in flight may take a request timeout (renew deadline) to
+/// fail, a failure backs off up to a frequent interval, a healthy-looking record is re-read
+/// after an infrequent interval, must then stand for a leader timeout, and the claim takes a
+/// step with network delays and an acquire hook — all stretched by the worst clock rate. A
+/// failed acquire hook costs one more leader timeout of backoff, and a crash-restart up to 10 s.
+const LIVENESS_BOUND: u64 = {
+    let local = 2_500 + 1_000 + 3_000 + 4_000 + 1_000 + 4_000 + 1_000;
+    (local * (1_000_000 + DRIFT_PPM as u64) / 1_000_000 + 4 * MAX_DELAY_MS + 2 * HOOK_MAX_MS + 10_000) * MS
+};
+
+#[derive(Debug)]
+enum Ev {
+    Step(usize),
+    /// Completion for node, valid only if the node's generation still matches.
+    Deliver(usize, u64, Completion),
+    Apply { node: usize, epoch: u64, key_etag: Option<String>, data: Vec<u8>, lose_reply: bool, reply_delay: u64 },
+    Crash(usize),
+    Restart(usize),
+    Pause(usize, u64),
+    Partition(usize, u64),
+    Corrupt,
+    Delete,
+    WallJump(usize, i128),
+}
+
+struct Node {
+    elector: Option<Elector>,
+    ppm: i64,
+    mono_offset: u64,
+    wall_offset: i128,
+    paused_until: u64,
+    partitioned_until: u64,
+    /// Bumped whenever the outstanding action is abandoned (crash): stale completions drop.
+    epoch: u64,
+    /// Outstanding action and its timeout (real time).
+    waiting: Option<(u64, u64)>,
+    /// Term of a successful acquire not yet followed by a lose (or a crash).
+    acquired: Option<u64>,
+    pending_acquire: Option<u64>,
+    pending_lose: bool,
+    /// For Broken::IgnoreDeadline: believes from acquire until a lose hook.
+    sticky_belief: bool,
+    ended_without_lose: bool,
+}
+
+struct Sim {
+    seed: u64,
+    p: Params,
+    rng: fastrand::Rng,
+    now: u64,
+    seq: u64,
+    queue: BinaryHeap<Reverse<(u64, u64)>>,
+    events: HashMap<u64, Ev>,
+    nodes: Vec<Node>,
+    object: Option<Object>,
+    etags: u64,
+    last_term: u64,
+    term_leaders: BTreeMap<u64, usize>,
+    heal_at: u64,
+    first_leader_after_heal: Option<u64>,
+    log: Vec<String>,
+    pub steps: u64,
+}
+
+impl Sim {
+    fn new(seed: u64, p: Params) -> Sim {
+        let mut rng = fastrand::Rng::with_seed(seed);
+        let skewed = p.broken == Broken::SkewBeyondBound;
+        let nodes = (0..p.nodes)
+            .map(|_| Node {
+                elector: None,
+                ppm: rng.i64(-(DRIFT_PPM as i64)..=DRIFT_PPM as i64),
+                mono_offset: rng.u64(0..1_000_000 * S),
+                wall_offset: if skewed { rng.i128(-5 * S as i128..=5 * S as i128) } else { rng.i128(-(S as i128)..=S as i128) },
+                paused_until: 0,
+                partitioned_until: 0,
+                epoch: 0,
+                waiting: None,
+                acquired: None,
+                pending_acquire: None,
+                pending_lose: false,
+                sticky_belief: false,
+                ended_without_lose: false,
+            })
+            .collect();
+        let heal_at = p.duration * 6 / 10;
+        let mut sim = Sim {
+            seed,
+            p,
+            rng,
+            now: 0,
+            seq: 0,
+            queue: BinaryHeap::new(),
+            events: HashMap::new(),
+            nodes,
+            object: None,
+            etags: 0,
+            last_term: 0,
+            term_leaders: BTreeMap::new(),
+            heal_at,
+            first_leader_after_heal: None,
+            log: vec![],
+            steps: 0,
+        };
+        for i in 0..sim.p.nodes {
+            sim.start_node(i);
+        }
+        sim.schedule_faults();
+        sim
+    }
+
+    fn clock(&self, i: usize) -> Clock {
+        let n = &self.nodes[i];
+        let t = self.now as i128;
+        Clock {
+            mono_ns: n.mono_offset + (t + t * n.ppm as i128 / 1_000_000) as u64,
+            wall_ns: 1_800_000_000 * S as i128 + t + n.wall_offset,
+        }
+    }
+
+    /// Real time at which node i's clock will have advanced by `local_ms`.
+    fn real_after(&self, i: usize, local_ms: u64) -> u64 {
+        let local = local_ms as u128 * MS as u128;
+        self.now + (local * 1_000_000 / (1_000_000 + self.nodes[i].ppm) as u128) as u64
+    }
+
+    fn push(&mut self, at: u64, ev: Ev) {
+        self.seq += 1;
+        self.queue.push(Reverse((at, self.seq)));
+        self.events.insert(self.seq, ev);
+    }
+
+    fn note(&mut self, s: String) {
+        self.log.push(format!("{:>9.3}s {s}", self.now as f64 / S as f64));
+    }
+
+    fn fail(&self, what: String) -> ! {
+        let tail: Vec<&String> = self.log.iter().rev().take(400).collect::<Vec<_>>().into_iter().rev().collect();
+        panic!(
+            "seed {} ({:?}, {} nodes, peer mode {}): {what}\nreplay: SIM_SEED={} cargo test -p s3lect-guest --test simulation replay -- --nocapture\n{}",
+            self.seed,
+            self.p.broken,
+            self.p.nodes,
+            self.p.peer_mode,
+            self.seed,
+            tail.iter().map(|s| s.as_str()).collect::<Vec<_>>().join("\n")
+        );
+    }
+
+    fn start_node(&mut self, i: usize) {
+        let cfg = config(i, &self.p);
+        let now = self.clock(i);
+        self.nodes[i].elector = Some(Elector::new(cfg, now).expect("valid config"));
+        self.push(self.now, Ev::Step(i));
+    }
+
+    fn schedule_faults(&mut self) {
+        let faults = self.rng.usize(5..25);
+        for _ in 0..faults {
+            let at = self.rng.u64(5 * S..self.heal_at);
+            let i = self.rng.usize(0..self.p.nodes);
+            let ev = match self.rng.u8(0..7) {
+                0 => Ev::Crash(i),
+                1 | 2 => Ev::Pause(i, self.rng.u64(500..12_000) * MS),
+                3 | 4 => Ev::Partition(i, self.rng.u64(500..12_000) * MS),
+                5 => if self.rng.bool() { Ev::Corrupt } else { Ev::Delete },
+                _ => Ev::WallJump(i, self.rng.i128(-60 * S as i128..=60 * S as i128)),
+            };
+            self.push(at, ev);
+        }
+    }
+
+    fn believes(&self, i: usize) -> bool {
+        let n = &self.nodes[i];
+        match (&n.elector, self.p.broken) {
+            (None, _) => false,
+            (Some(_), Broken::IgnoreDeadline) => n.sticky_belief,
+            (Some(e), _) => e.is_leader(self.clock(i)),
+        }
+    }
+
+    fn check(&mut self) {
+        let believers: Vec<usize> = (0..self.p.nodes).filter(|&i| self.believes(i)).collect();
+        if believers.len() > 1 {
+            self.fail(format!("two leaders at once: {believers:?}"));
+        }
+        for &i in &believers {
+            let term = self.nodes[i].elector.as_ref().unwrap().status(self.clock(i)).term;
+            if self.nodes[i].acquired != Some(term) {
+                self.fail(format!("n{i} leads term {term} without a successful acquire hook"));
+            }
+        }
+        if !believers.is_empty() && self.now >= self.heal_at && self.first_leader_after_heal.is_none() {
+            self.first_leader_after_heal = Some(self.now);
+        }
+    }
+
+    fn run(&mut self) {
+        while let Some(Reverse((at, seq))) = self.queue.pop() {
+            if at > self.p.duration {
+                break;
+            }
+            self.now = at;
+            let ev = self.events.remove(&seq).unwrap();
+            self.handle(ev);
+            self.check();
+        }
+        let deadline = self.heal_at + LIVENESS_BOUND;
+        assert!(self.p.duration > deadline, "simulation too short to check liveness");
+        match self.first_leader_after_heal {
+            Some(t) if t <= deadline => {}
+            other => self.fail(format!(
+                "no leader within {} ms after faults healed at {} ms (first: {other:?})",
+                LIVENESS_BOUND / MS,
+                self.heal_at / MS
+            )),
+        }
+    }
+
+    fn faulty(&self) -> bool {
+        self.now < self.heal_at
+    }
+
+    fn handle(&mut self, ev: Ev) {
+        // Events for a paused node wait for it.
+        let node_of = match &ev {
+            Ev::Step(i) | Ev::Deliver(i, ..) => Some(*i),
+            _ => None,
+        };
+        if let Some(i) = node_of {
+            if self.nodes[i].paused_until > self.now {
+                let at = self.nodes[i].paused_until;
+                self.push(at, ev);
+                return;
+            }
+        }
+        match ev {
+            Ev::Step(i) => {
+                if self.nodes[i].elector.is_none() || self.nodes[i].waiting.is_some() {
+                    return;
+                }
+                let now = self.clock(i);
+                let action = self.nodes[i].elector.as_mut().unwrap().begin_step(now);
+                self.steps += 1;
+                self.perform(i, action);
+            }
+            Ev::Deliver(i, epoch, completion) => {
+                if self.nodes[i].epoch != epoch || self.nodes[i].elector.is_none() || self.nodes[i].waiting.is_none() {
+                    return;
+                }
+                self.nodes[i].waiting = None;
+                self.nodes[i].epoch += 1;
+                self.complete(i, completion);
+            }
+            Ev::Apply { node, epoch, key_etag, data, lose_reply, reply_delay } => {
+                let result = self.apply(key_etag, data);
+                self.note(format!("n{node} write applied? {:?}", result.as_ref().map(|_| "ok")));
+                if !lose_reply {
+                    self.push(self.now + reply_delay, Ev::Deliver(node, epoch, Completion::Put(result)));
+                }
+            }
+            Ev::Crash(i) => {
+                if self.nodes[i].elector.take().is_some() {
+                    self.note(format!("n{i} CRASH"));
+                    let n = &mut self.nodes[i];
+                    n.epoch += 1;
+                    n.waiting = None;
+                    n.acquired = None;
+                    n.sticky_belief = false;
+                    n.ended_without_lose = false;
+                    let restart = self.now + self.rng.u64(500..10_000) * MS;
+                    self.push(restart, Ev::Restart(i));
+                }
+            }
+            Ev::Restart(i) => {
+                self.note(format!("n{i} restart"));
+                self.start_node(i);
+            }
+            Ev::Pause(i, d) => {
+                self.note(format!("n{i} PAUSE {} ms", d / MS));
+                self.nodes[i].paused_until = self.nodes[i].paused_until.max(self.now + d);
+            }
+            Ev::Partition(i, d) => {
+                self.note(format!("n{i} PARTITION {} ms", d / MS));
+                self.nodes[i].partitioned_until = self.nodes[i].partitioned_until.max(self.now + d);
+            }
+            Ev::Corrupt => {
+                self.note("lock object CORRUPTED".into());
+                self.write_external(Some(b"{garbage".to_vec()));
+            }
+            Ev::Delete => {
+                self.note("lock object DELETED".into());
+                self.write_external(None);
+            }
+            Ev::WallJump(i, j) => {
+                self.note(format!("n{i} wall clock jumps {} s", j / S as i128));
+                self.nodes[i].wall_offset += j;
+            }
+        }
+    }
+
+    fn write_external(&mut self, data: Option<Vec<u8>>) {
+        self.object = data.map(|data| {
+            self.etags += 1;
+            Object { data, etag: format!("\"x{}\"", self.etags) }
+        });
+        // Outside interference erases history: terms restart from what electors remember, so
+        // term uniqueness is checked within the history since the last interference.
+        self.last_term = 0;
+        self.term_leaders.clear();
+    }
+
+    fn apply(&mut self, etag: Option<String>, data: Vec<u8>) -> Result<String, StorageError> {
+        match (&self.object, &etag) {
+            (None, None) => {}
+            (Some(o), Some(e)) if &o.etag == e => {}
+            (None, Some(_)) => return Err(StorageError::NotFound),
+            _ => return Err(StorageError::PreconditionFailed),
+        }
+        if let Ok(r) = LeaderRecord::parse(&data) {
+            if r.term < self.last_term {
+                self.fail(format!("term decreased: {} after {}", r.term, self.last_term));
+            }
+            self.last_term = r.term;
+        }
+        self.etags += 1;
+        let new = format!("\"e{}\"", self.etags);
+        self.object = Some(Object { data, etag: new.clone() });
+        Ok(new)
+    }
+
+    fn delay(&mut self) -> u64 {
+        let slow = self.faulty() && self.rng.u8(0..20) == 0;
+        if slow { self.rng.u64(0..SLOW_REPLY_MS) * MS } else { self.rng.u64(0..MAX_DELAY_MS) * MS }
+    }
+
+    fn perform(&mut self, i: usize, action: Action) {
+        let epoch = self.nodes[i].epoch;
+        let timeout_ms = match &action {
+            Action::Get { timeout_ms, .. } | Action::Put { timeout_ms, .. } | Action::Probe { timeout_ms, .. } => Some(*timeout_ms),
+            _ => None,
+        };
+        if let Some(t) = timeout_ms {
+            let at = self.real_after(i, t);
+            self.nodes[i].waiting = Some((epoch, at));
+            self.push(at, Ev::Deliver(i, epoch, timeout_completion(&action)));
+        } else if !matches!(action, Action::Done { .. }) {
+            self.nodes[i].waiting = Some((epoch, u64::MAX));
+        }
+        let partitioned = self.nodes[i].partitioned_until > self.now;
+        let fault = if self.faulty() { self.rng.u8(0..30) } else { 255 };
+        match action {
+            Action::Done { next_step_in_ms } => {
+                self.on_done(i);
+                let at = self.real_after(i, next_step_in_ms);
+                self.push(at, Ev::Step(i));
+            }
+            Action::Get { .. } => {
+                let (d1, d2) = (self.delay(), self.delay());
+                if partitioned || fault == 0 {
+                    return; // request or reply lost: the timeout answers
+                }
+                let reply = match fault {
+                    1 => Err(StorageError::Conflict),
+                    2 => Err(StorageError::Unavailable("503 SlowDown".into())),
+                    _ => self.object.clone().ok_or(StorageError::NotFound),
+                };
+                self.push(self.now + d1 + d2, Ev::Deliver(i, epoch, Completion::Got(reply)));
+            }
+            Action::Put { data, etag, .. } => {
+                let (d1, d2) = (self.delay(), self.delay());
+                if partitioned && self.rng.bool() || fault == 0 {
+                    return; // request lost
+                }
+                match fault {
+                    1 => self.push(self.now + d1 + d2, Ev::Deliver(i, epoch, Completion::Put(Err(StorageError::Conflict)))),
+                    2 => self.push(self.now + d1 + d2, Ev::Deliver(i, epoch, Completion::Put(Err(StorageError::Unavailable("500".into()))))),
+                    // Applied, but the reply is lost (always so while partitioned).
+                    _ => self.push(self.now + d1, Ev::Apply { node: i, epoch, key_etag: etag, data, lose_reply: partitioned || fault == 3, reply_delay: d2 }),
+                }
+            }
+            Action::Probe { addr, .. } => {
+                let d = self.delay();
+                if partitioned {
+                    return;
+                }
+                let target = addr.trim_start_matches('n').trim_end_matches(":1").parse::<usize>().ok();
+                let reply = match target {
+                    Some(t) if t < self.p.nodes && self.nodes[t].elector.is_some() && self.nodes[t].paused_until <= self.now => {
+                        match self.nodes[t].elector.as_ref().unwrap().health(self.clock(t)) {
+                            Some(body) => Ok(ProbeReply::Leader(body)),
+                            None => Ok(ProbeReply::NotLeader),
+                        }
+                    }
+                    _ => Err("connection refused".to_string()),
+                };
+                self.push(self.now + 2 * d, Ev::Deliver(i, epoch, Completion::Probed(reply)));
+            }
+            Action::AcquireHook { term, .. } => {
+                let ok = !(self.faulty() && self.rng.u8(0..15) == 0);
+                self.nodes[i].pending_acquire = ok.then_some(term);
+                let d = self.rng.u64(0..HOOK_MAX_MS) * MS;
+                let result = if ok { Ok(()) } else { Err("hook failed".to_string()) };
+                self.push(self.now + d, Ev::Deliver(i, epoch, Completion::Hook(result)));
+            }
+            Action::LoseHook { term, .. } => {
+                self.nodes[i].pending_lose = true;
+                self.note(format!("n{i} lose hook term {term}"));
+                let d = self.rng.u64(0..HOOK_MAX_MS) * MS;
+                self.push(self.now + d, Ev::Deliver(i, epoch, Completion::Hook(Ok(()))));
+            }
+        }
+    }
+
+    fn complete(&mut self, i: usize, completion: Completion) {
+        let n = &mut self.nodes[i];
+        if matches!(completion, Completion::Hook(_)) {
+            if let Some(term) = n.pending_acquire.take() {
+                n.acquired = Some(term);
+                n.sticky_belief = true;
+                if let Some(prev) = self.term_leaders.insert(term, i) {
+                    if prev != i {
+                        self.fail(format!("term {term} led by n{prev} and n{i}"));
+                    }
+                }
+                self.note(format!("n{i} ACQUIRED term {term}"));
+            } else if std::mem::take(&mut n.pending_lose) {
+                n.acquired = None;
+                n.sticky_belief = false;
+            }
+        }
+        let now = self.clock(i);
+        let action = self.nodes[i].elector.as_mut().unwrap().complete(now, completion);
+        self.perform(i, action);
+    }
+
+    /// At the end of each step: a node whose leadership ended must have run its lose hook by
+    /// the end of the following step.
+    fn on_done(&mut self, i: usize) {
+        let ended = self.nodes[i].acquired.is_some() && !self.nodes[i].elector.as_ref().unwrap().is_leader(self.clock(i));
+        if ended && self.nodes[i].ended_without_lose {
+            self.fail(format!("n{i}'s leadership ended but its lose hook did not run"));
+        }
+        self.nodes[i].ended_without_lose = ended;
+    }
+}
+
+fn timeout_completion(action: &Action) -> Completion {
+    let e = StorageError::Unavailable("timed out".into());
+    match action {
+        Action::Get { .. } => Completion::Got(Err(e)),
+        Action::Put { .. } => Completion::Put(Err(e)),
+        _ => Completion::Probed(Err("timed out".into())),
+    }
+}
+
+fn params(seed: u64, broken: Broken) -> Params {
+    let mut r = fastrand::Rng::with_seed(seed ^ 0xabcdef);
+    Params { nodes: r.usize(3..=7), duration: 240 * S, peer_mode: r.bool(), broken }
+}
+
+fn run_seed(seed: u64, broken: Broken) -> u64 {
+    let mut sim = Sim::new(seed, params(seed, broken));
+    sim.run();
+    sim.steps
+}
+
+fn violation_found(seeds: std::ops::Range<u64>, broken: Broken) -> Option<(u64, String)> {
+    for seed in seeds {
+        let r = std::panic::catch_unwind(|| run_seed(seed, broken));
+        if let Err(e) = r {
+            let msg = e.downcast_ref::<String>().cloned().unwrap_or_default();
+            return Some((seed, msg));
+        }
+    }
+    None
+}
+
+#[test]
+fn fixed_seeds_hold_every_invariant() {
+    let start = std::time::Instant::now();
+    let mut steps = 0;
+    for seed in 0..40 {
+        steps += run_seed(seed, Broken::None);
+    }
+    println!("40 seeds, {steps} election steps, 240 s simulated each, in {:?}", start.elapsed());
+}
+
+#[test]
+fn the_checker_catches_a_leader_that_ignores_its_renew_deadline() {
+    std::panic::set_hook(Box::new(|_| {}));
+    let found = violation_found(0..200, Broken::IgnoreDeadline);
+    let _ = std::panic::take_hook();
+    let (seed, msg) = found.expect("a leader ignoring its deadline must be caught");
+    assert!(msg.contains("two leaders at once"), "seed {seed}: {msg}");
+}
+
+#[test]
+fn the_checker_catches_timestamp_staleness_with_skew_beyond_its_bound() {
+    std::panic::set_hook(Box::new(|_| {}));
+    let found = violation_found(0..50, Broken::SkewBeyondBound);
+    let _ = std::panic::take_hook();
+    let (seed, msg) = found.expect("trusting timestamps beyond the real skew must be caught");
+    assert!(msg.contains("two leaders at once"), "seed {seed}: {msg}");
+}
+
+/// `SIM_SEED=n` replays one seed with its event log printed on failure.
+#[test]
+fn replay() {
+    if let Ok(seed) = std::env::var("SIM_SEED") {
+        let steps = run_seed(seed.parse().expect("SIM_SEED is a number"), Broken::None);
+        println!("seed {seed}: {steps} steps, no violation");
+    }
+}
+
+/// The long sweep: `SIM_SEEDS=5000 cargo test --release -p s3lect-guest --test simulation -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn sweep_many_seeds() {
+    let n: u64 = std::env::var("SIM_SEEDS").ok().and_then(|s| s.parse().ok()).unwrap_or(2_000);
+    let start = std::time::Instant::now();
+    let mut steps = 0;
+    for seed in 0..n {
+        steps += run_seed(1_000_000 + seed, Broken::None);
+    }
+    println!("sweep: {n} seeds, {steps} election steps, {} s simulated, 0 violations, in {:?}", n * 240, start.elapsed());
+}
