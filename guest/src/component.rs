@@ -78,6 +78,7 @@ fn from_wit(c: wit::Config) -> Config {
         peer_timeout_ms: c.peer_timeout_ms,
         max_clock_drift_ppm: c.max_clock_drift_ppm,
         max_clock_skew_ms: c.max_clock_skew_ms,
+        trust_absent_object: c.trust_absent_object,
     }
 }
 
@@ -95,6 +96,7 @@ fn to_wit(c: Config) -> wit::Config {
         peer_timeout_ms: c.peer_timeout_ms,
         max_clock_drift_ppm: c.max_clock_drift_ppm,
         max_clock_skew_ms: c.max_clock_skew_ms,
+        trust_absent_object: c.trust_absent_object,
     }
 }
 

@@ -20,6 +20,11 @@ pub struct Config {
     pub max_clock_drift_ppm: u32,
     /// Opt-in timestamp staleness; `None` never trusts another machine's wall clock.
     pub max_clock_skew_ms: Option<u64>,
+    /// A process that has watched no record creates an absent lock object at once (a fast first
+    /// election). Deleting the lock object during an election is outside what the protocol can
+    /// make safe (absence has no version: a create sent before a deletion may land after it);
+    /// false narrows that risk by making every absence stand for a leader timeout first.
+    pub trust_absent_object: bool,
 }
 
 pub const DEFAULT_PEER_HEALTH_PATH: &str = "/health/leadership";
@@ -41,6 +46,7 @@ impl Default for Config {
             peer_timeout_ms: 3_000,
             max_clock_drift_ppm: 10_000,
             max_clock_skew_ms: None,
+            trust_absent_object: true,
         }
     }
 }

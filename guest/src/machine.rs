@@ -110,6 +110,8 @@ pub struct Elector {
     pub(crate) leader_last_seen: Option<i128>,
     pub(crate) last_election: Option<i128>,
     pub(crate) stopped: bool,
+    /// Our own object vanished under our lease: we may recreate it without waiting.
+    recreate_now: bool,
     pending: Pending,
     ops: u32,
     probe_failed: bool,
@@ -136,6 +138,7 @@ impl Elector {
             leader_last_seen: None,
             last_election: None,
             stopped: false,
+            recreate_now: false,
             pending: Pending::Idle,
             ops: 0,
             probe_failed: false,
@@ -325,12 +328,17 @@ impl Elector {
         }
     }
 
-    /// No lock object. With nothing watched (first election, or we held the last lease) we
-    /// create it at once. If we were watching a record, someone deleted it — perhaps under a
-    /// leader whose lease still runs — so the absence must stand a leader timeout first.
+    /// No lock object (a GET's 404, or a 404 on our If-Match). If we were watching a record,
+    /// someone deleted it — perhaps under a leader whose lease still runs — so the absence
+    /// must stand for a leader timeout like any record. We create it at once only if we held
+    /// the last lease ourselves, or, with `trust_absent_object`, if we have watched nothing.
     fn on_absent(&mut self, now: Clock) -> Action {
+        if std::mem::take(&mut self.recreate_now) || (self.obs.is_none() && self.cfg.trust_absent_object) {
+            self.obs = None;
+            return self.claim(now, None);
+        }
         let first_seen = match &self.obs {
-            None => return self.claim(now, None),
+            None => now.mono_ns,
             Some(o) if o.etag == ABSENT => o.first_seen,
             Some(_) => {
                 self.last_error = Some(format!(
@@ -503,11 +511,9 @@ impl Elector {
             }
             // Lost the race (or the object appeared): find out who won.
             Err(StorageError::PreconditionFailed) | Err(StorageError::Conflict) => self.reread(now),
-            // If-Match on an object that is gone: compete for creating it.
-            Err(StorageError::NotFound) => {
-                self.obs = None;
-                self.claim(now, None)
-            }
+            // If-Match on an object that is gone: whoever replaced it may lead and the
+            // replacement may have been deleted. Treat it as any absence.
+            Err(StorageError::NotFound) => self.on_absent(now),
             Err(e @ StorageError::Unavailable(_)) => {
                 self.ambiguous = Some(Ambiguous { data, sent_at, term, record });
                 self.failed(now, e)
@@ -688,7 +694,7 @@ impl Elector {
     /// Our object vanished under our lease: nobody else can hold one (watchers wait a leader
     /// timeout on an absence), so we may recreate it at once.
     fn lose_deleted(&mut self, now: Clock) -> Action {
-        self.obs = None;
+        self.recreate_now = true;
         self.lose(now, "the lock object was deleted")
     }
 

@@ -303,8 +303,26 @@ fn if_match_on_a_deleted_object_competes_with_if_none_match() {
     assert!(matches!(b.begin_step(w.clock()), Action::Get { .. }));
     let put = b.complete(w.clock(), Completion::Got(Ok(stale.clone())));
     assert!(matches!(&put, Action::Put { etag: Some(e), .. } if *e == stale.etag), "{put:?}");
-    let retry = b.complete(w.clock(), Completion::Put(Err(StorageError::NotFound)));
-    assert!(matches!(retry, Action::Put { etag: None, .. }), "404 on If-Match competes with If-None-Match: {retry:?}");
+    // Someone may have replaced the record and lead, and that replacement been deleted: the
+    // absence must stand for a leader timeout, then b competes with If-None-Match.
+    let wait = b.complete(w.clock(), Completion::Put(Err(StorageError::NotFound)));
+    assert!(matches!(wait, Action::Done { .. }), "{wait:?}");
+    w.objects.remove(KEY);
+    let start = w.mono;
+    assert!(run_until(&mut w, &mut b, 30_000, |w, b| b.is_leader(w.clock())));
+    assert!(w.mono - start >= 15_000 * MS);
+    assert_eq!(w.puts.last().unwrap(), &None);
+}
+
+#[test]
+fn with_trust_absent_object_off_even_the_first_election_waits_out_an_absence() {
+    let mut w = World::new();
+    let mut a = Elector::new(Config { trust_absent_object: false, ..cfg("a") }, w.clock()).unwrap();
+    step(&mut w, &mut a);
+    assert!(!a.is_leader(w.clock()) && w.puts.is_empty());
+    let start = w.mono;
+    assert!(run_until(&mut w, &mut a, 30_000, |w, a| a.is_leader(w.clock())));
+    assert!(w.mono - start >= 15_000 * MS);
 }
 
 #[test]

@@ -38,6 +38,10 @@ pub struct ElectorConfig {
     /// Opt-in: also treat a record as stale by its wall-clock timestamp, trusting other
     /// machines' clocks to within this skew. None (default) never trusts other clocks.
     pub max_clock_skew: Option<Duration>,
+    /// Create an absent lock object at once when nothing was watched (fast first election).
+    /// Deleting the lock object during an election is outside what the protocol can make safe;
+    /// false narrows that risk by making every absence stand for a leader timeout first.
+    pub trust_absent_object: bool,
     /// Longest a hook may run; an acquire hook that overruns counts as failed (default 10 s).
     pub hook_timeout: Duration,
     /// At start, verify that the storage enforces conditional writes (default true).
@@ -66,6 +70,7 @@ impl Default for ElectorConfig {
             peer_allow_plain_http: false,
             max_clock_drift_ppm: core.max_clock_drift_ppm,
             max_clock_skew: None,
+            trust_absent_object: core.trust_absent_object,
             hook_timeout: Duration::from_secs(10),
             check_conditional_writes: true,
             on_acquire_leadership: None,
@@ -110,6 +115,7 @@ impl ElectorConfig {
             peer_timeout_ms: ms(self.peer_timeout),
             max_clock_drift_ppm: self.max_clock_drift_ppm,
             max_clock_skew_ms: self.max_clock_skew.map(ms),
+            trust_absent_object: self.trust_absent_object,
         }
     }
 

@@ -116,6 +116,18 @@ impl LocalS3 {
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
+
+    /// Freezes the server (SIGSTOP): requests hang, as in an outage with no answers.
+    pub fn suspend(&self) {
+        // SAFETY: kill(2) on our own, not yet reaped, child.
+        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGSTOP) };
+    }
+
+    /// Thaws a suspended server (SIGCONT).
+    pub fn resume(&self) {
+        // SAFETY: as above.
+        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGCONT) };
+    }
 }
 
 impl Drop for LocalS3 {

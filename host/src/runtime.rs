@@ -305,6 +305,7 @@ fn to_wit_config(c: &Config) -> wit::Config {
         peer_timeout_ms: c.peer_timeout_ms,
         max_clock_drift_ppm: c.max_clock_drift_ppm,
         max_clock_skew_ms: c.max_clock_skew_ms,
+        trust_absent_object: c.trust_absent_object,
     }
 }
 

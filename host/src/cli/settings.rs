@@ -96,6 +96,7 @@ struct Election {
     max_clock_drift_ppm: Option<u32>,
     max_clock_skew_ms: Option<u64>,
     check_conditional_writes: Option<bool>,
+    trust_absent_object: Option<bool>,
 }
 
 #[derive(Deserialize, Default)]
@@ -177,6 +178,7 @@ impl Flags {
         c.peer_timeout = ms(self.peer_timeout_ms, e.peer_timeout_ms, c.peer_timeout);
         c.max_clock_drift_ppm = e.max_clock_drift_ppm.unwrap_or(c.max_clock_drift_ppm);
         c.max_clock_skew = e.max_clock_skew_ms.map(Duration::from_millis);
+        c.trust_absent_object = e.trust_absent_object.unwrap_or(c.trust_absent_object);
         c.hook_timeout = ms(self.hook_timeout_ms, file.hooks.timeout_ms, c.hook_timeout);
         c.check_conditional_writes = !self.no_conformance_check && e.check_conditional_writes.unwrap_or(true);
         if let Some(path) = &file.health.path {

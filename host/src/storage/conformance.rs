@@ -6,6 +6,12 @@ use super::{Storage, StorageError};
 /// Writes a scratch object next to `lock_key`, checks that a second create and a stale
 /// If-Match are both refused, then deletes it.
 pub async fn check_conditional_writes(storage: &dyn Storage, lock_key: &str) -> Result<(), String> {
+    // Read first: a wrong bucket, region or credentials is named before anything is written
+    // (some servers would create a missing bucket on PUT).
+    match storage.get(lock_key).await {
+        Ok(_) | Err(StorageError::NotFound) => {}
+        Err(e) => return Err(format!("cannot read the lock object {lock_key}: {e}")),
+    }
     let key = format!("{lock_key}.s3lect-conformance-{:016x}", fastrand_u64());
     let created = storage
         .put_if_match(&key, b"{}", None)
