@@ -324,6 +324,9 @@ impl Sim {
                 }
                 self.nodes[i].waiting = None;
                 self.nodes[i].epoch += 1;
+                if std::env::var("SIM_TRACE").is_ok() {
+                    self.note(format!("n{i} <- {}", format!("{completion:?}").chars().take(90).collect::<String>()));
+                }
                 self.complete(i, completion);
             }
             Ev::Apply { node, epoch, key_etag, data, lose_reply, reply_delay } => {
@@ -410,6 +413,10 @@ impl Sim {
     }
 
     fn perform(&mut self, i: usize, action: Action) {
+        if std::env::var("SIM_TRACE").is_ok() {
+            let lead = self.nodes[i].elector.as_ref().is_some_and(|e| e.is_leader(self.clock(i)));
+            self.note(format!("n{i} -> {:?} (leader {lead})", short(&action)));
+        }
         let epoch = self.nodes[i].epoch;
         let timeout_ms = match &action {
             Action::Get { timeout_ms, .. } | Action::Put { timeout_ms, .. } | Action::Probe { timeout_ms, .. } => Some(*timeout_ms),
@@ -493,10 +500,12 @@ impl Sim {
             if let Some(term) = n.pending_acquire.take() {
                 n.acquired = Some(term);
                 n.sticky_belief = true;
+                n.ended_without_lose = false;
                 self.note(format!("n{i} ACQUIRED term {term}"));
             } else if std::mem::take(&mut n.pending_lose) {
                 n.acquired = None;
                 n.sticky_belief = false;
+                n.ended_without_lose = false;
             }
         }
         let now = self.clock(i);
@@ -512,6 +521,14 @@ impl Sim {
             self.fail(format!("n{i}'s leadership ended but its lose hook did not run"));
         }
         self.nodes[i].ended_without_lose = ended;
+    }
+}
+
+fn short(a: &Action) -> String {
+    match a {
+        Action::Put { etag, timeout_ms, .. } => format!("Put(if-match {etag:?}, {timeout_ms} ms)"),
+        Action::Get { .. } => "Get".into(),
+        other => format!("{other:?}"),
     }
 }
 
