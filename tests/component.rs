@@ -3,46 +3,12 @@
 //! term 2). Real time, short leases; every wait has a deadline.
 
 use s3lect::runtime::{ComponentElector, HostIo, Runtime, monotonic_now_ns};
-use s3lect::storage::BoxFuture;
-use s3lect::{LeaderRecord, Storage, StorageError, hook};
+use s3lect::{LeaderRecord, Storage, hook};
 use s3lect_guest::Config;
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// A strongly consistent in-memory object store with conditional writes.
-#[derive(Default)]
-struct MemStorage {
-    objects: Mutex<(HashMap<String, (Vec<u8>, String)>, u64)>,
-}
-
-impl Storage for MemStorage {
-    fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(Vec<u8>, String), StorageError>> {
-        Box::pin(async move { self.objects.lock().unwrap().0.get(key).cloned().ok_or(StorageError::NotFound) })
-    }
-    fn put_if_match<'a>(&'a self, key: &'a str, data: &'a [u8], etag: Option<&'a str>) -> BoxFuture<'a, Result<String, StorageError>> {
-        Box::pin(async move {
-            let mut guard = self.objects.lock().unwrap();
-            let (objects, n) = &mut *guard;
-            match (objects.get(key), etag) {
-                (None, None) => {}
-                (Some((_, cur)), Some(e)) if cur == e => {}
-                (None, Some(_)) => return Err(StorageError::NotFound),
-                _ => return Err(StorageError::PreconditionFailed),
-            }
-            *n += 1;
-            let new = format!("\"m{n}\"");
-            objects.insert(key.to_string(), (data.to_vec(), new.clone()));
-            Ok(new)
-        })
-    }
-    fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), StorageError>> {
-        Box::pin(async move {
-            self.objects.lock().unwrap().0.remove(key);
-            Ok(())
-        })
-    }
-}
+type MemStorage = s3lect::storage::MemoryStorage;
 
 const KEY: &str = "leader/component-test.json";
 

@@ -30,7 +30,7 @@ async fn a_leader_frozen_past_its_lease_steps_down_on_thaw_and_never_overwrites_
         .zip(&ports)
         .map(|(id, port)| {
             let bind = format!("127.0.0.1:{port}");
-            Node::start(&server, id, lock, dir.path(), &["--health-bind", &bind, "--tls-cert", cert.to_str().unwrap(), "--tls-key", key.to_str().unwrap()])
+            start(&server, id, lock, dir.path(), &["--health-bind", &bind, "--tls-cert", cert.to_str().unwrap(), "--tls-key", key.to_str().unwrap()])
         })
         .collect();
     let tls = s3lect::tls::client_config(Some(pki.ca_cert_pem.as_bytes()), false).unwrap();
@@ -87,7 +87,7 @@ async fn during_an_s3_outage_the_leader_fences_itself_on_time_and_the_election_r
     let s3 = storage(&server);
     let dir = tempfile::tempdir().unwrap();
     let lock = "group/outage.json";
-    let nodes: Vec<Node> = ["o1", "o2"].iter().map(|id| Node::start(&server, id, lock, dir.path(), &[])).collect();
+    let nodes: Vec<Node> = ["o1", "o2"].iter().map(|id| start(&server, id, lock, dir.path(), &[])).collect();
     let first = eventually("a leader", Duration::from_secs(60), || async { record(&s3, lock).await.filter(|r| r.term == 1 && !r.leader_id.is_empty()) }).await;
     let leader = nodes.iter().find(|n| n.id == first.leader_id).unwrap();
 
@@ -124,7 +124,7 @@ async fn corrupt_oversized_and_deleted_lock_objects_are_replaced_without_overlap
     let s3 = storage(&server);
     let dir = tempfile::tempdir().unwrap();
     let lock = "group/objects.json";
-    let nodes: Vec<Node> = ["c1", "c2", "c3"].iter().map(|id| Node::start(&server, id, lock, dir.path(), &[])).collect();
+    let nodes: Vec<Node> = ["c1", "c2", "c3"].iter().map(|id| start(&server, id, lock, dir.path(), &[])).collect();
     eventually("a leader", Duration::from_secs(60), || async { record(&s3, lock).await.filter(|r| r.term == 1 && !r.leader_id.is_empty()) }).await;
     let mut term = 1;
     let oversized = vec![b'x'; 70 * 1024];
@@ -187,7 +187,7 @@ async fn acquire_hooks_that_fail_hang_or_crash_resign_and_another_node_leads() {
         if case == "hangs" {
             assert!(started.elapsed() >= Duration::from_millis(1000), "the hook was given its full timeout");
         }
-        let good = Node::start(&server, "good", &lock, dir.path(), &[]);
+        let good = start(&server, "good", &lock, dir.path(), &[]);
         eventually("the other node leading", Duration::from_secs(20), || async {
             record(&s3, &lock).await.filter(|r| r.leader_id == "good" && r.term == 2)
         })

@@ -3,7 +3,6 @@
 
 mod common;
 
-use common::counting::Counting;
 use common::{seaweed, storage};
 use s3lect::elector::wait_until;
 use s3lect::tls::{self, GeneratedPki};
@@ -94,7 +93,7 @@ async fn peer_mode_follower_probes_over_tls_instead_of_reading_s3_and_takes_over
     a.start().await.unwrap();
     tokio::time::timeout(Duration::from_secs(30), a.wait_for_leadership()).await.unwrap().unwrap();
 
-    let counted = Counting::new(s3.clone());
+    let counted = s3lect::storage::CountingStorage::new(s3.clone());
     let (b, _sb, _) = node("b", lock, counted.clone(), &pki, |_| {}).await;
     b.enable_peer_mode(pki.ca_cert_pem.as_bytes()).await.unwrap();
     assert!(b.get_config().peer_mode);

@@ -16,7 +16,7 @@ async fn three_processes_elect_one_leader_and_a_follower_takes_over_after_kill_9
     let s3 = storage(&server);
     let dir = tempfile::tempdir().unwrap();
     let lock = "group/kill.json";
-    let mut nodes: Vec<Node> = ["n1", "n2", "n3"].iter().map(|id| Node::start(&server, id, lock, dir.path(), &[])).collect();
+    let mut nodes: Vec<Node> = ["n1", "n2", "n3"].iter().map(|id| start(&server, id, lock, dir.path(), &[])).collect();
 
     let first = eventually("a first leader", Duration::from_secs(60), || async { record(&s3, lock).await.filter(|r| r.term == 1 && !r.leader_id.is_empty()) }).await;
     // It renews: the etag changes while the term and leader stay.
@@ -56,7 +56,7 @@ async fn graceful_stop_runs_the_lose_hook_resigns_and_hands_over_within_one_poll
     let s3 = storage(&server);
     let dir = tempfile::tempdir().unwrap();
     let lock = "group/stop.json";
-    let mut nodes: Vec<Node> = ["s1", "s2"].iter().map(|id| Node::start(&server, id, lock, dir.path(), &[])).collect();
+    let mut nodes: Vec<Node> = ["s1", "s2"].iter().map(|id| start(&server, id, lock, dir.path(), &[])).collect();
     let first = eventually("a leader", Duration::from_secs(60), || async { record(&s3, lock).await.filter(|r| r.term == 1 && !r.leader_id.is_empty()) }).await;
     let leader = nodes.iter_mut().find(|n| n.id == first.leader_id).unwrap();
     leader.signal(libc::SIGTERM);

@@ -10,6 +10,7 @@
 //! - the peer probe — `probe.rs`; the wasmtime glue — `runtime.rs`
 
 mod clock;
+pub mod cluster;
 pub mod config;
 pub mod elector;
 pub mod error;

@@ -8,7 +8,6 @@ use std::time::{Duration, Instant};
 
 /// Starts a SeaweedFS server with a fresh bucket. Fails loudly if the binary is missing: these
 /// tests are about the real server, so there is no fallback.
-pub mod counting;
 pub mod fake_s3;
 pub mod nodes;
 

@@ -2,10 +2,9 @@
 //! (event, term, wall-clock ns) so a test can check that leadership never overlapped.
 #![allow(dead_code)]
 
-use s3lect::local_s3::{ACCESS_KEY, LocalS3, SECRET_KEY};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{SystemTime, UNIX_EPOCH};
+use s3lect::local_s3::LocalS3;
+use std::path::Path;
+use std::process::{Command, Output};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_s3lect");
 /// Seconds-scale timings (SeaweedFS makes race losers wait in 1 s steps): renew every 1 s,
@@ -16,10 +15,6 @@ pub const LEADER_TIMEOUT_MS: u128 = 3000;
 pub const FREQUENT_MS: u128 = 1000;
 pub const INFREQUENT_MS: u128 = 1000;
 
-pub fn now_ns() -> u128 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos()
-}
-
 /// The command line that points a subcommand at `server`.
 pub fn s3lect(server: &LocalS3, sub: &str, id: &str, lock: &str) -> Command {
     s3lect_at(&server.endpoint, &server.bucket, sub, id, lock)
@@ -27,14 +22,8 @@ pub fn s3lect(server: &LocalS3, sub: &str, id: &str, lock: &str) -> Command {
 
 /// The same, at any endpoint.
 pub fn s3lect_at(endpoint: &str, bucket: &str, sub: &str, id: &str, lock: &str) -> Command {
-    let mut cmd = Command::new(BIN);
-    cmd.arg(sub)
-        .args(["--server-id", id, "--lockfile", lock, "--bucket", bucket, "--endpoint", endpoint])
-        .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
-        .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
-        .env("AWS_REGION", "us-east-1")
-        .env("S3LECT_LOG", "info")
-        .stdin(Stdio::null());
+    let mut cmd = s3lect::cluster::command_at(Path::new(BIN), endpoint, bucket, sub, id, lock);
+    cmd.env("S3LECT_LOG", "info");
     cmd
 }
 
@@ -42,64 +31,14 @@ pub fn output(mut cmd: impl std::borrow::BorrowMut<Command>) -> Output {
     cmd.borrow_mut().output().expect("s3lect runs")
 }
 
-pub struct Node {
-    pub id: String,
-    pub child: Child,
-    pub hook_log: PathBuf,
-    pub stderr_log: PathBuf,
-    /// Set when the test SIGKILLed it: its leadership ended then.
-    pub killed_at_ns: Option<u128>,
-}
+#[allow(unused_imports)]
+pub use s3lect::cluster::{Node, now_ns};
 
-impl Node {
-    pub fn start(server: &LocalS3, id: &str, lock: &str, dir: &Path, extra: &[&str]) -> Node {
-        let hook_log = dir.join(format!("{id}.hooks"));
-        let stderr_log = dir.join(format!("{id}.stderr"));
-        let log = |event: &str| format!("echo {event} $S3LECT_TERM $(date +%s%N) >> {}", hook_log.display());
-        let child = s3lect(server, "run", id, lock)
-            .args(TIMINGS)
-            .args(["--on-acquire", &log("acquire"), "--on-lose", &log("lose")])
-            .args(extra)
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&stderr_log).unwrap())
-            .spawn()
-            .expect("spawn s3lect run");
-        Node { id: id.to_string(), child, hook_log, stderr_log, killed_at_ns: None }
-    }
-
-    pub fn kill9(&mut self) {
-        self.killed_at_ns = Some(now_ns());
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
-
-    pub fn signal(&self, sig: libc::c_int) {
-        // SAFETY: kill(2) on our own, not yet reaped, child.
-        assert_eq!(unsafe { libc::kill(self.child.id() as libc::pid_t, sig) }, 0);
-    }
-
-    /// (event, term, ns) lines its hooks wrote.
-    pub fn transitions(&self) -> Vec<(String, u64, u128)> {
-        std::fs::read_to_string(&self.hook_log)
-            .unwrap_or_default()
-            .lines()
-            .map(|l| {
-                let f: Vec<&str> = l.split_whitespace().collect();
-                (f[0].to_string(), f[1].parse().unwrap(), f[2].parse().unwrap())
-            })
-            .collect()
-    }
-
-    pub fn stderr(&self) -> String {
-        std::fs::read_to_string(&self.stderr_log).unwrap_or_default()
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// Starts `s3lect run` with the test timings (callers add more flags).
+pub fn start(server: &LocalS3, id: &str, lock: &str, dir: &Path, extra: &[&str]) -> Node {
+    let mut args: Vec<&str> = TIMINGS.to_vec();
+    args.extend_from_slice(extra);
+    Node::start(Path::new(BIN), server, id, lock, dir, &args).expect("spawn s3lect run")
 }
 
 /// Leadership intervals from the hook logs: [acquire, lose) — or until the kill, or open.

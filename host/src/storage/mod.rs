@@ -2,10 +2,12 @@
 //! implementations (S3 over SigV4, and a filesystem mock for users' tests).
 
 mod conformance;
+mod memory;
 mod mock;
 mod s3;
 
 pub use conformance::check_conditional_writes;
+pub use memory::{CountingStorage, MemoryStorage};
 pub use mock::MockStorage;
 pub use s3::{S3Config, S3Storage};
 pub use s3lect_guest::StorageError;

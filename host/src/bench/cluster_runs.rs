@@ -1,0 +1,138 @@
+//! Measurements with real `s3lect` processes: crash failover, graceful handover, cold `step`.
+
+use super::stats::Row;
+use s3lect::LeaderRecord;
+use s3lect::cluster::{Node, command_at, now_ns};
+use s3lect::local_s3::LocalS3;
+use s3lect::{S3Storage, Storage};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+pub const SHORT: [&str; 8] =
+    ["--frequent-ms", "1000", "--infrequent-ms", "1000", "--renew-deadline-ms", "2500", "--leader-timeout-ms", "3000"];
+
+async fn leader(s3: &S3Storage, lock: &str, min_term: u64, limit: Duration) -> Option<LeaderRecord> {
+    let end = Instant::now() + limit;
+    while Instant::now() < end {
+        if let Ok((d, _)) = s3.get(lock).await {
+            if let Ok(r) = LeaderRecord::parse(&d) {
+                if r.term >= min_term && !r.leader_id.is_empty() {
+                    return Some(r);
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    None
+}
+
+/// Time from `t0_ns` until `node` logged acquiring `term` (its acquire hook ran).
+async fn acquired_after(node: &Node, term: u64, t0_ns: u128, limit: Duration) -> Option<f64> {
+    let end = Instant::now() + limit;
+    while Instant::now() < end {
+        if let Some(t) = node.transitions().iter().find(|t| t.0 == "acquire" && t.1 == term) {
+            return Some((t.2.saturating_sub(t0_ns)) as f64 / 1e6);
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    None
+}
+
+/// SIGKILL the leader of three, `runs` times; the killed node restarts as a follower.
+pub async fn failover(bin: &Path, weed: &Path, label: &str, timings: &[&str], runs: usize) -> Vec<Row> {
+    let server = LocalS3::start(weed, "bench-failover").await.unwrap();
+    let s3 = S3Storage::new(server.s3_config()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let lock = format!("bench/failover-{}.json", now_ns());
+    let start = |id: &str| Node::start(bin, &server, id, &lock, dir.path(), timings).unwrap();
+    let mut nodes: Vec<Node> = ["a", "b", "c"].iter().map(|id| start(id)).collect();
+    let mut samples = vec![];
+    let mut term = leader(&s3, &lock, 1, Duration::from_secs(120)).await.unwrap().term;
+    for run in 0..runs {
+        let r = leader(&s3, &lock, term, Duration::from_secs(120)).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(1500)).await; // let followers settle into steady polling
+        let i = nodes.iter().position(|n| n.id == r.leader_id).unwrap();
+        nodes[i].kill9();
+        let killed = nodes[i].killed_at_ns.unwrap();
+        let next = leader(&s3, &lock, r.term + 1, Duration::from_secs(120)).await.expect("takeover");
+        let winner = nodes.iter().find(|n| n.id == next.leader_id).unwrap();
+        let ms = acquired_after(winner, next.term, killed, Duration::from_secs(10)).await.expect("acquire hook ran");
+        eprintln!("failover {label} run {run}: {ms:.0} ms");
+        samples.push(ms);
+        term = next.term;
+        let id = nodes[i].id.clone();
+        nodes[i] = start(&id);
+    }
+    vec![Row::new("crash failover (SIGKILL → acquire hook)", label, "ms", samples, "p99 ≤ leader_timeout + 1 s")]
+}
+
+/// SIGTERM the leader (graceful resign), `runs` times, without and with peer mode.
+pub async fn handover(bin: &Path, weed: &Path, runs: usize) -> Vec<Row> {
+    let server = LocalS3::start(weed, "bench-handover").await.unwrap();
+    let s3 = S3Storage::new(server.s3_config()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let pki = s3lect::tls::generate_pki(&["127.0.0.1"]).unwrap();
+    let (cert, key, ca) = (dir.path().join("c.pem"), dir.path().join("k.pem"), dir.path().join("ca.pem"));
+    std::fs::write(&cert, &pki.server_cert_pem).unwrap();
+    std::fs::write(&key, &pki.server_key_pem).unwrap();
+    std::fs::write(&ca, &pki.ca_cert_pem).unwrap();
+    let mut rows = vec![];
+    for peer in [false, true] {
+        let lock = format!("bench/handover-{peer}-{}.json", now_ns());
+        let start = |id: &str| {
+            let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+            let (bind, addr) = (format!("127.0.0.1:{port}"), format!("127.0.0.1:{port}"));
+            let mut args: Vec<String> = SHORT.iter().map(|s| s.to_string()).collect();
+            if peer {
+                for a in ["--health-bind", &bind, "--server-addr", &addr, "--peer-ca", ca.to_str().unwrap(), "--tls-cert", cert.to_str().unwrap(), "--tls-key", key.to_str().unwrap(), "--peer-timeout-ms", "500"] {
+                    args.push(a.to_string());
+                }
+            }
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            Node::start(bin, &server, id, &lock, dir.path(), &args).unwrap()
+        };
+        let mut nodes: Vec<Node> = ["a", "b", "c"].iter().map(|id| start(id)).collect();
+        let mut samples = vec![];
+        let mut term = leader(&s3, &lock, 1, Duration::from_secs(120)).await.unwrap().term;
+        for run in 0..runs {
+            let r = leader(&s3, &lock, term, Duration::from_secs(60)).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+            let i = nodes.iter().position(|n| n.id == r.leader_id).unwrap();
+            let t0 = now_ns();
+            nodes[i].signal(libc::SIGTERM);
+            let _ = nodes[i].child.wait();
+            let next = leader(&s3, &lock, r.term + 1, Duration::from_secs(60)).await.expect("handover");
+            let winner = nodes.iter().find(|n| n.id == next.leader_id).unwrap();
+            let ms = acquired_after(winner, next.term, t0, Duration::from_secs(10)).await.expect("acquire hook ran");
+            eprintln!("handover peer={peer} run {run}: {ms:.0} ms");
+            samples.push(ms);
+            term = next.term;
+            let id = nodes[i].id.clone();
+            nodes[i] = start(&id);
+        }
+        let cfg = if peer { "short timings, peer mode (HTTPS probe)" } else { "short timings, S3 polling" };
+        rows.push(Row::new("graceful handover (SIGTERM → acquire hook)", cfg, "ms", samples, "p99 < 1 s"));
+    }
+    rows
+}
+
+/// `s3lect step` from process start to exit, component precompiled (cache warmed first).
+pub async fn cold_step(bin: &Path, weed: &Path, runs: usize) -> Row {
+    let server = LocalS3::start(weed, "bench-step").await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let step = || {
+        let t = Instant::now();
+        let out = command_at(bin, &server.endpoint, &server.bucket, "step", "a", "bench/step.json")
+            .arg("--state")
+            .arg(&state)
+            .arg("--no-conformance-check")
+            .output()
+            .unwrap();
+        assert!(out.status.code() == Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+        t.elapsed().as_secs_f64() * 1e3
+    };
+    step(); // warms the precompiled-component cache
+    let samples = (0..runs).map(|_| step()).collect();
+    Row::new("cold one-shot `s3lect step` (start → exit)", "leader renewal, loopback S3, cached component", "ms", samples, "< 30 ms")
+}

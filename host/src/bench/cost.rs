@@ -1,0 +1,212 @@
+//! In-process measurements: step cost (wasm vs native), S3 requests per hour, scale.
+
+use super::stats::Row;
+use s3lect::local_s3::LocalS3;
+use s3lect::runtime::{ComponentElector, HostIo, Runtime};
+use s3lect::storage::{CountingStorage, MemoryStorage};
+use s3lect::{Elector, ElectorConfig, HealthServer, HealthServerConfig, S3Elector, S3ElectorOptions, S3Storage, Storage};
+use s3lect_guest::{Clock, Io, Object, ProbeReply, StorageError};
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The native core's I/O answered from a map (the same work the component's imports do).
+struct MemIo {
+    objects: HashMap<String, Object>,
+    n: u64,
+    origin: Instant,
+}
+
+impl Io for MemIo {
+    fn now(&mut self) -> Clock {
+        Clock { mono_ns: self.origin.elapsed().as_nanos() as u64, wall_ns: 1_800_000_000_000_000_000 }
+    }
+    fn get(&mut self, key: &str, _: u64) -> Result<Object, StorageError> {
+        self.objects.get(key).cloned().ok_or(StorageError::NotFound)
+    }
+    fn put(&mut self, key: &str, data: &[u8], etag: Option<&str>, _: u64) -> Result<String, StorageError> {
+        match (self.objects.get(key), etag) {
+            (None, None) => {}
+            (Some(o), Some(e)) if o.etag == e => {}
+            _ => return Err(StorageError::PreconditionFailed),
+        }
+        self.n += 1;
+        let etag = format!("\"m{}\"", self.n);
+        self.objects.insert(key.into(), Object { data: data.to_vec(), etag: etag.clone() });
+        Ok(etag)
+    }
+    fn probe(&mut self, _: &str, _: &str, _: u64) -> Result<ProbeReply, String> {
+        Err("none".into())
+    }
+    fn acquire_hook(&mut self, _: u64, _: &str) -> Result<(), String> {
+        Ok(())
+    }
+    fn lose_hook(&mut self, _: u64, _: &str) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+fn core_config() -> s3lect_guest::Config {
+    s3lect_guest::Config { lockfile_path: "bench/step.json".into(), server_id: "a".into(), ..Default::default() }
+}
+
+/// A leader's renewal step (one conditional PUT answered in memory), repeated.
+pub async fn step_cost(steps: usize) -> Vec<Row> {
+    let mut io = MemIo { objects: HashMap::new(), n: 0, origin: Instant::now() };
+    let mut e = s3lect_guest::Elector::new(core_config(), io.now()).unwrap();
+    s3lect_guest::drive_step(&mut e, &mut io);
+    let mut native = vec![];
+    for _ in 0..10 {
+        let t = Instant::now();
+        for _ in 0..steps / 10 {
+            s3lect_guest::drive_step(&mut e, &mut io);
+        }
+        native.push(t.elapsed().as_nanos() as f64 / (steps / 10) as f64 / 1e3);
+    }
+    let rt = Runtime::shared().unwrap();
+    let mut c = ComponentElector::create(&rt, HostIo::new(Arc::new(MemoryStorage::new())), &core_config(), None).await.unwrap();
+    assert!(c.step().await.unwrap().status.is_leader);
+    let mut wasm = vec![];
+    for _ in 0..10 {
+        let t = Instant::now();
+        for _ in 0..steps / 10 {
+            c.step().await.unwrap();
+        }
+        wasm.push(t.elapsed().as_nanos() as f64 / (steps / 10) as f64 / 1e3);
+    }
+    let ratio = wasm.iter().sum::<f64>() / native.iter().sum::<f64>();
+    vec![
+        Row::new("step cost, native core", "leader renewal, storage in memory; 10 batches", "µs", native, "–"),
+        Row::new("step cost, wasm component", &format!("same; wasm/native = {ratio:.1}×"), "µs", wasm, "< 50 µs, ≤ 2× native"),
+    ]
+}
+
+/// Default intervals divided by 10, so a minute measures ten minutes of steady state.
+fn scaled(id: &str, lock: &str) -> ElectorConfig {
+    ElectorConfig {
+        lockfile_path: lock.into(),
+        server_id: id.into(),
+        frequent_interval: Duration::from_millis(500),
+        infrequent_interval: Duration::from_millis(3_000),
+        renew_deadline: Duration::from_millis(1_000),
+        leader_timeout: Duration::from_millis(1_500),
+        peer_timeout: Duration::from_millis(200),
+        check_conditional_writes: false,
+        ..ElectorConfig::default()
+    }
+}
+
+/// Steady-state S3 requests of 3 and 10 electors, with and without peer mode, counted at the
+/// storage client of each elector; s3lect's figure computed from its algorithm.
+pub async fn requests_per_hour(weed: &Path, secs: u64) -> Vec<Row> {
+    let server = LocalS3::start(weed, "bench-requests").await.unwrap();
+    let s3: Arc<dyn Storage> = Arc::new(S3Storage::new(server.s3_config()).unwrap());
+    let pki = s3lect::tls::generate_pki(&["127.0.0.1"]).unwrap();
+    let mut rows = vec![];
+    for nodes in [3u64, 10] {
+        for peer in [false, true] {
+            let lock = format!("bench/requests-{nodes}-{peer}.json");
+            let counter = CountingStorage::new(s3.clone());
+            let mut electors = vec![];
+            let mut servers = vec![];
+            for i in 0..nodes {
+                let mut cfg = scaled(&format!("n{i}"), &lock);
+                let e = S3Elector::new(S3ElectorOptions { config: cfg.clone(), storage: counter.clone() }).unwrap();
+                if peer {
+                    let hs = HealthServer::new(HealthServerConfig {
+                        bind_address: "127.0.0.1:0".into(),
+                        cert_pem: pki.server_cert_pem.clone().into_bytes(),
+                        key_pem: pki.server_key_pem.clone().into_bytes(),
+                        elector: e.clone(),
+                    })
+                    .unwrap();
+                    cfg.server_addr = hs.start().await.unwrap().to_string();
+                    cfg.peer_mode = true;
+                    cfg.peer_ca_cert = Some(pki.ca_cert_pem.clone().into_bytes());
+                    e.update_config(cfg).await.unwrap();
+                    servers.push(hs);
+                }
+                e.start().await.unwrap();
+                electors.push(e);
+            }
+            // Warm up: a leader, then a few intervals for followers to settle.
+            tokio::time::timeout(Duration::from_secs(30), async { while !electors.iter().any(|e| e.is_leader()) { tokio::time::sleep(Duration::from_millis(50)).await } }).await.unwrap();
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            let (g0, p0) = (counter.gets(), counter.puts());
+            tokio::time::sleep(Duration::from_secs(secs)).await;
+            let (g, p) = (counter.gets() - g0, counter.puts() - p0);
+            // 10× faster intervals: per hour at default intervals = count × 3600 / secs / 10.
+            let per_hour = |c: u64| c as f64 * 3600.0 / secs as f64 / 10.0;
+            let (gh, ph) = (per_hour(g), per_hour(p));
+            let s3lect_go = (nodes * 720 + 720) as f64;
+            let mode = if peer { "peer mode" } else { "S3 polling" };
+            rows.push(Row::new(
+                "S3 requests per hour, steady state",
+                &format!("{nodes} nodes, {mode}: GET {gh:.0} + PUT {ph:.0}; Go s3lect {s3lect_go:.0} (GET {} + PUT 720) = {:.1}× ours", nodes * 720, s3lect_go / (gh + ph)),
+                "req/h",
+                vec![gh + ph],
+                "≥ 3× fewer than s3lect",
+            ));
+            for e in &electors {
+                e.stop().await.unwrap();
+            }
+        }
+    }
+    rows
+}
+
+fn rss_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let kb: f64 = status.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse().ok()).unwrap_or(0.0);
+    kb / 1024.0
+}
+
+fn cpu_seconds() -> f64 {
+    // SAFETY: getrusage writes into the struct we own.
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) };
+    let t = |tv: libc::timeval| tv.tv_sec as f64 + tv.tv_usec as f64 / 1e6;
+    t(u.ru_utime) + t(u.ru_stime)
+}
+
+/// `groups` elections (one lock object each) in this process at default intervals.
+pub async fn scale(weed: &Path, groups: usize, secs: u64) -> Row {
+    let server = LocalS3::start(weed, "bench-scale").await.unwrap();
+    let s3: Arc<dyn Storage> = Arc::new(S3Storage::new(server.s3_config()).unwrap());
+    let rss_before = rss_mib();
+    let mut electors = vec![];
+    for g in 0..groups {
+        let cfg = ElectorConfig {
+            lockfile_path: format!("bench/scale/{g}.json"),
+            server_id: "host-1".into(),
+            check_conditional_writes: false,
+            ..ElectorConfig::default()
+        };
+        let e = S3Elector::new(S3ElectorOptions { config: cfg, storage: s3.clone() }).unwrap();
+        e.start().await.unwrap();
+        electors.push(e);
+    }
+    tokio::time::timeout(Duration::from_secs(120), async {
+        while electors.iter().filter(|e| e.is_leader()).count() < groups {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await
+    .expect("every group elected its leader");
+    let (c0, t0) = (cpu_seconds(), Instant::now());
+    tokio::time::sleep(Duration::from_secs(secs)).await;
+    let cpu = (cpu_seconds() - c0) / t0.elapsed().as_secs_f64() * 100.0;
+    let rss = rss_mib();
+    let leading = electors.iter().filter(|e| e.is_leader()).count();
+    for e in &electors {
+        e.stop().await.unwrap();
+    }
+    Row::new(
+        "scale: one host process",
+        &format!("{groups} election groups, default intervals, {leading} leading; RSS {rss:.0} MiB (was {rss_before:.0} before), CPU {cpu:.1} % of one core over {secs} s"),
+        "% CPU",
+        vec![cpu],
+        "< 256 MiB, < 5 % CPU",
+    )
+}

@@ -1,0 +1,37 @@
+//! `s3lect-bench`: failover time, graceful handover, S3 requests per hour, step cost (wasm vs
+//! native), cold one-shot latency and scale — measured against a real SeaweedFS on loopback,
+//! printed as a Markdown table. `--quick` runs tiny sizes (CI smoke run).
+//!
+//! cargo run --release -p s3lect --bin s3lect-bench [-- --quick]
+
+mod cluster_runs;
+mod cost;
+mod stats;
+
+use stats::Row;
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let weed = s3lect::local_s3::find_weed().expect("SeaweedFS not found: run scripts/setup-s3-server.sh");
+    let bin = std::env::current_exe().unwrap().with_file_name("s3lect");
+    assert!(bin.exists(), "build the s3lect binary first: cargo build --release -p s3lect");
+    let mut rows: Vec<Row> = vec![];
+    let n = |full: usize, small: usize| if quick { small } else { full };
+
+    rows.extend(cost::step_cost(n(20_000, 200)).await);
+    rows.push(cluster_runs::cold_step(&bin, &weed, n(30, 3)).await);
+    rows.extend(cluster_runs::failover(&bin, &weed, "short (lease 2.5 s, timeout 3 s, poll 1 s)", &cluster_runs::SHORT, n(20, 2)).await);
+    if !quick {
+        rows.extend(cluster_runs::failover(&bin, &weed, "defaults (5 s / 30 s / 10 s / 15 s)", &[], 5).await);
+    }
+    rows.extend(cluster_runs::handover(&bin, &weed, n(20, 2)).await);
+    rows.extend(cost::requests_per_hour(&weed, if quick { 6 } else { 60 }).await);
+    rows.push(cost::scale(&weed, n(1_000, 50), if quick { 5 } else { 60 }).await);
+
+    println!("\n| measurement | config | n | min | median | p99 | max | target |");
+    println!("|---|---|---|---|---|---|---|---|");
+    for r in &rows {
+        println!("{r}");
+    }
+}
