@@ -160,3 +160,45 @@ async fn leadership_handler_mounts_in_a_users_own_http_server() {
     }
     elector.stop().await.unwrap();
 }
+
+/// Proves the long-poll watch: a probe naming the current etag is held until the leader renews
+/// (about one frequent interval), one naming an old etag is answered at once, and a held watch
+/// is answered 404 as soon as the leader stops.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watching_probe_is_held_until_the_leader_renews_or_stops() {
+    let pki = tls::generate_pki(&["127.0.0.1"]).unwrap();
+    let storage: Arc<dyn Storage> = Arc::new(MockStorage::new_mock().unwrap());
+    let (a, _sa, addr) = node("a", "g/watch.json", storage, &pki, |_| {}).await;
+    a.start().await.unwrap();
+    tokio::time::timeout(Duration::from_secs(20), a.wait_for_leadership()).await.unwrap().unwrap();
+    let https = client(Some(&pki.ca_cert_pem));
+    let url = |etag: &str| format!("https://{addr}/health/leadership?wait=5000&etag={}", s3lect_guest::machine::hex(etag));
+    let current = HealthReply::parse(&https.get(format!("https://{addr}/health/leadership")).send().await.unwrap().bytes().await.unwrap()).unwrap();
+
+    let t = Instant::now();
+    let renewed = HealthReply::parse(&https.get(url(&current.etag)).send().await.unwrap().bytes().await.unwrap()).unwrap();
+    let held = t.elapsed();
+    assert_ne!(renewed.etag, current.etag, "answered with the renewal");
+    assert!(held >= Duration::from_millis(100) && held <= Duration::from_millis(1_500), "held {held:?}, frequent interval is 1 s");
+
+    let t = Instant::now();
+    let resp = https.get(url("\"stale\"")).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(t.elapsed() < Duration::from_millis(300), "an old etag is answered at once");
+
+    let latest = HealthReply::parse(&https.get(format!("https://{addr}/health/leadership")).send().await.unwrap().bytes().await.unwrap()).unwrap();
+    let watch = tokio::spawn({
+        let (https, u) = (https.clone(), url(&latest.etag));
+        async move {
+            let t = Instant::now();
+            let r = https.get(u).send().await.unwrap();
+            (r.status(), t)
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let stopping = Instant::now();
+    a.stop().await.unwrap();
+    let (status, _) = watch.await.unwrap();
+    assert_eq!(status, 404, "a held watch learns of the resignation");
+    assert!(stopping.elapsed() < Duration::from_millis(1_000), "answered {:?} after stop", stopping.elapsed());
+}

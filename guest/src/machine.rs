@@ -71,7 +71,8 @@ enum AfterLose {
 enum Pending {
     Idle,
     Read,
-    Probe,
+    /// `watching`: the etag we asked the leader to hold the answer on until it changes.
+    Probe { sent_at: u64, watching: Option<String> },
     Write { kind: WriteKind, sent_at: u64, data: Vec<u8>, term: u64, record: LeaderRecord },
     AcquireHook,
     LoseHook(AfterLose),
@@ -253,7 +254,7 @@ impl Elector {
     pub fn complete(&mut self, now: Clock, completion: Completion) -> Action {
         match (mem::replace(&mut self.pending, Pending::Idle), completion) {
             (Pending::Read, Completion::Got(r)) => self.on_read(now, r),
-            (Pending::Probe, Completion::Probed(r)) => self.on_probe(now, r),
+            (Pending::Probe { sent_at, watching }, Completion::Probed(r)) => self.on_probe(now, sent_at, watching, r),
             (Pending::Write { kind, sent_at, data, term, record }, Completion::Put(r)) => match kind {
                 WriteKind::Claim => self.on_claim(now, sent_at, data, term, record, r),
                 WriteKind::Renew => self.on_renew(now, sent_at, data, term, record, r),
@@ -277,12 +278,18 @@ impl Elector {
         self.ops += 1;
         if self.cfg.peer_mode && !self.probe_failed && self.ambiguous.is_none() {
             if let Some(addr) = self.probe_target() {
-                self.pending = Pending::Probe;
-                return Action::Probe {
-                    addr,
-                    path: self.cfg.peer_health_path.clone(),
-                    timeout_ms: self.cfg.peer_timeout_ms,
+                // A long poll ("watch"): the leader answers when its etag changes, when it stops
+                // leading, or after `wait`; a crashed leader's connection breaks at once.
+                let watching = self.obs.as_ref().map(|o| o.etag.clone());
+                let (path, timeout_ms) = match &watching {
+                    Some(etag) => (
+                        format!("{}?wait={}&etag={}", self.cfg.peer_health_path, self.cfg.frequent_interval_ms, hex(etag)),
+                        self.cfg.frequent_interval_ms + self.cfg.peer_timeout_ms,
+                    ),
+                    None => (self.cfg.peer_health_path.clone(), self.cfg.peer_timeout_ms),
                 };
+                self.pending = Pending::Probe { sent_at: now.mono_ns, watching };
+                return Action::Probe { addr, path, timeout_ms };
             }
         }
         self.read()
@@ -438,7 +445,7 @@ impl Elector {
         if healthy { base } else { base.min(until_stale.max(1)) }
     }
 
-    fn on_probe(&mut self, now: Clock, r: Result<ProbeReply, String>) -> Action {
+    fn on_probe(&mut self, now: Clock, sent_at: u64, watching: Option<String>, r: Result<ProbeReply, String>) -> Action {
         let reply = match r {
             Ok(ProbeReply::Leader(body)) => HealthReply::parse(&body).map_err(|e| e.to_string()),
             Ok(ProbeReply::NotLeader) => Err("peer says it is not leader".to_string()),
@@ -453,6 +460,14 @@ impl Elector {
                 if self.is_stale(now, o) {
                     let etag = o.etag.clone();
                     return self.claim(now, Some(etag));
+                }
+                // An answer that brings news, or that was held for a while, means the leader
+                // supports watching: watch again at once. One that came back at once with
+                // nothing new is from a peer that does not: probe at the normal interval.
+                let news = watching.as_deref() != Some(o.etag.as_str());
+                let held = now.mono_ns - sent_at >= self.cfg.frequent_interval_ms * MS / 2;
+                if watching.is_some() && (news || held) {
+                    return self.done(now, 0);
                 }
                 // Trust extends no further than the lease the leader reported.
                 let wait = self.follower_wait_ms(now).min(h.lease_remaining_ms.max(1));
@@ -784,4 +799,9 @@ impl Elector {
         self.last_election = Some(now.wall_ns);
         Action::Done { next_step_in_ms }
     }
+}
+
+/// Etags carry quotes and arbitrary bytes; hex keeps them safe in a query string.
+pub fn hex(s: &str) -> String {
+    s.bytes().map(|b| format!("{b:02x}")).collect()
 }

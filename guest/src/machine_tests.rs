@@ -28,6 +28,9 @@ struct World {
     hook_latency_ms: u64,
     probe: Option<Result<ProbeReply, String>>,
     probes: u32,
+    probe_paths: Vec<String>,
+    /// How long a probe is held (a watching leader answers when something changes).
+    probe_hold_ms: u64,
 }
 
 struct Node<'a> {
@@ -94,8 +97,10 @@ impl Io for Node<'_> {
         self.w.objects.insert(key.into(), Object { data: data.to_vec(), etag: new.clone() });
         fault.map_or(Ok(new), Err)
     }
-    fn probe(&mut self, _a: &str, _p: &str, _t: u64) -> Result<ProbeReply, String> {
+    fn probe(&mut self, _a: &str, path: &str, _t: u64) -> Result<ProbeReply, String> {
         self.w.probes += 1;
+        self.w.probe_paths.push(path.to_string());
+        self.w.advance(self.w.probe_hold_ms);
         self.w.probe.clone().unwrap_or(Err("no peer".into()))
     }
     fn acquire_hook(&mut self, term: u64, _id: &str) -> Result<(), String> {
@@ -550,9 +555,29 @@ fn peer_mode_probes_the_leader_instead_of_reading_and_falls_back_to_s3() {
         assert!(wait <= 5_000, "probing follower uses the frequent interval, got {wait}");
     }
     assert_eq!((w.gets, w.probes), (gets, 5), "no S3 reads while the leader answers");
+    assert!(w.probe_paths.iter().all(|p| p.starts_with("/health/leadership?wait=5000&etag=")), "{:?}", w.probe_paths);
     w.probe = Some(Ok(ProbeReply::NotLeader));
     step(&mut w, &mut b);
     assert_eq!(w.gets, gets + 1, "a failed probe reads S3 at once");
+}
+
+#[test]
+fn a_watch_answered_with_news_is_renewed_at_once_but_an_unwatching_peer_is_not_spun_on() {
+    let mut w = World::new();
+    let mut a = elector(&w, "a");
+    step(&mut w, &mut a);
+    let mut b = Elector::new(Config { peer_mode: true, ..cfg("b") }, w.clock()).unwrap();
+    step(&mut w, &mut b);
+    // The leader renewed while the watch was held: news, so watch again at once.
+    w.advance(5_000);
+    step(&mut w, &mut a);
+    w.probe = Some(Ok(ProbeReply::Leader(a.health(w.clock()).unwrap())));
+    assert_eq!(step(&mut w, &mut b), 0);
+    // Same etag back instantly: the peer does not hold watches; do not busy-loop.
+    assert_eq!(step(&mut w, &mut b), 5_000);
+    // Same etag after holding the watch for a while: a quiet leader that does watch.
+    w.probe_hold_ms = 4_000;
+    assert_eq!(step(&mut w, &mut b), 0);
 }
 
 #[test]

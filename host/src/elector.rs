@@ -165,6 +165,27 @@ impl S3Elector {
         Some(reply.to_json())
     }
 
+    /// Resolves when the health reply would differ from one for `etag`: a renewal, the end of
+    /// leadership (including lease expiry), or after `limit`. Powers the long-poll watch.
+    pub async fn wait_for_health_change(&self, etag: &str, limit: Duration) -> std::result::Result<(), ()> {
+        let deadline = tokio::time::Instant::now() + limit;
+        let mut rx = self.inner.shared.snapshot.subscribe();
+        loop {
+            let wake = {
+                let s = rx.borrow_and_update();
+                let now = Instant::now();
+                if !s.leading(now) || s.health.as_ref().is_none_or(|h| h.etag != etag) {
+                    return Ok(());
+                }
+                // The lease can end without a new snapshot: wake for that too.
+                s.lease_deadline.map_or(deadline, |d| deadline.min(d.into()))
+            };
+            if tokio::time::timeout_at(wake, rx.changed()).await.is_err() && tokio::time::Instant::now() >= deadline {
+                return Err(());
+            }
+        }
+    }
+
     fn config(&self) -> ElectorConfig {
         self.inner.shared.config.lock().unwrap().clone()
     }

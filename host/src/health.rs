@@ -27,7 +27,41 @@ pub fn leadership_handler(elector: S3Elector) -> LeadershipHandler {
     LeadershipHandler { elector }
 }
 
+/// Longest a watch is held, whatever the client asks.
+const MAX_WATCH: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// `?wait=MS&etag=HEX` of a watching probe.
+fn watch_params(query: Option<&str>) -> Option<(std::time::Duration, String)> {
+    let (mut wait, mut etag) = (None, None);
+    for pair in query?.split('&') {
+        match pair.split_once('=') {
+            Some(("wait", v)) => wait = v.parse::<u64>().ok(),
+            Some(("etag", v)) => etag = unhex(v),
+            _ => {}
+        }
+    }
+    Some((std::time::Duration::from_millis(wait?).min(MAX_WATCH), etag?))
+}
+
+fn unhex(s: &str) -> Option<String> {
+    let bytes: Option<Vec<u8>> = (0..s.len()).step_by(2).map(|i| s.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok())).collect();
+    String::from_utf8(bytes?).ok()
+}
+
 impl LeadershipHandler {
+    /// Like [`LeadershipHandler::respond`], but honours a watching probe
+    /// (`?wait=MS&etag=HEX`): the answer is held until the leader's etag differs from `etag`,
+    /// leadership ends, or `wait` passes. Followers then learn of a renewal, a resignation or a
+    /// crash (the connection breaks) at once, without polling S3.
+    pub async fn respond_watching<B>(&self, req: &Request<B>) -> Response<Full<Bytes>> {
+        if req.method() == Method::GET {
+            if let Some((wait, etag)) = watch_params(req.uri().query()) {
+                let _ = self.elector.wait_for_health_change(&etag, wait).await;
+            }
+        }
+        self.respond(req)
+    }
+
     /// 200 + the leader's record, term, etag and remaining lease when leader; 404 when not;
     /// 405 for anything but GET and HEAD.
     pub fn respond<B>(&self, req: &Request<B>) -> Response<Full<Bytes>> {
@@ -107,12 +141,15 @@ impl HealthServer {
                         _ => return,
                     };
                     let service = hyper::service::service_fn(move |req: Request<Incoming>| {
-                        let resp = if req.uri().path() == path {
-                            handler.respond(&req)
-                        } else {
-                            Response::builder().status(StatusCode::NOT_FOUND).body(Full::new(Bytes::from_static(b"not found\n"))).unwrap()
-                        };
-                        async move { Ok::<_, std::convert::Infallible>(resp) }
+                        let (handler, path) = (handler.clone(), path.clone());
+                        async move {
+                            let resp = if req.uri().path() == path {
+                                handler.respond_watching(&req).await
+                            } else {
+                                Response::builder().status(StatusCode::NOT_FOUND).body(Full::new(Bytes::from_static(b"not found\n"))).unwrap()
+                            };
+                            Ok::<_, std::convert::Infallible>(resp)
+                        }
                     });
                     let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
                         .serve_connection(TokioIo::new(tls), service)

@@ -38,19 +38,64 @@ async fn acquired_after(node: &Node, term: u64, t0_ns: u128, limit: Duration) ->
     None
 }
 
+/// Waits a random time in [1 s, 1 s + `spread_ms`]: kills and stops then land at a random
+/// point of the followers' polling cycle, as they would in production — not just after an
+/// election, when every follower has just read the leader's first write.
+async fn steady_state(rng: &mut fastrand::Rng, spread_ms: u64) {
+    tokio::time::sleep(Duration::from_millis(1_000 + rng.u64(0..=spread_ms))).await;
+}
+
+/// Flags for peer mode: an HTTPS health endpoint on a free port, advertised, and the CA.
+pub struct Pki {
+    dir: tempfile::TempDir,
+}
+
+impl Pki {
+    pub fn new() -> Pki {
+        let dir = tempfile::tempdir().unwrap();
+        let pki = s3lect::tls::generate_pki(&["127.0.0.1"]).unwrap();
+        std::fs::write(dir.path().join("c.pem"), &pki.server_cert_pem).unwrap();
+        std::fs::write(dir.path().join("k.pem"), &pki.server_key_pem).unwrap();
+        std::fs::write(dir.path().join("ca.pem"), &pki.ca_cert_pem).unwrap();
+        Pki { dir }
+    }
+
+    fn args(&self) -> Vec<String> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let addr = format!("127.0.0.1:{port}");
+        let f = |n: &str| self.dir.path().join(n).display().to_string();
+        vec!["--health-bind".into(), addr.clone(), "--server-addr".into(), addr, "--peer-ca".into(), f("ca.pem"), "--tls-cert".into(), f("c.pem"), "--tls-key".into(), f("k.pem")]
+    }
+}
+
+fn start_node(bin: &Path, server: &LocalS3, id: &str, lock: &str, dir: &Path, timings: &[&str], peer: Option<&Pki>) -> Node {
+    let mut args: Vec<String> = timings.iter().map(|s| s.to_string()).collect();
+    if let Some(p) = peer {
+        args.extend(p.args());
+        if timings == SHORT {
+            args.extend(["--peer-timeout-ms".to_string(), "500".to_string()]);
+        }
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    Node::start(bin, server, id, lock, dir, &args).unwrap()
+}
+
 /// SIGKILL the leader of three, `runs` times; the killed node restarts as a follower.
-pub async fn failover(bin: &Path, weed: &Path, label: &str, timings: &[&str], runs: usize) -> Vec<Row> {
+pub async fn failover(bin: &Path, weed: &Path, label: &str, timings: &[&str], peer: bool, runs: usize) -> Vec<Row> {
     let server = LocalS3::start(weed, "bench-failover").await.unwrap();
     let s3 = S3Storage::new(server.s3_config()).unwrap();
     let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::new();
+    let mut rng = fastrand::Rng::with_seed(7);
+    let spread = if timings == SHORT { 1_000 } else { 30_000 };
     let lock = format!("bench/failover-{}.json", now_ns());
-    let start = |id: &str| Node::start(bin, &server, id, &lock, dir.path(), timings).unwrap();
+    let start = |id: &str| start_node(bin, &server, id, &lock, dir.path(), timings, peer.then_some(&pki));
     let mut nodes: Vec<Node> = ["a", "b", "c"].iter().map(|id| start(id)).collect();
     let mut samples = vec![];
     let mut term = leader(&s3, &lock, 1, Duration::from_secs(120)).await.unwrap().term;
     for run in 0..runs {
+        steady_state(&mut rng, spread).await;
         let r = leader(&s3, &lock, term, Duration::from_secs(120)).await.unwrap();
-        tokio::time::sleep(Duration::from_millis(1500)).await; // let followers settle into steady polling
         let i = nodes.iter().position(|n| n.id == r.leader_id).unwrap();
         nodes[i].kill9();
         let killed = nodes[i].killed_at_ns.unwrap();
@@ -63,57 +108,41 @@ pub async fn failover(bin: &Path, weed: &Path, label: &str, timings: &[&str], ru
         let id = nodes[i].id.clone();
         nodes[i] = start(&id);
     }
-    vec![Row::new("crash failover (SIGKILL → acquire hook)", label, "ms", samples, "p99 ≤ leader_timeout + 1 s")]
+    let mode = if peer { "peer mode (watch)" } else { "S3 polling" };
+    vec![Row::new("crash failover (SIGKILL → acquire hook)", &format!("{label}, {mode}"), "ms", samples, "p99 ≤ leader_timeout + 1 s")]
 }
 
-/// SIGTERM the leader (graceful resign), `runs` times, without and with peer mode.
-pub async fn handover(bin: &Path, weed: &Path, runs: usize) -> Vec<Row> {
+/// SIGTERM the leader (graceful resign), `runs` times; the stopped node restarts.
+pub async fn handover(bin: &Path, weed: &Path, label: &str, timings: &[&str], peer: bool, runs: usize) -> Vec<Row> {
     let server = LocalS3::start(weed, "bench-handover").await.unwrap();
     let s3 = S3Storage::new(server.s3_config()).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let pki = s3lect::tls::generate_pki(&["127.0.0.1"]).unwrap();
-    let (cert, key, ca) = (dir.path().join("c.pem"), dir.path().join("k.pem"), dir.path().join("ca.pem"));
-    std::fs::write(&cert, &pki.server_cert_pem).unwrap();
-    std::fs::write(&key, &pki.server_key_pem).unwrap();
-    std::fs::write(&ca, &pki.ca_cert_pem).unwrap();
-    let mut rows = vec![];
-    for peer in [false, true] {
-        let lock = format!("bench/handover-{peer}-{}.json", now_ns());
-        let start = |id: &str| {
-            let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-            let (bind, addr) = (format!("127.0.0.1:{port}"), format!("127.0.0.1:{port}"));
-            let mut args: Vec<String> = SHORT.iter().map(|s| s.to_string()).collect();
-            if peer {
-                for a in ["--health-bind", &bind, "--server-addr", &addr, "--peer-ca", ca.to_str().unwrap(), "--tls-cert", cert.to_str().unwrap(), "--tls-key", key.to_str().unwrap(), "--peer-timeout-ms", "500"] {
-                    args.push(a.to_string());
-                }
-            }
-            let args: Vec<&str> = args.iter().map(String::as_str).collect();
-            Node::start(bin, &server, id, &lock, dir.path(), &args).unwrap()
-        };
-        let mut nodes: Vec<Node> = ["a", "b", "c"].iter().map(|id| start(id)).collect();
-        let mut samples = vec![];
-        let mut term = leader(&s3, &lock, 1, Duration::from_secs(120)).await.unwrap().term;
-        for run in 0..runs {
-            let r = leader(&s3, &lock, term, Duration::from_secs(60)).await.unwrap();
-            tokio::time::sleep(Duration::from_millis(1500)).await;
-            let i = nodes.iter().position(|n| n.id == r.leader_id).unwrap();
-            let t0 = now_ns();
-            nodes[i].signal(libc::SIGTERM);
-            let _ = nodes[i].child.wait();
-            let next = leader(&s3, &lock, r.term + 1, Duration::from_secs(60)).await.expect("handover");
-            let winner = nodes.iter().find(|n| n.id == next.leader_id).unwrap();
-            let ms = acquired_after(winner, next.term, t0, Duration::from_secs(10)).await.expect("acquire hook ran");
-            eprintln!("handover peer={peer} run {run}: {ms:.0} ms");
-            samples.push(ms);
-            term = next.term;
-            let id = nodes[i].id.clone();
-            nodes[i] = start(&id);
-        }
-        let cfg = if peer { "short timings, peer mode (HTTPS probe)" } else { "short timings, S3 polling" };
-        rows.push(Row::new("graceful handover (SIGTERM → acquire hook)", cfg, "ms", samples, "p99 < 1 s"));
+    let pki = Pki::new();
+    let mut rng = fastrand::Rng::with_seed(11);
+    let spread = if timings == SHORT { 1_000 } else { 30_000 };
+    let lock = format!("bench/handover-{}.json", now_ns());
+    let start = |id: &str| start_node(bin, &server, id, &lock, dir.path(), timings, peer.then_some(&pki));
+    let mut nodes: Vec<Node> = ["a", "b", "c"].iter().map(|id| start(id)).collect();
+    let mut samples = vec![];
+    let mut term = leader(&s3, &lock, 1, Duration::from_secs(120)).await.unwrap().term;
+    for run in 0..runs {
+        steady_state(&mut rng, spread).await;
+        let r = leader(&s3, &lock, term, Duration::from_secs(60)).await.unwrap();
+        let i = nodes.iter().position(|n| n.id == r.leader_id).unwrap();
+        let t0 = now_ns();
+        nodes[i].signal(libc::SIGTERM);
+        let _ = nodes[i].child.wait();
+        let next = leader(&s3, &lock, r.term + 1, Duration::from_secs(120)).await.expect("handover");
+        let winner = nodes.iter().find(|n| n.id == next.leader_id).unwrap();
+        let ms = acquired_after(winner, next.term, t0, Duration::from_secs(10)).await.expect("acquire hook ran");
+        eprintln!("handover {label} peer={peer} run {run}: {ms:.0} ms");
+        samples.push(ms);
+        term = next.term;
+        let id = nodes[i].id.clone();
+        nodes[i] = start(&id);
     }
-    rows
+    let mode = if peer { "peer mode (watch)" } else { "S3 polling" };
+    vec![Row::new("graceful handover (SIGTERM → acquire hook)", &format!("{label}, {mode}"), "ms", samples, "p99 < 1 s")]
 }
 
 /// `s3lect step` from process start to exit, component precompiled (cache warmed first).

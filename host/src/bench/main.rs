@@ -19,15 +19,40 @@ async fn main() {
     let mut rows: Vec<Row> = vec![];
     let n = |full: usize, small: usize| if quick { small } else { full };
 
-    rows.extend(cost::step_cost(n(20_000, 200)).await);
-    rows.push(cluster_runs::cold_step(&bin, &weed, n(30, 3)).await);
-    rows.extend(cluster_runs::failover(&bin, &weed, "short (lease 2.5 s, timeout 3 s, poll 1 s)", &cluster_runs::SHORT, n(20, 2)).await);
-    if !quick {
-        rows.extend(cluster_runs::failover(&bin, &weed, "defaults (5 s / 30 s / 10 s / 15 s)", &[], 5).await);
+    // `--only NAME` runs one section: step, cold, failover, handover, requests, scale.
+    let only = std::env::args().skip_while(|a| a != "--only").nth(1);
+    let run = |name: &str| only.as_deref().is_none_or(|o| o == name);
+    let short = ("short timings (renew 1 s, lease 2.5 s, timeout 3 s, poll 1 s)", &cluster_runs::SHORT[..]);
+    let defaults = ("defaults (5 s / 30 s / lease 10 s / timeout 15 s)", &[][..]);
+
+    if run("step") {
+        rows.extend(cost::step_cost(n(20_000, 200)).await);
     }
-    rows.extend(cluster_runs::handover(&bin, &weed, n(20, 2)).await);
-    rows.extend(cost::requests_per_hour(&weed, if quick { 6 } else { 60 }).await);
-    rows.push(cost::scale(&weed, n(1_000, 50), if quick { 5 } else { 60 }).await);
+    if run("cold") {
+        rows.push(cluster_runs::cold_step(&bin, &weed, n(30, 3)).await);
+    }
+    if run("failover") {
+        for peer in [false, true] {
+            rows.extend(cluster_runs::failover(&bin, &weed, short.0, short.1, peer, n(20, 2)).await);
+            if !quick {
+                rows.extend(cluster_runs::failover(&bin, &weed, defaults.0, defaults.1, peer, 5).await);
+            }
+        }
+    }
+    if run("handover") {
+        for peer in [false, true] {
+            rows.extend(cluster_runs::handover(&bin, &weed, short.0, short.1, peer, n(20, 2)).await);
+            if !quick {
+                rows.extend(cluster_runs::handover(&bin, &weed, defaults.0, defaults.1, peer, 5).await);
+            }
+        }
+    }
+    if run("requests") {
+        rows.extend(cost::requests_per_hour(&weed, if quick { 6 } else { 60 }).await);
+    }
+    if run("scale") {
+        rows.push(cost::scale(&weed, n(1_000, 50), if quick { 5 } else { 60 }).await);
+    }
 
     println!("\n| measurement | config | n | min | median | p99 | max | target |");
     println!("|---|---|---|---|---|---|---|---|");
