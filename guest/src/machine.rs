@@ -529,12 +529,16 @@ impl Elector {
             // If-Match on an object that is gone: whoever replaced it may lead and the
             // replacement may have been deleted. Treat it as any absence.
             Err(StorageError::NotFound) => self.on_absent(now),
-            Err(e @ StorageError::Unavailable(_)) => {
-                self.ambiguous = Some(Ambiguous { data, sent_at, term, record });
-                self.failed(now, e)
-            }
+            Err(e @ StorageError::Unavailable(_)) => self.unanswered(now, Ambiguous { data, sent_at, term, record }, e),
             Err(e) => self.failed(now, e),
         }
+    }
+
+    /// A write timed out or met a 5xx: it may have been applied. Remember what we sent, so the
+    /// next read can recognise it as ours.
+    fn unanswered(&mut self, now: Clock, write: Ambiguous, e: StorageError) -> Action {
+        self.ambiguous = Some(write);
+        self.failed(now, e)
     }
 
     fn reread(&mut self, now: Clock) -> Action {
@@ -629,7 +633,7 @@ impl Elector {
                 self.ambiguous = None;
                 self.note_record(now, &etag, Ok(record));
                 if !hook_ok {
-                    return self.hold_renewed(now);
+                    return self.hold_renewed();
                 }
                 if now.mono_ns >= self.lease_until() {
                     return self.lose(now, "renewal succeeded only after the lease had expired");
@@ -646,16 +650,13 @@ impl Elector {
             Err(StorageError::Conflict) => self.reread(now),
             Err(StorageError::PreconditionFailed) => self.lose(now, "another instance wrote the lock object"),
             Err(StorageError::NotFound) => self.lose_deleted(now),
-            Err(e @ StorageError::Unavailable(_)) => {
-                self.ambiguous = Some(Ambiguous { data, sent_at, term, record });
-                self.failed(now, e)
-            }
+            Err(e @ StorageError::Unavailable(_)) => self.unanswered(now, Ambiguous { data, sent_at, term, record }, e),
             Err(e) => self.failed(now, e),
         }
     }
 
     /// The renewal of a lease whose acquire hook has not run yet succeeded: run it now.
-    fn hold_renewed(&mut self, _now: Clock) -> Action {
+    fn hold_renewed(&mut self) -> Action {
         let Role::Leader(lease) = &self.role else { unreachable!("called for leaders") };
         let term = lease.term;
         self.pending = Pending::AcquireHook;

@@ -271,6 +271,12 @@ impl ComponentElector {
         Ok(Outcome { status: from_wit_status(o.status), next_step: Duration::from_millis(o.next_step_in_ms), health: o.health })
     }
 
+    /// The component's status, without a step (one export call, no I/O).
+    pub async fn status(&mut self) -> Result<Status> {
+        let iface = self.bindings.s3lect_election_election().elector();
+        Ok(from_wit_status(iface.call_status(&mut self.store, self.handle).await.map_err(rt_err)?))
+    }
+
     pub async fn resign(&mut self) -> Result<Status> {
         let iface = self.bindings.s3lect_election_election().elector();
         Ok(from_wit_status(iface.call_resign(&mut self.store, self.handle).await.map_err(rt_err)?))

@@ -80,15 +80,25 @@ fn start_node(bin: &Path, server: &LocalS3, id: &str, lock: &str, dir: &Path, ti
     Node::start(bin, server, id, lock, dir, &args).unwrap()
 }
 
-/// SIGKILL the leader of three, `runs` times; the killed node restarts as a follower.
-pub async fn failover(bin: &Path, weed: &Path, label: &str, timings: &[&str], peer: bool, runs: usize) -> Vec<Row> {
-    let server = LocalS3::start(weed, "bench-failover").await.unwrap();
+/// How the leader is taken away.
+#[derive(Clone, Copy, PartialEq)]
+pub enum Exit {
+    /// SIGKILL: followers must wait out the lease.
+    Crash,
+    /// SIGTERM: the leader resigns.
+    Graceful,
+}
+
+/// Takes the leader of three away `runs` times, each at a random point of steady state, and
+/// measures until another node's acquire hook runs; the old leader restarts as a follower.
+pub async fn takeover(bin: &Path, weed: &Path, exit: Exit, label: &str, timings: &[&str], peer: bool, runs: usize) -> Row {
+    let server = LocalS3::start(weed, "bench-takeover").await.unwrap();
     let s3 = S3Storage::new(server.s3_config()).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let pki = Pki::new();
     let mut rng = fastrand::Rng::with_seed(7);
     let spread = if timings == SHORT { 1_000 } else { 30_000 };
-    let lock = format!("bench/failover-{}.json", now_ns());
+    let lock = format!("bench/takeover-{}.json", now_ns());
     let start = |id: &str| start_node(bin, &server, id, &lock, dir.path(), timings, peer.then_some(&pki));
     let mut nodes: Vec<Node> = ["a", "b", "c"].iter().map(|id| start(id)).collect();
     let mut samples = vec![];
@@ -97,52 +107,29 @@ pub async fn failover(bin: &Path, weed: &Path, label: &str, timings: &[&str], pe
         steady_state(&mut rng, spread).await;
         let r = leader(&s3, &lock, term, Duration::from_secs(120)).await.unwrap();
         let i = nodes.iter().position(|n| n.id == r.leader_id).unwrap();
-        nodes[i].kill9();
-        let killed = nodes[i].killed_at_ns.unwrap();
+        let t0 = now_ns();
+        match exit {
+            Exit::Crash => nodes[i].kill9(),
+            Exit::Graceful => {
+                nodes[i].signal(libc::SIGTERM);
+                let _ = nodes[i].child.wait();
+            }
+        }
         let next = leader(&s3, &lock, r.term + 1, Duration::from_secs(120)).await.expect("takeover");
         let winner = nodes.iter().find(|n| n.id == next.leader_id).unwrap();
-        let ms = acquired_after(winner, next.term, killed, Duration::from_secs(10)).await.expect("acquire hook ran");
-        eprintln!("failover {label} run {run}: {ms:.0} ms");
-        samples.push(ms);
-        term = next.term;
-        let id = nodes[i].id.clone();
-        nodes[i] = start(&id);
-    }
-    let mode = if peer { "peer mode (watch)" } else { "S3 polling" };
-    vec![Row::new("crash failover (SIGKILL → acquire hook)", &format!("{label}, {mode}"), "ms", samples, "p99 ≤ leader_timeout + 1 s")]
-}
-
-/// SIGTERM the leader (graceful resign), `runs` times; the stopped node restarts.
-pub async fn handover(bin: &Path, weed: &Path, label: &str, timings: &[&str], peer: bool, runs: usize) -> Vec<Row> {
-    let server = LocalS3::start(weed, "bench-handover").await.unwrap();
-    let s3 = S3Storage::new(server.s3_config()).unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let pki = Pki::new();
-    let mut rng = fastrand::Rng::with_seed(11);
-    let spread = if timings == SHORT { 1_000 } else { 30_000 };
-    let lock = format!("bench/handover-{}.json", now_ns());
-    let start = |id: &str| start_node(bin, &server, id, &lock, dir.path(), timings, peer.then_some(&pki));
-    let mut nodes: Vec<Node> = ["a", "b", "c"].iter().map(|id| start(id)).collect();
-    let mut samples = vec![];
-    let mut term = leader(&s3, &lock, 1, Duration::from_secs(120)).await.unwrap().term;
-    for run in 0..runs {
-        steady_state(&mut rng, spread).await;
-        let r = leader(&s3, &lock, term, Duration::from_secs(60)).await.unwrap();
-        let i = nodes.iter().position(|n| n.id == r.leader_id).unwrap();
-        let t0 = now_ns();
-        nodes[i].signal(libc::SIGTERM);
-        let _ = nodes[i].child.wait();
-        let next = leader(&s3, &lock, r.term + 1, Duration::from_secs(120)).await.expect("handover");
-        let winner = nodes.iter().find(|n| n.id == next.leader_id).unwrap();
         let ms = acquired_after(winner, next.term, t0, Duration::from_secs(10)).await.expect("acquire hook ran");
-        eprintln!("handover {label} peer={peer} run {run}: {ms:.0} ms");
+        eprintln!("{label} peer={peer} run {run}: {ms:.0} ms");
         samples.push(ms);
         term = next.term;
         let id = nodes[i].id.clone();
         nodes[i] = start(&id);
     }
     let mode = if peer { "peer mode (watch)" } else { "S3 polling" };
-    vec![Row::new("graceful handover (SIGTERM → acquire hook)", &format!("{label}, {mode}"), "ms", samples, "p99 < 1 s")]
+    let (what, target) = match exit {
+        Exit::Crash => ("crash failover (SIGKILL → acquire hook)", "p99 ≤ leader_timeout + 1 s"),
+        Exit::Graceful => ("graceful handover (SIGTERM → acquire hook)", "p99 < 1 s"),
+    };
+    Row::new(what, &format!("{label}, {mode}"), "ms", samples, target)
 }
 
 /// `s3lect step` from process start to exit, component precompiled (cache warmed first).

@@ -75,10 +75,20 @@ pub async fn step_cost(steps: usize) -> Vec<Row> {
         }
         wasm.push(t.elapsed().as_nanos() as f64 / (steps / 10) as f64 / 1e3);
     }
+    // The fixed price of one async export call that does no I/O: a floor for any step.
+    let mut boundary = vec![];
+    for _ in 0..10 {
+        let t = Instant::now();
+        for _ in 0..steps / 10 {
+            c.status().await.unwrap();
+        }
+        boundary.push(t.elapsed().as_nanos() as f64 / (steps / 10) as f64 / 1e3);
+    }
     let ratio = wasm.iter().sum::<f64>() / native.iter().sum::<f64>();
     vec![
         Row::new("step cost, native core", "leader renewal, storage in memory; 10 batches", "µs", native, "–"),
         Row::new("step cost, wasm component", &format!("same; wasm/native = {ratio:.1}×"), "µs", wasm, "< 50 µs, ≤ 2× native"),
+        Row::new("one export call into the component", "`status()`: no I/O, async wasmtime call", "µs", boundary, "–"),
     ]
 }
 

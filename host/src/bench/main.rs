@@ -8,6 +8,7 @@ mod cluster_runs;
 mod cost;
 mod stats;
 
+use cluster_runs::Exit;
 use stats::Row;
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -31,19 +32,14 @@ async fn main() {
     if run("cold") {
         rows.push(cluster_runs::cold_step(&bin, &weed, n(30, 3)).await);
     }
-    if run("failover") {
-        for peer in [false, true] {
-            rows.extend(cluster_runs::failover(&bin, &weed, short.0, short.1, peer, n(20, 2)).await);
-            if !quick {
-                rows.extend(cluster_runs::failover(&bin, &weed, defaults.0, defaults.1, peer, 5).await);
-            }
+    for (name, exit) in [("failover", Exit::Crash), ("handover", Exit::Graceful)] {
+        if !run(name) {
+            continue;
         }
-    }
-    if run("handover") {
         for peer in [false, true] {
-            rows.extend(cluster_runs::handover(&bin, &weed, short.0, short.1, peer, n(20, 2)).await);
+            rows.push(cluster_runs::takeover(&bin, &weed, exit, short.0, short.1, peer, n(20, 2)).await);
             if !quick {
-                rows.extend(cluster_runs::handover(&bin, &weed, defaults.0, defaults.1, peer, 5).await);
+                rows.push(cluster_runs::takeover(&bin, &weed, exit, defaults.0, defaults.1, peer, 5).await);
             }
         }
     }
