@@ -45,9 +45,10 @@ pub(crate) struct Observation {
     pub changed: bool,
 }
 
-/// A write whose outcome we do not know (timeout, 5xx): it may have been applied.
+/// A write as sent: its bytes, send time and term. Kept while it is in flight, and after a
+/// timeout or 5xx (when it may or may not have been applied) until a read settles it.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Ambiguous {
+pub(crate) struct SentWrite {
     pub data: Vec<u8>,
     pub sent_at: u64,
     pub term: u64,
@@ -73,7 +74,7 @@ enum Pending {
     Read,
     /// `watching`: the etag we asked the leader to hold the answer on until it changes.
     Probe { sent_at: u64, watching: Option<String> },
-    Write { kind: WriteKind, sent_at: u64, data: Vec<u8>, term: u64, record: LeaderRecord },
+    Write { kind: WriteKind, sent: SentWrite },
     AcquireHook,
     LoseHook(AfterLose),
 }
@@ -103,7 +104,7 @@ pub struct Elector {
     pub(crate) obs: Option<Observation>,
     /// Highest term seen in any record or written by us.
     pub(crate) known_term: u64,
-    pub(crate) ambiguous: Option<Ambiguous>,
+    pub(crate) ambiguous: Option<SentWrite>,
     /// After a failed acquire hook: no competing before this instant.
     pub(crate) backoff_until: Option<u64>,
     pub(crate) fails: u32,
@@ -255,10 +256,10 @@ impl Elector {
         match (mem::replace(&mut self.pending, Pending::Idle), completion) {
             (Pending::Read, Completion::Got(r)) => self.on_read(now, r),
             (Pending::Probe { sent_at, watching }, Completion::Probed(r)) => self.on_probe(now, sent_at, watching, r),
-            (Pending::Write { kind, sent_at, data, term, record }, Completion::Put(r)) => match kind {
-                WriteKind::Claim => self.on_claim(now, sent_at, data, term, record, r),
-                WriteKind::Renew => self.on_renew(now, sent_at, data, term, record, r),
-                WriteKind::Resign { stop } => self.on_resigned(now, term, stop, r),
+            (Pending::Write { kind, sent }, Completion::Put(r)) => match kind {
+                WriteKind::Claim => self.on_claim(now, sent, r),
+                WriteKind::Renew => self.on_renew(now, sent, r),
+                WriteKind::Resign { stop } => self.on_resigned(now, sent.term, stop, r),
             },
             (Pending::AcquireHook, Completion::Hook(r)) => self.on_acquire_hook(now, r),
             (Pending::LoseHook(after), Completion::Hook(r)) => self.on_lose_hook(now, after, r),
@@ -506,37 +507,29 @@ impl Elector {
             (Role::Leader(l), WriteKind::Renew) if l.until > now.mono_ns => (l.until - now.mono_ns).div_ceil(MS),
             _ => self.request_timeout_ms(),
         };
-        self.pending = Pending::Write { kind, sent_at: now.mono_ns, data: data.clone(), term, record };
+        self.pending = Pending::Write { kind, sent: SentWrite { data: data.clone(), sent_at: now.mono_ns, term, record } };
         Action::Put { key: self.cfg.lockfile_path.clone(), data, etag, timeout_ms }
     }
 
-    fn on_claim(
-        &mut self,
-        now: Clock,
-        sent_at: u64,
-        data: Vec<u8>,
-        term: u64,
-        record: LeaderRecord,
-        r: Result<String, StorageError>,
-    ) -> Action {
+    fn on_claim(&mut self, now: Clock, sent: SentWrite, r: Result<String, StorageError>) -> Action {
         match r {
             Ok(etag) => {
                 self.succeeded();
-                self.hold(now, etag, term, sent_at, record)
+                self.hold(now, etag, sent.term, sent.sent_at, sent.record)
             }
             // Lost the race (or the object appeared): find out who won.
             Err(StorageError::PreconditionFailed) | Err(StorageError::Conflict) => self.reread(now),
             // If-Match on an object that is gone: whoever replaced it may lead and the
             // replacement may have been deleted. Treat it as any absence.
             Err(StorageError::NotFound) => self.on_absent(now),
-            Err(e @ StorageError::Unavailable(_)) => self.unanswered(now, Ambiguous { data, sent_at, term, record }, e),
+            Err(e @ StorageError::Unavailable(_)) => self.unanswered(now, sent, e),
             Err(e) => self.failed(now, e),
         }
     }
 
     /// A write timed out or met a 5xx: it may have been applied. Remember what we sent, so the
     /// next read can recognise it as ours.
-    fn unanswered(&mut self, now: Clock, write: Ambiguous, e: StorageError) -> Action {
+    fn unanswered(&mut self, now: Clock, write: SentWrite, e: StorageError) -> Action {
         self.ambiguous = Some(write);
         self.failed(now, e)
     }
@@ -612,21 +605,14 @@ impl Elector {
         self.write(now, WriteKind::Renew, Some(etag), term, record)
     }
 
-    fn on_renew(
-        &mut self,
-        now: Clock,
-        sent_at: u64,
-        data: Vec<u8>,
-        term: u64,
-        record: LeaderRecord,
-        r: Result<String, StorageError>,
-    ) -> Action {
+    fn on_renew(&mut self, now: Clock, sent: SentWrite, r: Result<String, StorageError>) -> Action {
         let Role::Leader(lease) = &mut self.role else { return self.done(now, self.cfg.frequent_interval_ms) };
         match r {
             Ok(etag) => {
+                let record = sent.record;
                 lease.etag = etag.clone();
-                lease.sent_at = sent_at;
-                lease.until = sent_at + self.cfg.renew_deadline_ms * MS;
+                lease.sent_at = sent.sent_at;
+                lease.until = sent.sent_at + self.cfg.renew_deadline_ms * MS;
                 lease.record = record.clone();
                 let hook_ok = lease.hook_ok;
                 self.succeeded();
@@ -650,7 +636,7 @@ impl Elector {
             Err(StorageError::Conflict) => self.reread(now),
             Err(StorageError::PreconditionFailed) => self.lose(now, "another instance wrote the lock object"),
             Err(StorageError::NotFound) => self.lose_deleted(now),
-            Err(e @ StorageError::Unavailable(_)) => self.unanswered(now, Ambiguous { data, sent_at, term, record }, e),
+            Err(e @ StorageError::Unavailable(_)) => self.unanswered(now, sent, e),
             Err(e) => self.failed(now, e),
         }
     }

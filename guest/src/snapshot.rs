@@ -8,7 +8,7 @@
 
 use crate::config::Config;
 use crate::io::Clock;
-use crate::machine::{Ambiguous, Elector, Lease, Observation, Role};
+use crate::machine::{SentWrite, Elector, Lease, Observation, Role};
 use crate::record::{LeaderRecord, RecordError};
 use serde::{Deserialize, Serialize};
 
@@ -27,7 +27,7 @@ struct Saved {
     lease: Option<SavedLease>,
     observation: Option<SavedObservation>,
     known_term: u64,
-    ambiguous: Option<SavedAmbiguous>,
+    ambiguous: Option<SavedSentWrite>,
     backoff_until: Option<u64>,
     fails: u32,
     last_error: Option<String>,
@@ -55,7 +55,7 @@ struct SavedObservation {
 }
 
 #[derive(Serialize, Deserialize)]
-struct SavedAmbiguous {
+struct SavedSentWrite {
     data: Vec<u8>,
     sent_at: u64,
     term: u64,
@@ -90,7 +90,7 @@ impl Elector {
                 changed: o.changed,
             }),
             known_term: self.known_term,
-            ambiguous: self.ambiguous.as_ref().map(|a| SavedAmbiguous {
+            ambiguous: self.ambiguous.as_ref().map(|a| SavedSentWrite {
                 data: a.data.clone(),
                 sent_at: a.sent_at,
                 term: a.term,
@@ -145,7 +145,7 @@ impl Elector {
             changed: o.changed,
         });
         e.known_term = saved.known_term;
-        e.ambiguous = saved.ambiguous.map(|a| Ambiguous {
+        e.ambiguous = saved.ambiguous.map(|a| SentWrite {
             data: a.data,
             sent_at: past(a.sent_at),
             term: a.term,

@@ -51,39 +51,36 @@ fn core_config() -> s3lect_guest::Config {
     s3lect_guest::Config { lockfile_path: "bench/step.json".into(), server_id: "a".into(), ..Default::default() }
 }
 
+/// µs per call of `f`, over ten batches of `steps / 10` calls.
+async fn batches<F: FnMut() -> Fut, Fut: std::future::Future<Output = ()>>(steps: usize, mut f: F) -> Vec<f64> {
+    let mut out = vec![];
+    for _ in 0..10 {
+        let t = Instant::now();
+        for _ in 0..steps / 10 {
+            f().await;
+        }
+        out.push(t.elapsed().as_nanos() as f64 / (steps / 10) as f64 / 1e3);
+    }
+    out
+}
+
 /// A leader's renewal step (one conditional PUT answered in memory), repeated.
 pub async fn step_cost(steps: usize) -> Vec<Row> {
     let mut io = MemIo { objects: HashMap::new(), n: 0, origin: Instant::now() };
     let mut e = s3lect_guest::Elector::new(core_config(), io.now()).unwrap();
     s3lect_guest::drive_step(&mut e, &mut io);
-    let mut native = vec![];
-    for _ in 0..10 {
-        let t = Instant::now();
-        for _ in 0..steps / 10 {
-            s3lect_guest::drive_step(&mut e, &mut io);
-        }
-        native.push(t.elapsed().as_nanos() as f64 / (steps / 10) as f64 / 1e3);
-    }
+    let native = batches(steps, || {
+        s3lect_guest::drive_step(&mut e, &mut io);
+        std::future::ready(())
+    })
+    .await;
     let rt = Runtime::shared().unwrap();
     let mut c = ComponentElector::create(&rt, HostIo::new(Arc::new(MemoryStorage::new())), &core_config(), None).await.unwrap();
     assert!(c.step().await.unwrap().status.is_leader);
-    let mut wasm = vec![];
-    for _ in 0..10 {
-        let t = Instant::now();
-        for _ in 0..steps / 10 {
-            c.step().await.unwrap();
-        }
-        wasm.push(t.elapsed().as_nanos() as f64 / (steps / 10) as f64 / 1e3);
-    }
+    let c = std::cell::RefCell::new(c);
+    let wasm = batches(steps, || async { c.borrow_mut().step().await.unwrap(); }).await;
     // The fixed price of one async export call that does no I/O: a floor for any step.
-    let mut boundary = vec![];
-    for _ in 0..10 {
-        let t = Instant::now();
-        for _ in 0..steps / 10 {
-            c.status().await.unwrap();
-        }
-        boundary.push(t.elapsed().as_nanos() as f64 / (steps / 10) as f64 / 1e3);
-    }
+    let boundary = batches(steps, || async { c.borrow_mut().status().await.unwrap(); }).await;
     let ratio = wasm.iter().sum::<f64>() / native.iter().sum::<f64>();
     vec![
         Row::new("step cost, native core", "leader renewal, storage in memory; 10 batches", "µs", native, "–"),
