@@ -3,12 +3,11 @@
 //! term 2). Real time, short leases; every wait has a deadline.
 
 use s3lect::runtime::{ComponentElector, HostIo, Runtime, monotonic_now_ns};
+use s3lect::storage::MemoryStorage;
 use s3lect::{LeaderRecord, Storage, hook};
 use s3lect_guest::Config;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-type MemStorage = s3lect::storage::MemoryStorage;
 
 const KEY: &str = "leader/component-test.json";
 
@@ -37,7 +36,7 @@ struct Node {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_component_instances_elect_one_leader_and_fail_over_with_term_2() {
     let runtime = Runtime::shared().expect("the embedded component compiles and links");
-    let storage = Arc::new(MemStorage::default());
+    let storage = Arc::new(MemoryStorage::new());
     let log = Arc::new(Mutex::new(Vec::<String>::new()));
     let mut nodes = Vec::new();
     for id in ["a", "b", "c"] {
@@ -112,7 +111,7 @@ async fn three_component_instances_elect_one_leader_and_fail_over_with_term_2() 
 #[tokio::test]
 async fn component_rejects_bad_config_and_bad_state_with_named_errors() {
     let runtime = Runtime::shared().unwrap();
-    let io = HostIo::new(Arc::new(MemStorage::default()));
+    let io = HostIo::new(Arc::new(MemoryStorage::new()));
     let bad = Config { renew_deadline_ms: 400, ..config("a") };
     let err = ComponentElector::create(&runtime, io.clone(), &bad, None).await.err().expect("rejected");
     assert!(err.to_string().contains("renew-deadline-below-leader-timeout"), "{err}");
@@ -123,7 +122,7 @@ async fn component_rejects_bad_config_and_bad_state_with_named_errors() {
 #[tokio::test]
 async fn component_state_round_trips_through_export() {
     let runtime = Runtime::shared().unwrap();
-    let storage = Arc::new(MemStorage::default());
+    let storage = Arc::new(MemoryStorage::new());
     let mut a = ComponentElector::create(&runtime, HostIo::new(storage.clone()), &config("a"), None).await.unwrap();
     assert!(a.step().await.unwrap().status.is_leader);
     let state = a.export_state().await.unwrap();

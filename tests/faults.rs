@@ -5,7 +5,7 @@ mod common;
 
 use common::fake_s3::fake_s3;
 use common::nodes::*;
-use common::{eventually, record, seaweed, storage};
+use common::{eventually, record, seaweed, storage, wait_record};
 use s3lect::{LeaderRecord, Storage};
 use std::time::{Duration, Instant};
 
@@ -35,7 +35,7 @@ async fn a_leader_frozen_past_its_lease_steps_down_on_thaw_and_never_overwrites_
         .collect();
     let tls = s3lect::tls::client_config(Some(pki.ca_cert_pem.as_bytes()), false).unwrap();
     let https = reqwest::Client::builder().tls_backend_preconfigured(tls).build().unwrap();
-    let first = eventually("a leader", Duration::from_secs(60), || async { record(&s3, lock).await.filter(|r| r.term == 1 && !r.leader_id.is_empty()) }).await;
+    let first = wait_record(&s3, lock, "a leader", Duration::from_secs(60), |r| r.term == 1 && !r.leader_id.is_empty()).await;
     let li = nodes.iter().position(|n| n.id == first.leader_id).unwrap();
     let health = format!("https://127.0.0.1:{}/health/leadership", ports[li]);
     eventually("the leader's health endpoint", Duration::from_secs(5), || async {
@@ -44,15 +44,21 @@ async fn a_leader_frozen_past_its_lease_steps_down_on_thaw_and_never_overwrites_
     .await;
 
     nodes[li].signal(libc::SIGSTOP);
-    // Writes already sent may still land; then the object holds the frozen leader's last word.
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let (data, _) = s3.get(lock).await.unwrap();
-    let last_write = LeaderRecord::parse(&data).unwrap();
-    assert_eq!(last_write.leader_id, first.leader_id);
-    let second = eventually("a takeover while frozen", Duration::from_secs(30), || async {
-        record(&s3, lock).await.filter(|r| r.term == 2 && !r.leader_id.is_empty())
-    })
-    .await;
+    // Follow every version until the takeover: a write already sent may still land after the
+    // freeze, and the last one the frozen leader made is what its lease is measured from. The
+    // takeover comes a full leader timeout after it, so 20 ms polling sees every version.
+    let mut last_write: Option<LeaderRecord> = None;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let second = loop {
+        assert!(Instant::now() < deadline, "no takeover while the leader was frozen");
+        match record(&s3, lock).await {
+            Some(r) if r.leader_id == first.leader_id => last_write = Some(r),
+            Some(r) if r.term == 2 && !r.leader_id.is_empty() => break r,
+            _ => {}
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let last_write = last_write.expect("the frozen leader's last write was seen");
     assert_ne!(second.leader_id, first.leader_id);
 
     nodes[li].signal(libc::SIGCONT);
@@ -88,7 +94,7 @@ async fn during_an_s3_outage_the_leader_fences_itself_on_time_and_the_election_r
     let dir = tempfile::tempdir().unwrap();
     let lock = "group/outage.json";
     let nodes: Vec<Node> = ["o1", "o2"].iter().map(|id| start(&server, id, lock, dir.path(), &[])).collect();
-    let first = eventually("a leader", Duration::from_secs(60), || async { record(&s3, lock).await.filter(|r| r.term == 1 && !r.leader_id.is_empty()) }).await;
+    let first = wait_record(&s3, lock, "a leader", Duration::from_secs(60), |r| r.term == 1 && !r.leader_id.is_empty()).await;
     let leader = nodes.iter().find(|n| n.id == first.leader_id).unwrap();
 
     server.suspend();
@@ -103,10 +109,7 @@ async fn during_an_s3_outage_the_leader_fences_itself_on_time_and_the_election_r
     assert!(fenced_after_ms <= 2_500 + 500, "fenced {fenced_after_ms} ms after the freeze");
     tokio::time::sleep(Duration::from_secs(3)).await; // the outage lasts longer than the lease
     server.resume();
-    let back = eventually("a leader after the outage", Duration::from_secs(30), || async {
-        record(&s3, lock).await.filter(|r| r.term >= 2 && !r.leader_id.is_empty())
-    })
-    .await;
+    let back = wait_record(&s3, lock, "a leader after the outage", Duration::from_secs(30), |r| r.term >= 2 && !r.leader_id.is_empty()).await;
     eventually("its acquire hook", Duration::from_secs(5), || async {
         nodes.iter().find(|n| n.id == back.leader_id).unwrap().transitions().iter().any(|t| t.0 == "acquire" && t.1 == back.term).then_some(())
     })
@@ -125,7 +128,7 @@ async fn corrupt_oversized_and_deleted_lock_objects_are_replaced_without_overlap
     let dir = tempfile::tempdir().unwrap();
     let lock = "group/objects.json";
     let nodes: Vec<Node> = ["c1", "c2", "c3"].iter().map(|id| start(&server, id, lock, dir.path(), &[])).collect();
-    eventually("a leader", Duration::from_secs(60), || async { record(&s3, lock).await.filter(|r| r.term == 1 && !r.leader_id.is_empty()) }).await;
+    wait_record(&s3, lock, "a leader", Duration::from_secs(60), |r| r.term == 1 && !r.leader_id.is_empty()).await;
     let mut term = 1;
     let oversized = vec![b'x'; 70 * 1024];
     for (what, bytes) in [("corrupt", Some(b"{\"leaderID\": broken".to_vec())), ("oversized", Some(oversized)), ("deleted", None)] {
@@ -179,19 +182,13 @@ async fn acquire_hooks_that_fail_hang_or_crash_resign_and_another_node_leads() {
             .spawn()
             .unwrap();
         let started = Instant::now();
-        let resigned = eventually(&format!("the resignation after a hook that {case}"), Duration::from_secs(60), || async {
-            record(&s3, &lock).await.filter(|r| r.is_resigned() && r.term == 1)
-        })
-        .await;
+        let resigned = wait_record(&s3, &lock, &format!("the resignation after a hook that {case}"), Duration::from_secs(60), |r| r.is_resigned() && r.term == 1).await;
         assert_eq!(resigned.term, 1);
         if case == "hangs" {
             assert!(started.elapsed() >= Duration::from_millis(1000), "the hook was given its full timeout");
         }
         let good = start(&server, "good", &lock, dir.path(), &[]);
-        eventually("the other node leading", Duration::from_secs(20), || async {
-            record(&s3, &lock).await.filter(|r| r.leader_id == "good" && r.term == 2)
-        })
-        .await;
+        wait_record(&s3, &lock, "the other node leading", Duration::from_secs(20), |r| r.leader_id == "good" && r.term == 2).await;
         let _ = bad.kill();
         let _ = bad.wait();
         let log = std::fs::read_to_string(&out).unwrap();

@@ -186,19 +186,17 @@ async fn a_watching_probe_is_held_until_the_leader_renews_or_stops() {
     assert_eq!(resp.status(), 200);
     assert!(t.elapsed() < Duration::from_millis(300), "an old etag is answered at once");
 
-    let latest = HealthReply::parse(&https.get(format!("https://{addr}/health/leadership")).send().await.unwrap().bytes().await.unwrap()).unwrap();
-    let watch = tokio::spawn({
-        let (https, u) = (https.clone(), url(&latest.etag));
-        async move {
-            let t = Instant::now();
-            let r = https.get(u).send().await.unwrap();
-            (r.status(), t)
-        }
+    // Right after a renewal (the next is a frequent interval away), watch the new etag: the
+    // request must still be held 200 ms later, and be answered 404 once the leader stops.
+    let fresh = HealthReply::parse(&https.get(url(&renewed.etag)).send().await.unwrap().bytes().await.unwrap()).unwrap();
+    let mut watch = tokio::spawn({
+        let (https, u) = (https.clone(), url(&fresh.etag));
+        async move { https.get(u).send().await.unwrap().status() }
     });
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(tokio::time::timeout(Duration::from_millis(200), &mut watch).await.is_err(), "the watch is held");
     let stopping = Instant::now();
     a.stop().await.unwrap();
-    let (status, _) = watch.await.unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(5), watch).await.expect("answered").unwrap();
     assert_eq!(status, 404, "a held watch learns of the resignation");
     assert!(stopping.elapsed() < Duration::from_millis(1_000), "answered {:?} after stop", stopping.elapsed());
 }

@@ -6,7 +6,7 @@ mod common;
 
 use common::fake_s3::fake_s3;
 use common::nodes::*;
-use common::{eventually, record, seaweed, storage};
+use common::{eventually, record, seaweed, storage, wait_record};
 use s3lect::Storage;
 use std::time::{Duration, Instant};
 
@@ -18,7 +18,7 @@ async fn three_processes_elect_one_leader_and_a_follower_takes_over_after_kill_9
     let lock = "group/kill.json";
     let mut nodes: Vec<Node> = ["n1", "n2", "n3"].iter().map(|id| start(&server, id, lock, dir.path(), &[])).collect();
 
-    let first = eventually("a first leader", Duration::from_secs(60), || async { record(&s3, lock).await.filter(|r| r.term == 1 && !r.leader_id.is_empty()) }).await;
+    let first = wait_record(&s3, lock, "a first leader", Duration::from_secs(60), |r| r.term == 1 && !r.leader_id.is_empty()).await;
     // It renews: the etag changes while the term and leader stay.
     let (_, e1) = s3.get(lock).await.unwrap();
     eventually("a renewal", Duration::from_secs(10), || async { s3.get(lock).await.ok().filter(|(_, e)| *e != e1) }).await;
@@ -30,10 +30,7 @@ async fn three_processes_elect_one_leader_and_a_follower_takes_over_after_kill_9
     let victim = nodes.iter_mut().find(|n| n.id == first.leader_id).unwrap();
     victim.kill9();
     let killed = Instant::now();
-    let second = eventually("a takeover", Duration::from_secs(30), || async {
-        record(&s3, lock).await.filter(|r| r.term > 1 && !r.leader_id.is_empty())
-    })
-    .await;
+    let second = wait_record(&s3, lock, "a takeover", Duration::from_secs(30), |r| r.term > 1 && !r.leader_id.is_empty()).await;
     let failover = killed.elapsed().as_millis();
     assert_ne!(second.leader_id, first.leader_id);
     assert_eq!(second.term, 2);
@@ -57,17 +54,14 @@ async fn graceful_stop_runs_the_lose_hook_resigns_and_hands_over_within_one_poll
     let dir = tempfile::tempdir().unwrap();
     let lock = "group/stop.json";
     let mut nodes: Vec<Node> = ["s1", "s2"].iter().map(|id| start(&server, id, lock, dir.path(), &[])).collect();
-    let first = eventually("a leader", Duration::from_secs(60), || async { record(&s3, lock).await.filter(|r| r.term == 1 && !r.leader_id.is_empty()) }).await;
+    let first = wait_record(&s3, lock, "a leader", Duration::from_secs(60), |r| r.term == 1 && !r.leader_id.is_empty()).await;
     let leader = nodes.iter_mut().find(|n| n.id == first.leader_id).unwrap();
     leader.signal(libc::SIGTERM);
     let stopped = Instant::now();
     let status = leader.child.wait().unwrap();
     assert!(status.success(), "graceful stop exits 0: {status:?}\n{}", leader.stderr());
     assert_eq!(leader.transitions().iter().map(|t| t.0.as_str()).collect::<Vec<_>>(), vec!["acquire", "lose"]);
-    let second = eventually("a takeover", Duration::from_secs(20), || async {
-        record(&s3, lock).await.filter(|r| r.term == 2 && !r.leader_id.is_empty())
-    })
-    .await;
+    let second = wait_record(&s3, lock, "a takeover", Duration::from_secs(20), |r| r.term == 2 && !r.leader_id.is_empty()).await;
     let handover = stopped.elapsed().as_millis();
     let bound = INFREQUENT_MS + FREQUENT_MS + 1000;
     println!("graceful handover: {handover} ms (bound {bound} ms)");

@@ -553,6 +553,11 @@ impl Elector {
         if now.mono_ns >= until {
             return self.renew(now);
         }
+        self.run_acquire_hook(term)
+    }
+
+    /// Asks for the acquire hook; the instance acts as leader only once it succeeded.
+    fn run_acquire_hook(&mut self, term: u64) -> Action {
         self.pending = Pending::AcquireHook;
         Action::AcquireHook { term, leader_id: self.cfg.server_id.clone() }
     }
@@ -619,7 +624,8 @@ impl Elector {
                 self.ambiguous = None;
                 self.note_record(now, &etag, Ok(record));
                 if !hook_ok {
-                    return self.hold_renewed();
+                    // The lease was won while its hook could not run (it had already lapsed).
+                    return self.run_acquire_hook(sent.term);
                 }
                 if now.mono_ns >= self.lease_until() {
                     return self.lose(now, "renewal succeeded only after the lease had expired");
@@ -639,14 +645,6 @@ impl Elector {
             Err(e @ StorageError::Unavailable(_)) => self.unanswered(now, sent, e),
             Err(e) => self.failed(now, e),
         }
-    }
-
-    /// The renewal of a lease whose acquire hook has not run yet succeeded: run it now.
-    fn hold_renewed(&mut self) -> Action {
-        let Role::Leader(lease) = &self.role else { unreachable!("called for leaders") };
-        let term = lease.term;
-        self.pending = Pending::AcquireHook;
-        Action::AcquireHook { term, leader_id: self.cfg.server_id.clone() }
     }
 
     /// A leader re-reads after a 409, or after a 412 that its own unanswered write may explain.

@@ -11,11 +11,23 @@ pub fn now_ns() -> u128 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0)
 }
 
+/// The flags that point `s3lect` at a local server's bucket.
+pub fn server_flags(server: &LocalS3) -> Vec<String> {
+    vec!["--bucket".into(), server.bucket.clone(), "--endpoint".into(), server.endpoint.clone()]
+}
+
 /// `s3lect SUB` pointed at an endpoint and bucket, with the local server's credentials.
 pub fn command_at(bin: &Path, endpoint: &str, bucket: &str, sub: &str, id: &str, lock: &str) -> Command {
+    command_with(bin, &["--bucket".into(), bucket.into(), "--endpoint".into(), endpoint.into()], sub, id, lock)
+}
+
+/// `s3lect SUB` with `backend` flags (a bucket and endpoint, or `--mock-dir`), carrying the
+/// local server's credentials.
+pub fn command_with(bin: &Path, backend: &[String], sub: &str, id: &str, lock: &str) -> Command {
     let mut cmd = Command::new(bin);
     cmd.arg(sub)
-        .args(["--server-id", id, "--lockfile", lock, "--bucket", bucket, "--endpoint", endpoint])
+        .args(["--server-id", id, "--lockfile", lock])
+        .args(backend)
         .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
         .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
         .env("AWS_REGION", "us-east-1")
@@ -34,12 +46,18 @@ pub struct Node {
 }
 
 impl Node {
-    /// Starts `s3lect run` for `id` on `lock`, logging into `dir`; `args` adds timings etc.
+    /// Starts `s3lect run` for `id` on `lock` at a local server, logging into `dir`; `args`
+    /// adds timings etc.
     pub fn start(bin: &Path, server: &LocalS3, id: &str, lock: &str, dir: &Path, args: &[&str]) -> std::io::Result<Node> {
+        Node::start_with(bin, &server_flags(server), id, lock, dir, args)
+    }
+
+    /// The same on any backend (`server_flags`, or `--mock-dir DIR`).
+    pub fn start_with(bin: &Path, backend: &[String], id: &str, lock: &str, dir: &Path, args: &[&str]) -> std::io::Result<Node> {
         let hook_log = dir.join(format!("{id}.hooks"));
         let stderr_log = dir.join(format!("{id}.stderr"));
         let log = |event: &str| format!("echo {event} $S3LECT_TERM $(date +%s%N) >> {}", hook_log.display());
-        let child = command_at(bin, &server.endpoint, &server.bucket, "run", id, lock)
+        let child = command_with(bin, backend, "run", id, lock)
             .args(["--on-acquire", &log("acquire"), "--on-lose", &log("lose")])
             .args(args)
             .stdout(Stdio::null())

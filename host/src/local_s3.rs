@@ -113,10 +113,6 @@ impl LocalS3 {
         }
     }
 
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
     /// Freezes the server (SIGSTOP): requests hang, as in an outage with no answers.
     pub fn suspend(&self) {
         // SAFETY: kill(2) on our own, not yet reaped, child.

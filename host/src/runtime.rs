@@ -184,18 +184,6 @@ impl Runtime {
         let bindings = self.pre.instantiate_async(&mut store).await.map_err(rt_err)?;
         Ok((store, bindings))
     }
-
-    /// The component's defaults and rule check, for callers that want the guest's own verdict.
-    pub async fn validate(&self, cfg: &Config, storage: Arc<dyn Storage>) -> Result<()> {
-        let io = HostIo { storage, probe: None, on_acquire: None, on_lose: None, hook_timeout: Duration::from_secs(1) };
-        let (mut store, bindings) = self.instantiate(io).await?;
-        bindings
-            .s3lect_election_election()
-            .call_validate_config(&mut store, &to_wit_config(cfg))
-            .await
-            .map_err(rt_err)?
-            .map_err(|e| Error::Config(from_wit_config_error(e)))
-    }
 }
 
 fn cache_path(engine: &Engine) -> Option<std::path::PathBuf> {

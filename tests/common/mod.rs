@@ -36,6 +36,12 @@ where
     }
 }
 
+/// Polls the lock object until its record satisfies `pred`, or panics after `limit` naming
+/// `what`.
+pub async fn wait_record(s3: &dyn Storage, lock: &str, what: &str, limit: Duration, pred: impl Fn(&LeaderRecord) -> bool) -> LeaderRecord {
+    eventually(what, limit, || async { record(s3, lock).await.filter(|r| pred(r)) }).await
+}
+
 /// The lock object's record, if it exists and parses.
 pub async fn record(storage: &dyn Storage, key: &str) -> Option<LeaderRecord> {
     let (data, _) = storage.get(key).await.ok()?;

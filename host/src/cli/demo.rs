@@ -4,10 +4,11 @@
 
 use super::fail;
 use clap::Args;
+use s3lect::cluster::{Node, server_flags};
 use s3lect::local_s3::{self, LocalS3};
 use s3lect::{LeaderRecord, MockStorage, S3Storage, Storage};
 use std::path::PathBuf;
-use std::process::{Child, Command, ExitCode, Stdio};
+use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -26,16 +27,6 @@ const NODES: [&str; 3] = ["node-1", "node-2", "node-3"];
 /// Short timings so the demo takes seconds: lease 2.5 s, takeover after 3 s unchanged.
 const TIMINGS: [(&str, &str); 4] =
     [("--frequent-ms", "1000"), ("--infrequent-ms", "2000"), ("--leader-timeout-ms", "3000"), ("--renew-deadline-ms", "2500")];
-
-struct Node {
-    id: &'static str,
-    child: Child,
-}
-
-fn sigterm(child: &Child) {
-    // SAFETY: kill(2) on a child process we spawned and have not reaped.
-    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
-}
 
 async fn read_record(storage: &dyn Storage) -> Option<(LeaderRecord, String)> {
     let (data, etag) = storage.get(LOCK).await.ok()?;
@@ -73,7 +64,7 @@ async fn run_demo(args: DemoArgs) -> Result<(), String> {
             println!("starting a local S3 server (SeaweedFS, {}) ...", weed.display());
             let server = LocalS3::start(&weed, "s3lect-demo").await?;
             let storage = Arc::new(S3Storage::new(server.s3_config())?);
-            let args = vec!["--bucket".into(), server.bucket.clone(), "--endpoint".into(), server.endpoint.clone()];
+            let args = server_flags(&server);
             let desc = format!("S3 (SeaweedFS) at {}, bucket {}", server.endpoint, server.bucket);
             _server = Some(server);
             (storage, args, desc)
@@ -89,36 +80,23 @@ async fn run_demo(args: DemoArgs) -> Result<(), String> {
     println!("lock object: {LOCK} on {backend}");
     println!("timings: renew every 1 s, lease 2.5 s, takeover after 3 s unchanged\n");
 
+    let timings: Vec<&str> = TIMINGS.iter().flat_map(|(k, v)| [*k, *v]).collect();
     let mut nodes = Vec::new();
     for id in NODES {
-        let log = std::fs::File::create(logs.path().join(format!("{id}.log"))).map_err(|e| e.to_string())?;
-        let child = Command::new(&exe)
-            .arg("run")
-            .args(["--server-id", id, "--lockfile", LOCK])
-            .args(TIMINGS.iter().flat_map(|(k, v)| [*k, *v]))
-            .args(&backend_args)
-            .env("AWS_ACCESS_KEY_ID", local_s3::ACCESS_KEY)
-            .env("AWS_SECRET_ACCESS_KEY", local_s3::SECRET_KEY)
-            .env("AWS_REGION", "us-east-1")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .map_err(|e| format!("starting {id}: {e}"))?;
-        println!("started {id} (pid {})", child.id());
-        nodes.push(Node { id, child });
+        let node = Node::start_with(&exe, &backend_args, id, LOCK, logs.path(), &timings).map_err(|e| format!("starting {id}: {e}"))?;
+        println!("started {id} (pid {})", node.child.id());
+        nodes.push(node);
     }
     let result = script(storage.as_ref(), &mut nodes).await;
     for n in &mut nodes {
-        sigterm(&n.child);
+        n.signal(libc::SIGTERM);
     }
     for n in &mut nodes {
         let _ = n.child.wait();
     }
     if result.is_err() {
-        for id in NODES {
-            let log = std::fs::read_to_string(logs.path().join(format!("{id}.log"))).unwrap_or_default();
-            eprintln!("--- {id} log ---\n{log}");
+        for n in &nodes {
+            eprintln!("--- {} log ---\n{}", n.id, n.stderr());
         }
     }
     result
@@ -136,7 +114,7 @@ async fn script(storage: &dyn Storage, nodes: &mut [Node]) -> Result<(), String>
     println!("[{:>6} ms] {} renewed its lease (etag {} -> {})", t0.elapsed().as_millis(), still.leader_id, etag_before, etag_after);
 
     let victim = nodes.iter_mut().find(|n| n.id == first.leader_id).ok_or("leader is not one of the demo nodes")?;
-    victim.child.kill().map_err(|e| format!("SIGKILL {}: {e}", victim.id))?;
+    victim.kill9();
     let killed_at = Instant::now();
     println!("[{:>6} ms] SIGKILL {} (no resignation: the others must wait out the lease)", t0.elapsed().as_millis(), first.leader_id);
     let second = watch(storage, Duration::from_secs(30), |r| r.term > first.term && !r.leader_id.is_empty()).await?;
@@ -144,7 +122,7 @@ async fn script(storage: &dyn Storage, nodes: &mut [Node]) -> Result<(), String>
     println!("[{:>6} ms] {} took over, term {} ({} ms after the kill)", t0.elapsed().as_millis(), second.leader_id, second.term, crash_failover.as_millis());
 
     let leader = nodes.iter().find(|n| n.id == second.leader_id).ok_or("new leader is not a demo node")?;
-    sigterm(&leader.child);
+    leader.signal(libc::SIGTERM);
     let stopped_at = Instant::now();
     println!("[{:>6} ms] SIGTERM {} (graceful: it resigns)", t0.elapsed().as_millis(), second.leader_id);
     let third = watch(storage, Duration::from_secs(30), |r| r.term > second.term && !r.leader_id.is_empty()).await?;

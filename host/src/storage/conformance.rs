@@ -12,7 +12,7 @@ pub async fn check_conditional_writes(storage: &dyn Storage, lock_key: &str) -> 
         Ok(_) | Err(StorageError::NotFound) => {}
         Err(e) => return Err(format!("cannot read the lock object {lock_key}: {e}")),
     }
-    let key = format!("{lock_key}.s3lect-conformance-{:016x}", fastrand_u64());
+    let key = format!("{lock_key}.s3lect-conformance-{:016x}", fastrand::u64(..));
     let created = storage
         .put_if_match(&key, b"{}", None)
         .await
@@ -41,8 +41,3 @@ pub async fn check_conditional_writes(storage: &dyn Storage, lock_key: &str) -> 
     }
 }
 
-fn fastrand_u64() -> u64 {
-    use std::time::{SystemTime, UNIX_EPOCH};
-    let t = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0);
-    t ^ (u64::from(std::process::id()) << 32)
-}

@@ -98,10 +98,6 @@ impl S3Storage {
         Ok(S3Storage { cfg, client, base })
     }
 
-    pub fn config(&self) -> &S3Config {
-        &self.cfg
-    }
-
     fn url(&self, key: &str) -> reqwest::Url {
         let mut url = self.base.clone();
         let key = utf8_percent_encode(key, KEY_SET).to_string();
