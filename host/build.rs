@@ -1,6 +1,10 @@
-//! Builds the election component (`guest/`, target wasm32-wasip2) so the host can embed it.
+//! Builds the election component (`guest/`, target wasm32-wasip2) so the host can embed it, and
+//! the two components that `scripts/build-components.sh` composes (`components/cron`,
+//! `components/s3-storage`, into target/components).
 //!
-//! A nested cargo with its own target dir (no lock contention with the outer build). The
+//! Nested cargos with their own target dirs (no lock contention with the outer build). The
+//! guest and the components are built apart because the guest's component glue is a default
+//! feature that the components, which link the core as a library, must not get. The
 //! toolchain is rustup's when it has wasm32-wasip2, else the private one that
 //! `scripts/setup-wasm.sh` assembles. `S3LECT_GUEST_WASM=path` skips the build and embeds a
 //! prebuilt component instead.
@@ -20,16 +24,27 @@ fn main() {
         return;
     }
     let root = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap()).parent().unwrap().to_path_buf();
-    for watched in ["guest/src", "guest/Cargo.toml", "wit", "Cargo.lock"] {
+    for watched in ["guest/src", "guest/Cargo.toml", "components", "s3/src", "s3/Cargo.toml", "wit", "Cargo.lock"] {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
     }
-    let target_dir = root.join("target").join("guest");
-    let mut cmd = Command::new(cargo_for_wasm());
-    cmd.args(["build", "--release", "-p", "s3lect-guest", "--target", TARGET])
+    let cargo = cargo_for_wasm();
+    let guest_dir = root.join("target").join("guest");
+    build_wasm(&cargo, &root, &guest_dir, &["s3lect-guest"]);
+    build_wasm(&cargo, &root, &root.join("target").join("components"), &["s3lect-cron", "s3lect-s3-storage"]);
+    let built = guest_dir.join(TARGET).join("release").join("s3lect_guest.wasm");
+    std::fs::copy(&built, &out).unwrap_or_else(|e| panic!("{}: {e}", built.display()));
+}
+
+fn build_wasm(cargo: &Path, root: &Path, target_dir: &Path, packages: &[&str]) {
+    let mut cmd = Command::new(cargo);
+    cmd.args(["build", "--release", "--target", TARGET])
         .arg("--manifest-path")
         .arg(root.join("Cargo.toml"))
         .arg("--target-dir")
-        .arg(&target_dir);
+        .arg(target_dir);
+    for p in packages {
+        cmd.args(["-p", p]);
+    }
     // The outer build's settings describe the host target, not ours.
     for (key, _) in env::vars_os() {
         let k = key.to_string_lossy();
@@ -37,15 +52,13 @@ fn main() {
             cmd.env_remove(&key);
         }
     }
-    let status = cmd.status().unwrap_or_else(|e| panic!("could not run cargo to build the guest component: {e}"));
+    let status = cmd.status().unwrap_or_else(|e| panic!("could not run cargo to build {packages:?}: {e}"));
     if !status.success() {
         panic!(
-            "building the s3lect guest component for {TARGET} failed (see above). \
+            "building {packages:?} for {TARGET} failed (see above). \
              If the {TARGET} target is missing, run scripts/setup-wasm.sh once."
         );
     }
-    let built = target_dir.join(TARGET).join("release").join("s3lect_guest.wasm");
-    std::fs::copy(&built, &out).unwrap_or_else(|e| panic!("{}: {e}", built.display()));
 }
 
 /// rustup's cargo if the active toolchain has the target; else the private toolchain.

@@ -12,6 +12,7 @@ wit_bindgen::generate!({
 });
 
 use exports::s3lect::election::election as wit_election;
+use s3lect::election::storage as wit_storage;
 use s3lect::election::types as wit;
 use wasi::clocks::{monotonic_clock, wall_clock};
 
@@ -27,14 +28,14 @@ fn clock() -> Clock {
     }
 }
 
-fn storage_error(e: wit::StorageError) -> StorageError {
+fn storage_error(e: wit_storage::StorageError) -> StorageError {
     match e {
-        wit::StorageError::NotFound => StorageError::NotFound,
-        wit::StorageError::PreconditionFailed => StorageError::PreconditionFailed,
-        wit::StorageError::Conflict => StorageError::Conflict,
-        wit::StorageError::Unavailable(m) => StorageError::Unavailable(m),
-        wit::StorageError::Denied(m) => StorageError::Denied(m),
-        wit::StorageError::Invalid(m) => StorageError::Invalid(m),
+        wit_storage::StorageError::NotFound => StorageError::NotFound,
+        wit_storage::StorageError::PreconditionFailed => StorageError::PreconditionFailed,
+        wit_storage::StorageError::Conflict => StorageError::Conflict,
+        wit_storage::StorageError::Unavailable(m) => StorageError::Unavailable(m),
+        wit_storage::StorageError::Denied(m) => StorageError::Denied(m),
+        wit_storage::StorageError::Invalid(m) => StorageError::Invalid(m),
     }
 }
 

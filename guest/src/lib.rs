@@ -4,7 +4,7 @@
 //! - [`config`], [`record`]: configuration rules and the lock object's JSON.
 //! - [`io`]: the actions the machine asks for and the completions it is fed.
 //! - [`snapshot`]: state export/import for hosts that keep no instance alive.
-//! - `component` (wasm32 only): the wit-bindgen glue that makes this a WASI component.
+//! - `component` (wasm32, feature `component`): the wit-bindgen glue that makes this a WASI component.
 
 pub mod config;
 pub mod io;
@@ -12,7 +12,7 @@ pub mod machine;
 pub mod record;
 pub mod snapshot;
 
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(target_arch = "wasm32", feature = "component"))]
 mod component;
 
 #[cfg(test)]

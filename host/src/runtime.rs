@@ -22,6 +22,7 @@ wasmtime::component::bindgen!({
     exports: { default: async },
 });
 
+use self::s3lect::election::storage as wit_storage;
 use self::s3lect::election::types as wit;
 
 /// The election component, built from `guest/` by build.rs.
@@ -49,19 +50,19 @@ impl WasiView for HostState {
     }
 }
 
-fn to_wit_error(e: StorageError) -> wit::StorageError {
+fn to_wit_error(e: StorageError) -> wit_storage::StorageError {
     match e {
-        StorageError::NotFound => wit::StorageError::NotFound,
-        StorageError::PreconditionFailed => wit::StorageError::PreconditionFailed,
-        StorageError::Conflict => wit::StorageError::Conflict,
-        StorageError::Unavailable(m) => wit::StorageError::Unavailable(m),
-        StorageError::Denied(m) => wit::StorageError::Denied(m),
-        StorageError::Invalid(m) => wit::StorageError::Invalid(m),
+        StorageError::NotFound => wit_storage::StorageError::NotFound,
+        StorageError::PreconditionFailed => wit_storage::StorageError::PreconditionFailed,
+        StorageError::Conflict => wit_storage::StorageError::Conflict,
+        StorageError::Unavailable(m) => wit_storage::StorageError::Unavailable(m),
+        StorageError::Denied(m) => wit_storage::StorageError::Denied(m),
+        StorageError::Invalid(m) => wit_storage::StorageError::Invalid(m),
     }
 }
 
-fn timed_out(what: &str, ms: u64) -> wit::StorageError {
-    wit::StorageError::Unavailable(format!("{what} timed out after {ms} ms"))
+fn timed_out(what: &str, ms: u64) -> wit_storage::StorageError {
+    wit_storage::StorageError::Unavailable(format!("{what} timed out after {ms} ms"))
 }
 
 impl HostIo {
@@ -80,10 +81,10 @@ pub fn monotonic_now_ns() -> u64 {
 impl wit::Host for HostState {}
 
 impl self::s3lect::election::storage::Host for HostState {
-    async fn get(&mut self, key: String, timeout_ms: u64) -> Result<wit::Object, wit::StorageError> {
+    async fn get(&mut self, key: String, timeout_ms: u64) -> Result<wit_storage::Object, wit_storage::StorageError> {
         match tokio::time::timeout(Duration::from_millis(timeout_ms), self.io.storage.get(&key)).await {
             Err(_) => Err(timed_out("GET", timeout_ms)),
-            Ok(r) => r.map(|(data, etag)| wit::Object { data, etag }).map_err(to_wit_error),
+            Ok(r) => r.map(|(data, etag)| wit_storage::Object { data, etag }).map_err(to_wit_error),
         }
     }
 
@@ -93,7 +94,7 @@ impl self::s3lect::election::storage::Host for HostState {
         data: Vec<u8>,
         etag: Option<String>,
         timeout_ms: u64,
-    ) -> Result<String, wit::StorageError> {
+    ) -> Result<String, wit_storage::StorageError> {
         let put = self.io.storage.put_if_match(&key, &data, etag.as_deref());
         match tokio::time::timeout(Duration::from_millis(timeout_ms), put).await {
             Err(_) => Err(timed_out("PUT", timeout_ms)),

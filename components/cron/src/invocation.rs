@@ -1,0 +1,186 @@
+//! One invocation of the `elector-cron` world: restore the carried state, step (more than once
+//! only within the configured budget), save the state, report.
+
+use crate::env_config::{CronConfig, from_env};
+use crate::state_key;
+use s3lect_guest::{Clock, Elector, Io, Object, ProbeReply, Status, StorageError, drive_step};
+use std::time::Duration;
+
+wit_bindgen::generate!({
+    path: "../../wit",
+    world: "elector-cron",
+    generate_all,
+});
+
+use exports::s3lect::election::cron as wit_cron;
+
+use s3lect::election::storage::{self as wit_storage};
+use exports::s3lect::election::types as wit;
+use wasi::clocks::{monotonic_clock, wall_clock};
+
+struct Component;
+
+fn clock() -> Clock {
+    let wall = wall_clock::now();
+    Clock { mono_ns: monotonic_clock::now(), wall_ns: i128::from(wall.seconds) * 1_000_000_000 + i128::from(wall.nanoseconds) }
+}
+
+fn storage_error(e: wit_storage::StorageError) -> StorageError {
+    match e {
+        wit_storage::StorageError::NotFound => StorageError::NotFound,
+        wit_storage::StorageError::PreconditionFailed => StorageError::PreconditionFailed,
+        wit_storage::StorageError::Conflict => StorageError::Conflict,
+        wit_storage::StorageError::Unavailable(m) => StorageError::Unavailable(m),
+        wit_storage::StorageError::Denied(m) => StorageError::Denied(m),
+        wit_storage::StorageError::Invalid(m) => StorageError::Invalid(m),
+    }
+}
+
+fn get(key: &str, timeout_ms: u64) -> Result<Object, StorageError> {
+    wit_storage::get(key, timeout_ms).map(|o| Object { data: o.data, etag: o.etag }).map_err(storage_error)
+}
+
+fn put(key: &str, data: &[u8], etag: Option<&str>, timeout_ms: u64) -> Result<String, StorageError> {
+    wit_storage::put_if_match(key, data, etag, timeout_ms).map_err(storage_error)
+}
+
+/// The election's I/O in this world: storage only. The invocation's report is the "hook": the
+/// caller acts on `status.is-leader`.
+struct CronIo;
+
+impl Io for CronIo {
+    fn now(&mut self) -> Clock {
+        clock()
+    }
+    fn get(&mut self, key: &str, timeout_ms: u64) -> Result<Object, StorageError> {
+        get(key, timeout_ms)
+    }
+    fn put(&mut self, key: &str, data: &[u8], etag: Option<&str>, timeout_ms: u64) -> Result<String, StorageError> {
+        put(key, data, etag, timeout_ms)
+    }
+    fn probe(&mut self, _: &str, _: &str, _: u64) -> Result<ProbeReply, String> {
+        Err("peer mode is not available to a cron invocation".into())
+    }
+    fn acquire_hook(&mut self, _: u64, _: &str) -> Result<(), String> {
+        Ok(())
+    }
+    fn lose_hook(&mut self, _: u64, _: &str) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+struct Report {
+    status: Status,
+    steps: u32,
+    restored: bool,
+    next_step_in_ms: u64,
+}
+
+fn invocation() -> Result<Report, String> {
+    let CronConfig { elector: cfg, budget_ms } = from_env(|k| std::env::var(k).ok())?;
+    let key = state_key(&cfg.lockfile_path, &cfg.server_id);
+    let timeout_ms = cfg.renew_deadline_ms;
+    // A cold start is always safe (the elector may only conclude what the record proves), so
+    // carried state that cannot be used is reported and dropped, never trusted.
+    let (mut elector, state_etag, restored) = match get(&key, timeout_ms) {
+        Ok(obj) => match Elector::restore(cfg.clone(), &obj.data, clock()) {
+            Ok(e) => (e, Some(obj.etag), true),
+            Err(why) => {
+                eprintln!("s3lect-cron: ignoring the carried state in {key}: {why}");
+                (Elector::new(cfg, clock()).map_err(|e| e.to_string())?, Some(obj.etag), false)
+            }
+        },
+        Err(StorageError::NotFound) => (Elector::new(cfg, clock()).map_err(|e| e.to_string())?, None, false),
+        Err(e) => return Err(format!("reading the carried state {key}: {e}")),
+    };
+    let started = clock().mono_ns;
+    let mut steps = 0;
+    let next_step_in_ms = loop {
+        let next = drive_step(&mut elector, &mut CronIo);
+        steps += 1;
+        let elapsed_ms = (clock().mono_ns - started) / 1_000_000;
+        if elapsed_ms + next > budget_ms {
+            break next;
+        }
+        std::thread::sleep(Duration::from_millis(next));
+    };
+    match put(&key, &elector.export_state(clock()), state_etag.as_deref(), timeout_ms) {
+        Ok(_) => {}
+        Err(StorageError::PreconditionFailed | StorageError::NotFound) => {
+            return Err(format!(
+                "another invocation of server {:?} changed {key} during this one: run one invocation per server id at a time",
+                elector.status(clock()).server_id
+            ));
+        }
+        // The next invocation starts from older state or cold: slower, never unsafe.
+        Err(e) => return Err(format!("saving the carried state {key}: {e}")),
+    }
+    Ok(Report { status: elector.status(clock()), steps, restored, next_step_in_ms })
+}
+
+/// Wall times fit i64 nanoseconds until the year 2262.
+fn ns64(t: i128) -> i64 {
+    i64::try_from(t).unwrap_or(i64::MAX)
+}
+
+fn wit_status(s: Status) -> wit::Status {
+    wit::Status {
+        server_id: s.server_id,
+        lockfile_path: s.lockfile_path,
+        is_leader: s.is_leader,
+        leader_id: s.leader_id,
+        leader_addr: s.leader_addr,
+        leader_last_seen_unix_ns: s.leader_last_seen_unix_ns.map(ns64),
+        last_election_unix_ns: s.last_election_unix_ns.map(ns64),
+        consecutive_fails: s.consecutive_fails,
+        term: s.term,
+        lease_until: s.lease_until,
+        last_error: s.last_error,
+        stopped: s.stopped,
+    }
+}
+
+/// The report as one JSON line on stdout, for logs and for hosts that only see output.
+fn print(r: &Report) {
+    let line = serde_json::json!({
+        "serverID": r.status.server_id,
+        "isLeader": r.status.is_leader,
+        "leaderID": r.status.leader_id,
+        "term": r.status.term,
+        "steps": r.steps,
+        "restored": r.restored,
+        "nextStepInMs": r.next_step_in_ms,
+        "lastError": r.status.last_error,
+    });
+    println!("{line}");
+}
+
+fn run_and_print() -> Result<(), String> {
+    let report = invocation()?;
+    print(&report);
+    Ok(())
+}
+
+impl wit_cron::Guest for Component {
+    fn handle_cron_event(_: wit_cron::CronMetadata) -> Result<(), String> {
+        run_and_print()
+    }
+
+    fn step_once() -> Result<wit_cron::InvocationReport, String> {
+        let r = invocation()?;
+        Ok(wit_cron::InvocationReport {
+            steps: r.steps,
+            restored: r.restored,
+            next_step_in_ms: r.next_step_in_ms,
+            status: wit_status(r.status),
+        })
+    }
+}
+
+impl exports::wasi::cli::run::Guest for Component {
+    fn run() -> Result<(), ()> {
+        run_and_print().map_err(|e| eprintln!("s3lect-cron: {e}"))
+    }
+}
+
+export!(Component);

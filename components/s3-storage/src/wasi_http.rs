@@ -1,0 +1,141 @@
+//! The storage export over `wasi:http`: one blocking request per call, bounded by the call's
+//! timeout (the host's request options where it honours them, and our own poll deadline).
+
+use crate::bucket_from_env;
+use s3lect_s3::{Bucket, Request, StorageError};
+use std::sync::OnceLock;
+use std::time::SystemTime;
+
+wit_bindgen::generate!({
+    path: "../../wit",
+    world: "s3-storage",
+    generate_all,
+});
+
+use exports::s3lect::election::storage::Guest;
+use exports::s3lect::election::storage as wit_storage;
+use wasi::clocks::monotonic_clock;
+use wasi::http::outgoing_handler;
+use wasi::http::types::{Fields, IncomingBody, Method, OutgoingBody, OutgoingRequest, RequestOptions, Scheme};
+use wasi::io::streams::StreamError;
+
+struct Component;
+
+/// Status, ETag header and body of one answer.
+type Answer = (u16, Option<String>, Vec<u8>);
+
+fn bucket() -> Result<&'static Bucket, StorageError> {
+    static BUCKET: OnceLock<Result<Bucket, String>> = OnceLock::new();
+    BUCKET
+        .get_or_init(bucket_from_env)
+        .as_ref()
+        .map_err(|e| StorageError::Invalid(format!("s3-storage component configuration: {e}")))
+}
+
+fn send(req: Request, timeout_ms: u64) -> Result<Answer, StorageError> {
+    let unavailable = |what: &str, e: &dyn std::fmt::Debug| StorageError::Unavailable(format!("{what}: {e:?}"));
+    let deadline_ns = timeout_ms.saturating_mul(1_000_000);
+    // Host is forbidden in wasi:http fields; the authority below produces the same header.
+    let fields: Vec<(String, Vec<u8>)> = req
+        .headers
+        .iter()
+        .filter(|(k, _)| !k.eq_ignore_ascii_case("host"))
+        .map(|(k, v)| (k.clone(), v.clone().into_bytes()))
+        .collect();
+    let headers = Fields::from_list(&fields).map_err(|e| StorageError::Invalid(format!("request headers: {e:?}")))?;
+    let outgoing = OutgoingRequest::new(headers);
+    let method = match req.method {
+        "GET" => Method::Get,
+        "PUT" => Method::Put,
+        "DELETE" => Method::Delete,
+        other => Method::Other(other.to_string()),
+    };
+    let scheme = if req.scheme == "https" { Scheme::Https } else { Scheme::Http };
+    let invalid = |what: &str| StorageError::Invalid(format!("the host rejected the request's {what}"));
+    outgoing.set_method(&method).map_err(|_| invalid("method"))?;
+    outgoing.set_scheme(Some(&scheme)).map_err(|_| invalid("scheme"))?;
+    outgoing.set_authority(Some(&req.authority)).map_err(|_| invalid("authority"))?;
+    outgoing.set_path_with_query(Some(&req.path)).map_err(|_| invalid("path"))?;
+    let body = outgoing.body().map_err(|_| invalid("body"))?;
+    // Hosts that do not support a timeout option refuse to set it; our poll deadline still holds.
+    let options = RequestOptions::new();
+    let _ = options.set_connect_timeout(Some(deadline_ns));
+    let _ = options.set_first_byte_timeout(Some(deadline_ns));
+    let _ = options.set_between_bytes_timeout(Some(deadline_ns));
+    let started = monotonic_clock::now();
+    let pending = outgoing_handler::handle(outgoing, Some(options)).map_err(|e| unavailable("sending the request", &e))?;
+    {
+        let stream = body.write().map_err(|_| invalid("body stream"))?;
+        for chunk in req.body.chunks(4096) {
+            stream.blocking_write_and_flush(chunk).map_err(|e| unavailable("writing the request body", &e))?;
+        }
+    }
+    OutgoingBody::finish(body, None).map_err(|e| unavailable("finishing the request body", &e))?;
+    let ready = pending.subscribe();
+    let timer = monotonic_clock::subscribe_instant(started.saturating_add(deadline_ns));
+    // `get` hands the answer over once: keep what it returns.
+    let answer = loop {
+        if let Some(answer) = pending.get() {
+            break answer;
+        }
+        wasi::io::poll::poll(&[&ready, &timer]);
+        if timer.ready() && !ready.ready() {
+            return Err(StorageError::Unavailable(format!("request timed out after {timeout_ms} ms")));
+        }
+    };
+    drop(ready);
+    let response = match answer {
+        Ok(Ok(r)) => r,
+        Ok(Err(code)) => return Err(unavailable("HTTP request failed", &code)),
+        Err(()) => return Err(StorageError::Invalid("the host's answer was already taken".into())),
+    };
+    let status = response.status();
+    let etag = response.headers().get("etag").into_iter().next().map(|v| String::from_utf8_lossy(&v).into_owned());
+    let incoming = response.consume().map_err(|_| invalid("response body"))?;
+    let mut data = Vec::new();
+    {
+        let stream = incoming.stream().map_err(|_| invalid("response body stream"))?;
+        loop {
+            match stream.blocking_read(64 * 1024) {
+                Ok(chunk) => data.extend_from_slice(&chunk),
+                Err(StreamError::Closed) => break,
+                Err(e) => return Err(unavailable("reading the response body", &e)),
+            }
+        }
+    }
+    drop(IncomingBody::finish(incoming));
+    Ok((status, etag, data))
+}
+
+fn to_wit(e: StorageError) -> wit_storage::StorageError {
+    match e {
+        StorageError::NotFound => wit_storage::StorageError::NotFound,
+        StorageError::PreconditionFailed => wit_storage::StorageError::PreconditionFailed,
+        StorageError::Conflict => wit_storage::StorageError::Conflict,
+        StorageError::Unavailable(m) => wit_storage::StorageError::Unavailable(m),
+        StorageError::Denied(m) => wit_storage::StorageError::Denied(m),
+        StorageError::Invalid(m) => wit_storage::StorageError::Invalid(m),
+    }
+}
+
+impl Guest for Component {
+    fn get(key: String, timeout_ms: u64) -> Result<wit_storage::Object, wit_storage::StorageError> {
+        let run = || {
+            let b = bucket()?;
+            let (status, etag, body) = send(b.get(&key, SystemTime::now())?, timeout_ms)?;
+            b.got(status, etag.as_deref(), body)
+        };
+        run().map(|(data, etag)| wit_storage::Object { data, etag }).map_err(to_wit)
+    }
+
+    fn put_if_match(key: String, data: Vec<u8>, etag: Option<String>, timeout_ms: u64) -> Result<String, wit_storage::StorageError> {
+        let run = || {
+            let b = bucket()?;
+            let (status, new_etag, body) = send(b.put_if_match(&key, &data, etag.as_deref(), SystemTime::now())?, timeout_ms)?;
+            b.put_answer(status, new_etag.as_deref(), &body)
+        };
+        run().map_err(to_wit)
+    }
+}
+
+export!(Component);

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Builds the components and their composition:
+#   target/components/wasm32-wasip2/release/s3lect_cron.wasm        the elector-cron world
+#   target/components/wasm32-wasip2/release/s3lect_s3_storage.wasm  the s3-storage world
+#   target/components/s3lect-cron-s3.wasm   both composed by wac: imports only WASI
+#   node/gen/                               the composition transpiled by jco for Node.js
+# Needs scripts/setup.sh once (wasm target, wac, Node packages).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+TOOLS="${S3LECT_TOOLS:-$HOME/.cache/s3lect/tools}"
+OUT=target/components
+REL=$OUT/wasm32-wasip2/release
+[ -x "$TOOLS/bin/wac" ] || { echo "s3lect: wac not found in $TOOLS/bin: run scripts/setup.sh" >&2; exit 1; }
+# The host's build script builds every wasm crate (one place chooses the wasm toolchain).
+cargo build -q -p s3lect
+"$TOOLS/bin/wac" plug "$REL/s3lect_cron.wasm" --plug "$REL/s3lect_s3_storage.wasm" -o "$OUT/s3lect-cron-s3.wasm.tmp"
+mv "$OUT/s3lect-cron-s3.wasm.tmp" "$OUT/s3lect-cron-s3.wasm"
+rm -rf node/gen
+node node/transpile.mjs "$OUT/s3lect-cron-s3.wasm" node/gen
+echo "s3lect: composed $OUT/s3lect-cron-s3.wasm ($(stat -c %s "$OUT/s3lect-cron-s3.wasm") bytes)"

@@ -1,0 +1,79 @@
+//! The composed cron component outside our host: in the wasmtime CLI and in Node.js (jco).
+//! Paths come from scripts/build-components.sh and scripts/setup-interop.sh; a missing piece
+//! fails the test with the command that makes it, never skips it.
+#![allow(dead_code)]
+
+use s3lect::local_s3::{ACCESS_KEY, LocalS3, SECRET_KEY};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+fn required(path: PathBuf, how: &str) -> PathBuf {
+    assert!(path.exists(), "{} is missing: run {how}", path.display());
+    path
+}
+
+/// The wac composition of the cron world with the S3 storage component.
+pub fn composed_component() -> PathBuf {
+    required(root().join("target/components/s3lect-cron-s3.wasm"), "scripts/build-components.sh")
+}
+
+pub fn wasmtime_cli() -> PathBuf {
+    let tools = std::env::var_os("S3LECT_TOOLS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache/s3lect/tools"));
+    required(tools.join("bin/wasmtime"), "scripts/setup-interop.sh")
+}
+
+/// The same timings as the `s3lect run` nodes of the tests (tests/common/nodes.rs).
+pub const CRON_TIMINGS: [(&str, &str); 4] = [
+    ("S3LECT_FREQUENT_INTERVAL_MS", "1000"),
+    ("S3LECT_INFREQUENT_INTERVAL_MS", "1000"),
+    ("S3LECT_RENEW_DEADLINE_MS", "2500"),
+    ("S3LECT_LEADER_TIMEOUT_MS", "3000"),
+];
+
+/// Everything the composed component reads from its environment, for `server`.
+pub fn component_env(server: &LocalS3, id: &str, lock: &str) -> Vec<(String, String)> {
+    let mut env: Vec<(String, String)> = vec![
+        ("AWS_ACCESS_KEY_ID".into(), ACCESS_KEY.into()),
+        ("AWS_SECRET_ACCESS_KEY".into(), SECRET_KEY.into()),
+        ("AWS_REGION".into(), "us-east-1".into()),
+        ("AWS_ENDPOINT_URL".into(), server.endpoint.clone()),
+        ("S3LECT_BUCKET".into(), server.bucket.clone()),
+        ("S3LECT_LOCKFILE_PATH".into(), lock.into()),
+        ("S3LECT_SERVER_ID".into(), id.into()),
+    ];
+    env.extend(CRON_TIMINGS.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    env
+}
+
+/// `wasmtime run -S http ARGS` of the composed component with exactly `env` (nothing inherited).
+pub fn wasmtime_run(env: &[(String, String)], args: &[&str]) -> Command {
+    let mut cmd = Command::new(wasmtime_cli());
+    cmd.args(["run", "-S", "http"]).args(args);
+    for (k, v) in env {
+        cmd.arg("--env").arg(format!("{k}={v}"));
+    }
+    cmd.arg(composed_component()).stdin(Stdio::null());
+    cmd
+}
+
+/// `node node/elector.mjs ARGS` with `env`: the composed component transpiled by jco.
+pub fn node_host(env: &[(String, String)], args: &[&str]) -> Command {
+    let script = required(root().join("node/elector.mjs"), "git checkout");
+    required(root().join("node/gen/s3lect-cron.js"), "scripts/build-components.sh");
+    let mut cmd = Command::new("node");
+    cmd.arg(script).args(args).env_clear().env("PATH", std::env::var_os("PATH").unwrap()).envs(env.iter().cloned()).stdin(Stdio::null());
+    cmd
+}
+
+/// One invocation's report line (the JSON the component prints).
+pub fn report(stdout: &[u8]) -> serde_json::Value {
+    let text = String::from_utf8_lossy(stdout);
+    let line = text.lines().rev().find(|l| l.starts_with('{')).unwrap_or_else(|| panic!("no report in output: {text}"));
+    serde_json::from_str(line).unwrap_or_else(|e| panic!("report {line:?}: {e}"))
+}

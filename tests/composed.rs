@@ -1,0 +1,95 @@
+//! The composed component (elector-cron world + S3 storage over wasi:http, joined by wac) in
+//! the wasmtime CLI: a generic runner that knows nothing of s3lect, giving it only WASI.
+//! One `wasmtime run` is one scheduled invocation; state is carried in object storage.
+
+mod common;
+
+use common::interop::{component_env, report, wasmtime_run};
+use common::{record, seaweed, storage};
+use s3lect::Storage;
+use std::process::Output;
+
+fn invoke(env: &[(String, String)]) -> (Output, serde_json::Value) {
+    let out = wasmtime_run(env, &[]).output().expect("wasmtime runs");
+    assert!(out.status.success(), "wasmtime run failed: {}", String::from_utf8_lossy(&out.stderr));
+    let r = report(&out.stdout);
+    (out, r)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_composed_component_elects_one_step_per_wasmtime_run() {
+    let server = seaweed("composed-cli").await;
+    let s3 = storage(&server);
+    let lock = "cron/leader.json";
+    let a = component_env(&server, "cli-a", lock);
+    let b = component_env(&server, "cli-b", lock);
+
+    // Cold start on an absent lock: creates it.
+    let (_, r) = invoke(&a);
+    assert_eq!((r["isLeader"].as_bool(), r["term"].as_u64(), r["restored"].as_bool()), (Some(true), Some(1), Some(false)), "{r}");
+    let (_, e1) = s3.get(lock).await.unwrap();
+    // The next run restores the carried state and renews (new etag, same term).
+    let (_, r) = invoke(&a);
+    assert_eq!((r["isLeader"].as_bool(), r["term"].as_u64(), r["restored"].as_bool()), (Some(true), Some(1), Some(true)), "{r}");
+    let (_, e2) = s3.get(lock).await.unwrap();
+    assert_ne!(e1, e2, "the leader's run renewed the lock object");
+    let rec = record(&s3, lock).await.unwrap();
+    assert_eq!((rec.leader_id.as_str(), rec.term), ("cli-a", 1));
+    let state = format!("{lock}.state/cli-a");
+    assert!(s3.get(&state).await.is_ok(), "state carried beside the lock object");
+
+    // Without its carried state, the leader's next invocation is cold: the record names it, but
+    // nothing proves that record is this incarnation's live lease, so it claims nothing.
+    s3.delete(&state).await.unwrap();
+    let (_, r) = invoke(&a);
+    assert_eq!((r["isLeader"].as_bool(), r["restored"].as_bool()), (Some(false), Some(false)), "{r}");
+    assert_eq!(s3.get(lock).await.unwrap().1, e2, "a cold invocation wrote nothing");
+
+    // Spin's cron entry point runs the same invocation.
+    let out = wasmtime_run(&a, &["--invoke", "handle-cron-event({timestamp: 1})"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(report(&out.stdout)["restored"], true, "handle-cron-event carried the state on");
+
+    // A second server, cold: follows; one step proves nothing about the leader's liveness.
+    let (_, r) = invoke(&b);
+    assert_eq!((r["isLeader"].as_bool(), r["leaderID"].as_str()), (Some(false), Some("cli-a")), "{r}");
+
+    // cli-a stops being scheduled. Each `wasmtime run` starts its monotonic clock anew, so
+    // carried watch times are discarded: only an invocation with a budget above the leader
+    // timeout can see the lease run out, and it takes over within that one invocation.
+    let mut budget = b.clone();
+    budget.push(("S3LECT_INVOCATION_BUDGET_MS".into(), "6000".into()));
+    let (_, r) = invoke(&budget);
+    assert_eq!((r["isLeader"].as_bool(), r["term"].as_u64()), (Some(true), Some(2)), "{r}");
+    assert!(r["steps"].as_u64().unwrap() > 1, "watched over several steps: {r}");
+    let rec = record(&s3, lock).await.unwrap();
+    assert_eq!((rec.leader_id.as_str(), rec.term), ("cli-b", 2));
+
+    // cli-a comes back with its old state: its renewal loses, it follows cli-b.
+    let (_, r) = invoke(&a);
+    assert_eq!((r["isLeader"].as_bool(), r["leaderID"].as_str(), r["term"].as_u64()), (Some(false), Some("cli-b"), Some(2)), "{r}");
+    assert_eq!(record(&s3, lock).await.unwrap().leader_id, "cli-b", "the returning server wrote nothing");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_configuration_fails_the_run_naming_the_problem() {
+    let server = seaweed("composed-bad").await;
+    let s3 = storage(&server);
+    let lock = "cron/bad.json";
+    let cases: [(&str, Option<&str>, &str); 3] = [
+        ("S3LECT_SERVER_ID", None, "S3LECT_SERVER_ID is not set"),
+        ("S3LECT_RENEW_DEADLINE_MS", Some("9000"), "renew"),
+        ("S3LECT_BUCKET", None, "S3LECT_BUCKET is not set"),
+    ];
+    for (var, value, expected) in cases {
+        let mut env: Vec<(String, String)> = component_env(&server, "bad", lock).into_iter().filter(|(k, _)| k != var).collect();
+        if let Some(v) = value {
+            env.push((var.into(), v.into()));
+        }
+        let out = wasmtime_run(&env, &[]).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{var}: the run must fail");
+        assert!(stderr.contains(expected), "{var}: stderr should say {expected:?}: {stderr}");
+    }
+    assert!(s3.get(lock).await.is_err(), "nothing was written");
+}
