@@ -7,7 +7,7 @@ mod common;
 use common::interop::{component_env, report, wasmtime_run};
 use common::{record, seaweed, storage};
 use s3lect::Storage;
-use std::process::Output;
+use std::process::{Output, Stdio};
 
 fn invoke(env: &[(String, String)]) -> (Output, serde_json::Value) {
     let out = wasmtime_run(env, &[]).output().expect("wasmtime runs");
@@ -92,4 +92,18 @@ async fn bad_configuration_fails_the_run_naming_the_problem() {
         assert!(stderr.contains(expected), "{var}: stderr should say {expected:?}: {stderr}");
     }
     assert!(s3.get(lock).await.is_err(), "nothing was written");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn overlapping_invocations_of_one_server_are_detected() {
+    let server = seaweed("composed-overlap").await;
+    let mut env = component_env(&server, "twin", "cron/overlap.json");
+    // Each invocation keeps stepping for 2 s, so the two certainly overlap.
+    env.push(("S3LECT_INVOCATION_BUDGET_MS".into(), "2000".into()));
+    let first = wasmtime_run(&env, &[]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let second = wasmtime_run(&env, &[]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let outs = [first.wait_with_output().unwrap(), second.wait_with_output().unwrap()];
+    let failed: Vec<String> = outs.iter().filter(|o| !o.status.success()).map(|o| String::from_utf8_lossy(&o.stderr).into_owned()).collect();
+    assert_eq!(failed.len(), 1, "exactly one of the two saves its state: {failed:?}");
+    assert!(failed[0].contains("another invocation of server \"twin\""), "{}", failed[0]);
 }

@@ -2,7 +2,7 @@
 //! state machine. No election logic lives here.
 
 use crate::io::{Clock, Io, Object, ProbeReply, StorageError};
-use crate::{Config, ConfigError, Elector, Status, drive_resign, drive_step};
+use crate::{Config, ConfigError, Elector, drive_resign, drive_step};
 use std::cell::RefCell;
 
 wit_bindgen::generate!({
@@ -28,16 +28,8 @@ fn clock() -> Clock {
     }
 }
 
-fn storage_error(e: wit_storage::StorageError) -> StorageError {
-    match e {
-        wit_storage::StorageError::NotFound => StorageError::NotFound,
-        wit_storage::StorageError::PreconditionFailed => StorageError::PreconditionFailed,
-        wit_storage::StorageError::Conflict => StorageError::Conflict,
-        wit_storage::StorageError::Unavailable(m) => StorageError::Unavailable(m),
-        wit_storage::StorageError::Denied(m) => StorageError::Denied(m),
-        wit_storage::StorageError::Invalid(m) => StorageError::Invalid(m),
-    }
-}
+crate::storage_error_conversions!(wit_storage);
+crate::status_to_wit!(wit);
 
 impl Io for WitIo {
     fn now(&mut self) -> Clock {
@@ -46,10 +38,10 @@ impl Io for WitIo {
     fn get(&mut self, key: &str, timeout_ms: u64) -> Result<Object, StorageError> {
         s3lect::election::storage::get(key, timeout_ms)
             .map(|o| Object { data: o.data, etag: o.etag })
-            .map_err(storage_error)
+            .map_err(storage_error_from_wit)
     }
     fn put(&mut self, key: &str, data: &[u8], etag: Option<&str>, timeout_ms: u64) -> Result<String, StorageError> {
-        s3lect::election::storage::put_if_match(key, data, etag, timeout_ms).map_err(storage_error)
+        s3lect::election::storage::put_if_match(key, data, etag, timeout_ms).map_err(storage_error_from_wit)
     }
     fn probe(&mut self, addr: &str, path: &str, timeout_ms: u64) -> Result<ProbeReply, String> {
         s3lect::election::peer::probe(addr, path, timeout_ms).map(|r| match r {
@@ -105,28 +97,6 @@ fn config_error(e: ConfigError) -> wit::ConfigError {
     wit::ConfigError { rule: e.rule, message: e.message }
 }
 
-/// Wall times fit i64 nanoseconds until the year 2262.
-fn ns64(t: i128) -> i64 {
-    i64::try_from(t).unwrap_or(i64::MAX)
-}
-
-fn status(s: Status) -> wit::Status {
-    wit::Status {
-        server_id: s.server_id,
-        lockfile_path: s.lockfile_path,
-        is_leader: s.is_leader,
-        leader_id: s.leader_id,
-        leader_addr: s.leader_addr,
-        leader_last_seen_unix_ns: s.leader_last_seen_unix_ns.map(ns64),
-        last_election_unix_ns: s.last_election_unix_ns.map(ns64),
-        consecutive_fails: s.consecutive_fails,
-        term: s.term,
-        lease_until: s.lease_until,
-        last_error: s.last_error,
-        stopped: s.stopped,
-    }
-}
-
 struct ElectorResource(RefCell<Elector>);
 
 impl wit_election::Guest for Component {
@@ -156,11 +126,11 @@ impl wit_election::GuestElector for ElectorResource {
         let mut e = self.0.borrow_mut();
         let next = drive_step(&mut e, &mut WitIo);
         let now = clock();
-        wit::StepOutcome { status: status(e.status(now)), next_step_in_ms: next, health: e.health(now) }
+        wit::StepOutcome { status: status_to_wit(e.status(now)), next_step_in_ms: next, health: e.health(now) }
     }
 
     fn status(&self) -> wit::Status {
-        status(self.0.borrow().status(clock()))
+        status_to_wit(self.0.borrow().status(clock()))
     }
 
     fn health(&self) -> Option<Vec<u8>> {
@@ -174,7 +144,7 @@ impl wit_election::GuestElector for ElectorResource {
     fn resign(&self) -> wit::Status {
         let mut e = self.0.borrow_mut();
         drive_resign(&mut e, &mut WitIo);
-        status(e.status(clock()))
+        status_to_wit(e.status(clock()))
     }
 
     fn export_state(&self) -> Vec<u8> {

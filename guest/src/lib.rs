@@ -4,6 +4,7 @@
 //! - [`config`], [`record`]: configuration rules and the lock object's JSON.
 //! - [`io`]: the actions the machine asks for and the completions it is fed.
 //! - [`snapshot`]: state export/import for hosts that keep no instance alive.
+//! - `wit_glue`: macros for the conversions every binding of our WIT needs.
 //! - `component` (wasm32, feature `component`): the wit-bindgen glue that makes this a WASI component.
 
 pub mod config;
@@ -11,6 +12,7 @@ pub mod io;
 pub mod machine;
 pub mod record;
 pub mod snapshot;
+mod wit_glue;
 
 #[cfg(all(target_arch = "wasm32", feature = "component"))]
 mod component;

@@ -6,7 +6,7 @@ use crate::clock::BootClock;
 use crate::error::{Error, Result};
 use crate::hooks::{Hook, HookEvent};
 use crate::probe::PeerProbe;
-use crate::storage::{Storage, StorageError};
+use crate::storage::Storage;
 use s3lect_guest::{Config, ConfigError, Status};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -50,16 +50,7 @@ impl WasiView for HostState {
     }
 }
 
-fn to_wit_error(e: StorageError) -> wit_storage::StorageError {
-    match e {
-        StorageError::NotFound => wit_storage::StorageError::NotFound,
-        StorageError::PreconditionFailed => wit_storage::StorageError::PreconditionFailed,
-        StorageError::Conflict => wit_storage::StorageError::Conflict,
-        StorageError::Unavailable(m) => wit_storage::StorageError::Unavailable(m),
-        StorageError::Denied(m) => wit_storage::StorageError::Denied(m),
-        StorageError::Invalid(m) => wit_storage::StorageError::Invalid(m),
-    }
-}
+s3lect_guest::storage_error_conversions!(wit_storage);
 
 fn timed_out(what: &str, ms: u64) -> wit_storage::StorageError {
     wit_storage::StorageError::Unavailable(format!("{what} timed out after {ms} ms"))
@@ -84,7 +75,7 @@ impl self::s3lect::election::storage::Host for HostState {
     async fn get(&mut self, key: String, timeout_ms: u64) -> Result<wit_storage::Object, wit_storage::StorageError> {
         match tokio::time::timeout(Duration::from_millis(timeout_ms), self.io.storage.get(&key)).await {
             Err(_) => Err(timed_out("GET", timeout_ms)),
-            Ok(r) => r.map(|(data, etag)| wit_storage::Object { data, etag }).map_err(to_wit_error),
+            Ok(r) => r.map(|(data, etag)| wit_storage::Object { data, etag }).map_err(storage_error_to_wit),
         }
     }
 
@@ -98,7 +89,7 @@ impl self::s3lect::election::storage::Host for HostState {
         let put = self.io.storage.put_if_match(&key, &data, etag.as_deref());
         match tokio::time::timeout(Duration::from_millis(timeout_ms), put).await {
             Err(_) => Err(timed_out("PUT", timeout_ms)),
-            Ok(r) => r.map_err(to_wit_error),
+            Ok(r) => r.map_err(storage_error_to_wit),
         }
     }
 }

@@ -25,23 +25,15 @@ fn clock() -> Clock {
     Clock { mono_ns: monotonic_clock::now(), wall_ns: i128::from(wall.seconds) * 1_000_000_000 + i128::from(wall.nanoseconds) }
 }
 
-fn storage_error(e: wit_storage::StorageError) -> StorageError {
-    match e {
-        wit_storage::StorageError::NotFound => StorageError::NotFound,
-        wit_storage::StorageError::PreconditionFailed => StorageError::PreconditionFailed,
-        wit_storage::StorageError::Conflict => StorageError::Conflict,
-        wit_storage::StorageError::Unavailable(m) => StorageError::Unavailable(m),
-        wit_storage::StorageError::Denied(m) => StorageError::Denied(m),
-        wit_storage::StorageError::Invalid(m) => StorageError::Invalid(m),
-    }
-}
+s3lect_guest::storage_error_conversions!(wit_storage);
+s3lect_guest::status_to_wit!(wit);
 
 fn get(key: &str, timeout_ms: u64) -> Result<Object, StorageError> {
-    wit_storage::get(key, timeout_ms).map(|o| Object { data: o.data, etag: o.etag }).map_err(storage_error)
+    wit_storage::get(key, timeout_ms).map(|o| Object { data: o.data, etag: o.etag }).map_err(storage_error_from_wit)
 }
 
 fn put(key: &str, data: &[u8], etag: Option<&str>, timeout_ms: u64) -> Result<String, StorageError> {
-    wit_storage::put_if_match(key, data, etag, timeout_ms).map_err(storage_error)
+    wit_storage::put_if_match(key, data, etag, timeout_ms).map_err(storage_error_from_wit)
 }
 
 /// The election's I/O in this world: storage only. The invocation's report is the "hook": the
@@ -118,28 +110,6 @@ fn invocation() -> Result<Report, String> {
     Ok(Report { status: elector.status(clock()), steps, restored, next_step_in_ms })
 }
 
-/// Wall times fit i64 nanoseconds until the year 2262.
-fn ns64(t: i128) -> i64 {
-    i64::try_from(t).unwrap_or(i64::MAX)
-}
-
-fn wit_status(s: Status) -> wit::Status {
-    wit::Status {
-        server_id: s.server_id,
-        lockfile_path: s.lockfile_path,
-        is_leader: s.is_leader,
-        leader_id: s.leader_id,
-        leader_addr: s.leader_addr,
-        leader_last_seen_unix_ns: s.leader_last_seen_unix_ns.map(ns64),
-        last_election_unix_ns: s.last_election_unix_ns.map(ns64),
-        consecutive_fails: s.consecutive_fails,
-        term: s.term,
-        lease_until: s.lease_until,
-        last_error: s.last_error,
-        stopped: s.stopped,
-    }
-}
-
 /// The report as one JSON line on stdout, for logs and for hosts that only see output.
 fn print(r: &Report) {
     let line = serde_json::json!({
@@ -172,7 +142,7 @@ impl wit_cron::Guest for Component {
             steps: r.steps,
             restored: r.restored,
             next_step_in_ms: r.next_step_in_ms,
-            status: wit_status(r.status),
+            status: status_to_wit(r.status),
         })
     }
 }

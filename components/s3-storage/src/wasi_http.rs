@@ -107,16 +107,7 @@ fn send(req: Request, timeout_ms: u64) -> Result<Answer, StorageError> {
     Ok((status, etag, data))
 }
 
-fn to_wit(e: StorageError) -> wit_storage::StorageError {
-    match e {
-        StorageError::NotFound => wit_storage::StorageError::NotFound,
-        StorageError::PreconditionFailed => wit_storage::StorageError::PreconditionFailed,
-        StorageError::Conflict => wit_storage::StorageError::Conflict,
-        StorageError::Unavailable(m) => wit_storage::StorageError::Unavailable(m),
-        StorageError::Denied(m) => wit_storage::StorageError::Denied(m),
-        StorageError::Invalid(m) => wit_storage::StorageError::Invalid(m),
-    }
-}
+s3lect_guest::storage_error_conversions!(wit_storage);
 
 impl Guest for Component {
     fn get(key: String, timeout_ms: u64) -> Result<wit_storage::Object, wit_storage::StorageError> {
@@ -125,7 +116,7 @@ impl Guest for Component {
             let (status, etag, body) = send(b.get(&key, SystemTime::now())?, timeout_ms)?;
             b.got(status, etag.as_deref(), body)
         };
-        run().map(|(data, etag)| wit_storage::Object { data, etag }).map_err(to_wit)
+        run().map(|(data, etag)| wit_storage::Object { data, etag }).map_err(storage_error_to_wit)
     }
 
     fn put_if_match(key: String, data: Vec<u8>, etag: Option<String>, timeout_ms: u64) -> Result<String, wit_storage::StorageError> {
@@ -134,7 +125,7 @@ impl Guest for Component {
             let (status, new_etag, body) = send(b.put_if_match(&key, &data, etag.as_deref(), SystemTime::now())?, timeout_ms)?;
             b.put_answer(status, new_etag.as_deref(), &body)
         };
-        run().map_err(to_wit)
+        run().map_err(storage_error_to_wit)
     }
 }
 

@@ -1,0 +1,61 @@
+//! Conversions that every binding of our WIT needs. Each component (and the host) generates
+//! its own bindings of the same interfaces: the types differ by path, never by shape, so one
+//! macro writes the conversions for whichever module it is given.
+
+/// `storage_error_conversions!(m)`, where `m` is a generated `storage` module in scope, defines
+/// `storage_error_from_wit(m::StorageError) -> StorageError` and
+/// `storage_error_to_wit(StorageError) -> m::StorageError`.
+#[macro_export]
+macro_rules! storage_error_conversions {
+    ($m:ident) => {
+        #[allow(dead_code)]
+        fn storage_error_from_wit(e: $m::StorageError) -> $crate::StorageError {
+            match e {
+                $m::StorageError::NotFound => $crate::StorageError::NotFound,
+                $m::StorageError::PreconditionFailed => $crate::StorageError::PreconditionFailed,
+                $m::StorageError::Conflict => $crate::StorageError::Conflict,
+                $m::StorageError::Unavailable(m) => $crate::StorageError::Unavailable(m),
+                $m::StorageError::Denied(m) => $crate::StorageError::Denied(m),
+                $m::StorageError::Invalid(m) => $crate::StorageError::Invalid(m),
+            }
+        }
+
+        #[allow(dead_code)]
+        fn storage_error_to_wit(e: $crate::StorageError) -> $m::StorageError {
+            match e {
+                $crate::StorageError::NotFound => $m::StorageError::NotFound,
+                $crate::StorageError::PreconditionFailed => $m::StorageError::PreconditionFailed,
+                $crate::StorageError::Conflict => $m::StorageError::Conflict,
+                $crate::StorageError::Unavailable(m) => $m::StorageError::Unavailable(m),
+                $crate::StorageError::Denied(m) => $m::StorageError::Denied(m),
+                $crate::StorageError::Invalid(m) => $m::StorageError::Invalid(m),
+            }
+        }
+    };
+}
+
+/// `status_to_wit!(m)`, where `m` is a generated `types` module in scope, defines
+/// `status_to_wit(Status) -> m::Status`.
+#[macro_export]
+macro_rules! status_to_wit {
+    ($m:ident) => {
+        fn status_to_wit(s: $crate::Status) -> $m::Status {
+            // Wall times fit i64 nanoseconds until the year 2262.
+            let ns64 = |t: i128| i64::try_from(t).unwrap_or(i64::MAX);
+            $m::Status {
+                server_id: s.server_id,
+                lockfile_path: s.lockfile_path,
+                is_leader: s.is_leader,
+                leader_id: s.leader_id,
+                leader_addr: s.leader_addr,
+                leader_last_seen_unix_ns: s.leader_last_seen_unix_ns.map(ns64),
+                last_election_unix_ns: s.last_election_unix_ns.map(ns64),
+                consecutive_fails: s.consecutive_fails,
+                term: s.term,
+                lease_until: s.lease_until,
+                last_error: s.last_error,
+                stopped: s.stopped,
+            }
+        }
+    };
+}
