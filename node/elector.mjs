@@ -41,7 +41,8 @@ function invoke() {
     const st = report.status;
     console.log(json({
       serverID: st.serverId, isLeader, leaderID: st.leaderId, term, steps: report.steps,
-      restored: report.restored, nextStepInMs: report.nextStepInMs, lastError: st.lastError ?? null,
+      restored: report.restored, nextStepInMs: report.nextStepInMs,
+      leaseRemainingMs: report.leaseRemainingMs ?? null, lastError: st.lastError ?? null,
     }));
     return report;
   } catch (e) {

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::interop::{component_env, report, wasmtime_run};
+use common::interop::{component_env, composed_component, report, wasmtime_run};
 use common::{record, seaweed, storage};
 use s3lect::Storage;
 use std::process::{Output, Stdio};
@@ -27,6 +27,8 @@ async fn the_composed_component_elects_one_step_per_wasmtime_run() {
     // Cold start on an absent lock: creates it.
     let (_, r) = invoke(&a);
     assert_eq!((r["isLeader"].as_bool(), r["term"].as_u64(), r["restored"].as_bool()), (Some(true), Some(1), Some(false)), "{r}");
+    let lease = r["leaseRemainingMs"].as_u64().expect("a leader's report says how long its lease lasts");
+    assert!(lease > 0 && lease <= 2500, "at most the renew deadline: {r}");
     let (_, e1) = s3.get(lock).await.unwrap();
     // The next run restores the carried state and renews (new etag, same term).
     let (_, r) = invoke(&a);
@@ -53,6 +55,7 @@ async fn the_composed_component_elects_one_step_per_wasmtime_run() {
     // A second server, cold: follows; one step proves nothing about the leader's liveness.
     let (_, r) = invoke(&b);
     assert_eq!((r["isLeader"].as_bool(), r["leaderID"].as_str()), (Some(false), Some("cli-a")), "{r}");
+    assert!(r["leaseRemainingMs"].is_null(), "followers hold no lease: {r}");
 
     // cli-a stops being scheduled. Each `wasmtime run` starts its monotonic clock anew, so
     // carried watch times are discarded: only an invocation with a budget above the leader
@@ -106,4 +109,37 @@ async fn overlapping_invocations_of_one_server_are_detected() {
     let failed: Vec<String> = outs.iter().filter(|o| !o.status.success()).map(|o| String::from_utf8_lossy(&o.stderr).into_owned()).collect();
     assert_eq!(failed.len(), 1, "exactly one of the two saves its state: {failed:?}");
     assert!(failed[0].contains("another invocation of server \"twin\""), "{}", failed[0]);
+}
+
+#[test]
+fn the_composition_imports_only_wasi_and_exports_both_entry_points() {
+    let engine = wasmtime::Engine::default();
+    let component = wasmtime::component::Component::from_file(&engine, composed_component()).unwrap();
+    let ty = component.component_type();
+    let imports: Vec<String> = ty.imports(&engine).map(|(name, _)| name.to_string()).collect();
+    assert!(imports.iter().any(|i| i.starts_with("wasi:http/outgoing-handler@")), "{imports:?}");
+    let foreign: Vec<&String> = imports.iter().filter(|i| !i.starts_with("wasi:")).collect();
+    assert!(foreign.is_empty(), "only standard WASI may remain to be supplied: {foreign:?}");
+    let exports: Vec<String> = ty.exports(&engine).map(|(name, _)| name.to_string()).collect();
+    for wanted in ["s3lect:election/cron@0.1.0", "wasi:cli/run@0.2.12"] {
+        assert!(exports.iter().any(|e| e == wanted), "{wanted} not in {exports:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unanswering_server_makes_the_invocation_give_up_at_its_deadline() {
+    let server = seaweed("composed-frozen").await;
+    let env = component_env(&server, "frozen", "cron/frozen.json");
+    server.suspend();
+    let started = std::time::Instant::now();
+    let out = wasmtime_run(&env, &[]).output().unwrap();
+    let took = started.elapsed();
+    server.resume();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "no answer is a failed invocation");
+    // The storage component bounds each request by the call's timeout (the renew deadline,
+    // 2.5 s here): through the host's request options, or its own poll deadline.
+    assert!(stderr.contains("storage unavailable") && stderr.to_lowercase().contains("time"), "{stderr}");
+    assert!(took < std::time::Duration::from_secs(10), "gave up after {took:?}");
+    println!("frozen server: gave up after {} ms: {}", took.as_millis(), stderr.trim());
 }

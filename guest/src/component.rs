@@ -36,12 +36,12 @@ impl Io for WitIo {
         clock()
     }
     fn get(&mut self, key: &str, timeout_ms: u64) -> Result<Object, StorageError> {
-        s3lect::election::storage::get(key, timeout_ms)
+        wit_storage::get(key, timeout_ms)
             .map(|o| Object { data: o.data, etag: o.etag })
             .map_err(storage_error_from_wit)
     }
     fn put(&mut self, key: &str, data: &[u8], etag: Option<&str>, timeout_ms: u64) -> Result<String, StorageError> {
-        s3lect::election::storage::put_if_match(key, data, etag, timeout_ms).map_err(storage_error_from_wit)
+        wit_storage::put_if_match(key, data, etag, timeout_ms).map_err(storage_error_from_wit)
     }
     fn probe(&mut self, addr: &str, path: &str, timeout_ms: u64) -> Result<ProbeReply, String> {
         s3lect::election::peer::probe(addr, path, timeout_ms).map(|r| match r {

@@ -13,9 +13,8 @@ wit_bindgen::generate!({
 });
 
 use exports::s3lect::election::cron as wit_cron;
-
-use s3lect::election::storage::{self as wit_storage};
 use exports::s3lect::election::types as wit;
+use s3lect::election::storage as wit_storage;
 use wasi::clocks::{monotonic_clock, wall_clock};
 
 struct Component;
@@ -66,6 +65,7 @@ struct Report {
     steps: u32,
     restored: bool,
     next_step_in_ms: u64,
+    lease_remaining_ms: Option<u64>,
 }
 
 fn invocation() -> Result<Report, String> {
@@ -107,7 +107,10 @@ fn invocation() -> Result<Report, String> {
         // The next invocation starts from older state or cold: slower, never unsafe.
         Err(e) => return Err(format!("saving the carried state {key}: {e}")),
     }
-    Ok(Report { status: elector.status(clock()), steps, restored, next_step_in_ms })
+    let now = clock();
+    let status = elector.status(now);
+    let lease_remaining_ms = status.lease_until.filter(|_| status.is_leader).map(|until| until.saturating_sub(now.mono_ns) / 1_000_000);
+    Ok(Report { status, steps, restored, next_step_in_ms, lease_remaining_ms })
 }
 
 /// The report as one JSON line on stdout, for logs and for hosts that only see output.
@@ -120,6 +123,7 @@ fn print(r: &Report) {
         "steps": r.steps,
         "restored": r.restored,
         "nextStepInMs": r.next_step_in_ms,
+        "leaseRemainingMs": r.lease_remaining_ms,
         "lastError": r.status.last_error,
     });
     println!("{line}");
@@ -142,6 +146,7 @@ impl wit_cron::Guest for Component {
             steps: r.steps,
             restored: r.restored,
             next_step_in_ms: r.next_step_in_ms,
+            lease_remaining_ms: r.lease_remaining_ms,
             status: status_to_wit(r.status),
         })
     }
