@@ -111,16 +111,21 @@ async fn overlapping_invocations_of_one_server_are_detected() {
     assert!(failed[0].contains("another invocation of server \"twin\""), "{}", failed[0]);
 }
 
+/// The names a component imports and exports.
+fn interface_names(path: std::path::PathBuf) -> (Vec<String>, Vec<String>) {
+    let engine = wasmtime::Engine::default();
+    let component = wasmtime::component::Component::from_file(&engine, path).unwrap();
+    let ty = component.component_type();
+    let names = |it: &mut dyn Iterator<Item = String>| it.collect::<Vec<String>>();
+    (names(&mut ty.imports(&engine).map(|(n, _)| n.to_string())), names(&mut ty.exports(&engine).map(|(n, _)| n.to_string())))
+}
+
 #[test]
 fn the_composition_imports_only_wasi_and_exports_both_entry_points() {
-    let engine = wasmtime::Engine::default();
-    let component = wasmtime::component::Component::from_file(&engine, composed_component()).unwrap();
-    let ty = component.component_type();
-    let imports: Vec<String> = ty.imports(&engine).map(|(name, _)| name.to_string()).collect();
+    let (imports, exports) = interface_names(composed_component());
     assert!(imports.iter().any(|i| i.starts_with("wasi:http/outgoing-handler@")), "{imports:?}");
     let foreign: Vec<&String> = imports.iter().filter(|i| !i.starts_with("wasi:")).collect();
     assert!(foreign.is_empty(), "only standard WASI may remain to be supplied: {foreign:?}");
-    let exports: Vec<String> = ty.exports(&engine).map(|(name, _)| name.to_string()).collect();
     for wanted in ["s3lect:election/cron@0.1.0", "wasi:cli/run@0.2.12"] {
         assert!(exports.iter().any(|e| e == wanted), "{wanted} not in {exports:?}");
     }
@@ -142,4 +147,14 @@ async fn an_unanswering_server_makes_the_invocation_give_up_at_its_deadline() {
     assert!(stderr.contains("storage unavailable") && stderr.to_lowercase().contains("time"), "{stderr}");
     assert!(took < std::time::Duration::from_secs(10), "gave up after {took:?}");
     println!("frozen server: gave up after {} ms: {}", took.as_millis(), stderr.trim());
+}
+
+#[test]
+fn the_library_elector_with_s3_plugged_in_leaves_only_peer_and_hooks_to_its_host() {
+    let (imports, exports) = interface_names(common::interop::root().join("target/components/s3lect-elector-s3.wasm"));
+    let mut ours: Vec<&str> = imports.iter().map(String::as_str).filter(|i| !i.starts_with("wasi:")).collect();
+    ours.sort();
+    assert_eq!(ours, ["s3lect:election/hooks@0.1.0", "s3lect:election/peer@0.1.0", "s3lect:election/types@0.1.0"]);
+    assert!(imports.iter().any(|i| i.starts_with("wasi:http/outgoing-handler@")), "storage now goes through wasi:http");
+    assert!(exports.iter().any(|e| e == "s3lect:election/election@0.1.0"), "{exports:?}");
 }
