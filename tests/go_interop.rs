@@ -1,11 +1,15 @@
 //! Wire compatibility with Go s3lect: lock objects written by Go's encoding/json (golden files
 //! in tests/golden/go, made by tests/go/leaderrecord.go) read correctly here, and ours decode
-//! in Go into the seed's LeaderRecord with every field it needs.
+//! in Go into the seed's LeaderRecord with every field it needs; a lock object Go left behind
+//! is taken over by the rules (a leader record after a leader timeout, a resigned one at once).
 
 mod common;
 
 use common::interop::root;
-use s3lect::LeaderRecord;
+use common::nodes::{LEADER_TIMEOUT_MS, assert_no_overlapping_leadership, start};
+use common::{seaweed, storage, wait_record};
+use s3lect::{LeaderRecord, Storage};
+use std::time::{Duration, Instant};
 use std::io::Write;
 use std::process::{Command, Stdio};
 
@@ -87,4 +91,28 @@ fn our_records_decode_in_go_into_the_seed_leader_record() {
     }
     assert_eq!(decoded[0]["rfc3339Nano"], "2026-11-28T05:31:07.123456789Z");
     assert_eq!(decoded[1]["rfc3339Nano"], "2026-11-28T05:31:07Z");
+}
+
+/// A lock object left by Go s3lect is an election like any other: a leader record must stand
+/// unchanged for a leader timeout before we take over (with term 1: Go has no terms), a
+/// resigned one (zero time) is free at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3lect_takes_over_lock_objects_left_by_go_s3lect() {
+    let server = seaweed("go-takeover").await;
+    let s3 = storage(&server);
+    let dir = tempfile::tempdir().unwrap();
+    for (file, lock, must_wait) in [("leader-nanos", "go/leader.json", true), ("resigned", "go/resigned.json", false)] {
+        s3.put_if_match(lock, &golden(file), None).await.unwrap();
+        let started = Instant::now();
+        let node = start(&server, &format!("rust-{file}"), lock, dir.path(), &[]);
+        let r = wait_record(&s3, lock, "a takeover of the Go record", Duration::from_secs(30), |r| r.leader_id == node.id).await;
+        let waited = started.elapsed().as_millis();
+        assert_eq!(r.term, 1, "{file}: Go records carry no term; the first of ours is 1");
+        if must_wait {
+            assert!(waited >= LEADER_TIMEOUT_MS, "{file}: took over after {waited} ms, before a leader timeout");
+        } else {
+            assert!(waited < LEADER_TIMEOUT_MS, "{file}: a resigned record needs no wait, took {waited} ms");
+        }
+        assert_no_overlapping_leadership(&[node]);
+    }
 }
