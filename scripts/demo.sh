@@ -2,5 +2,6 @@
 # The demo: set up, build, and run a local three-node election (no cloud account needed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
+# The demo needs neither the composition tools nor the other hosts.
+bash scripts/setup.sh --demo
 cargo run --release -q -p s3lect -- demo "$@"
