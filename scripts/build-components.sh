@@ -5,6 +5,8 @@
 #   target/components/s3lect-cron-s3.wasm   both composed by wac: imports only WASI
 #   target/components/s3lect-elector-s3.wasm the library elector with S3 plugged in: imports
 #                                           WASI plus peer and hooks, for hosts to supply
+#   target/components/example-app.wasm      a user's component (components/example-app) with
+#                                           s3lect-cron-s3.wasm plugged into its cron import
 #   node/gen/                               the composition transpiled by jco for Node.js
 # Needs scripts/setup.sh once (wasm target, wac, Node packages).
 set -euo pipefail
@@ -17,6 +19,7 @@ REL=$OUT/wasm32-wasip2/release
 cargo build -q -p s3lect
 "$TOOLS/bin/wac" plug "$REL/s3lect_cron.wasm" --plug "$REL/s3lect_s3_storage.wasm" -o "$OUT/s3lect-cron-s3.wasm.tmp"
 mv "$OUT/s3lect-cron-s3.wasm.tmp" "$OUT/s3lect-cron-s3.wasm"
+"$TOOLS/bin/wac" plug "$REL/s3lect_example_app.wasm" --plug "$OUT/s3lect-cron-s3.wasm" -o "$OUT/example-app.wasm"
 "$TOOLS/bin/wac" plug target/guest/wasm32-wasip2/release/s3lect_guest.wasm --plug "$REL/s3lect_s3_storage.wasm" -o "$OUT/s3lect-elector-s3.wasm"
 rm -rf node/gen
 node node/transpile.mjs "$OUT/s3lect-cron-s3.wasm" node/gen

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::interop::{component_env, composed_component, report, wasmtime_run};
+use common::interop::{built_component, component_env, composed_component, report, wasmtime_run, wasmtime_run_file};
 use common::{record, seaweed, storage};
 use s3lect::Storage;
 use std::process::{Output, Stdio};
@@ -151,10 +151,26 @@ async fn an_unanswering_server_makes_the_invocation_give_up_at_its_deadline() {
 
 #[test]
 fn the_library_elector_with_s3_plugged_in_leaves_only_peer_and_hooks_to_its_host() {
-    let (imports, exports) = interface_names(common::interop::root().join("target/components/s3lect-elector-s3.wasm"));
+    let (imports, exports) = interface_names(built_component("s3lect-elector-s3.wasm"));
     let mut ours: Vec<&str> = imports.iter().map(String::as_str).filter(|i| !i.starts_with("wasi:")).collect();
     ours.sort();
     assert_eq!(ours, ["s3lect:election/hooks@0.1.0", "s3lect:election/peer@0.1.0", "s3lect:election/types@0.1.0"]);
     assert!(imports.iter().any(|i| i.starts_with("wasi:http/outgoing-handler@")), "storage now goes through wasi:http");
     assert!(exports.iter().any(|e| e == "s3lect:election/election@0.1.0"), "{exports:?}");
+}
+
+/// A user's own component (components/example-app) imports `cron`; wac plugs the composed
+/// elector into it, and the result runs in the wasmtime CLI: only the leader does its work.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_users_component_composed_with_s3lect_works_only_while_it_leads() {
+    let server = seaweed("composed-app").await;
+    let app = built_component("example-app.wasm");
+    let run = |id: &str| {
+        let out = wasmtime_run_file(&app, &component_env(&server, id, "app/leader.json"), &[]).output().unwrap();
+        assert!(out.status.success(), "{id}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert!(run("app-1").starts_with("leader of term 1: doing the scheduled work"));
+    assert!(run("app-1").starts_with("leader of term 1: doing the scheduled work"), "renewed on the next run");
+    assert_eq!(run("app-2"), "follower: \"app-1\" leads term 1; skipping the work\n");
 }

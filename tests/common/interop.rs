@@ -4,7 +4,7 @@
 #![allow(dead_code)]
 
 use s3lect::local_s3::{ACCESS_KEY, LocalS3, SECRET_KEY};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 pub fn root() -> PathBuf {
@@ -18,7 +18,7 @@ fn required(path: PathBuf, how: &str) -> PathBuf {
 
 /// The wac composition of the cron world with the S3 storage component.
 pub fn composed_component() -> PathBuf {
-    required(root().join("target/components/s3lect-cron-s3.wasm"), "scripts/build-components.sh")
+    built_component("s3lect-cron-s3.wasm")
 }
 
 pub fn wasmtime_cli() -> PathBuf {
@@ -53,13 +53,23 @@ pub fn component_env(server: &LocalS3, id: &str, lock: &str) -> Vec<(String, Str
 
 /// `wasmtime run -S http ARGS` of the composed component with exactly `env` (nothing inherited).
 pub fn wasmtime_run(env: &[(String, String)], args: &[&str]) -> Command {
+    wasmtime_run_file(&composed_component(), env, args)
+}
+
+/// The same for any component file.
+pub fn wasmtime_run_file(component: &Path, env: &[(String, String)], args: &[&str]) -> Command {
     let mut cmd = Command::new(wasmtime_cli());
     cmd.args(["run", "-S", "http"]).args(args);
     for (k, v) in env {
         cmd.arg("--env").arg(format!("{k}={v}"));
     }
-    cmd.arg(composed_component()).stdin(Stdio::null());
+    cmd.arg(component).stdin(Stdio::null());
     cmd
+}
+
+/// A component that scripts/build-components.sh made, by file name.
+pub fn built_component(name: &str) -> PathBuf {
+    required(root().join("target/components").join(name), "scripts/build-components.sh")
 }
 
 /// `node node/elector.mjs ARGS` with `env`: the composed component transpiled by jco.
