@@ -30,7 +30,7 @@ fn main() {
     let cargo = cargo_for_wasm();
     let guest_dir = root.join("target").join("guest");
     build_wasm(&cargo, &root, &guest_dir, &["s3lect-guest"]);
-    build_wasm(&cargo, &root, &root.join("target").join("components"), &["s3lect-cron", "s3lect-s3-storage", "s3lect-example-app"]);
+    build_wasm(&cargo, &root, &root.join("target").join("components"), &["s3lect-cron", "s3lect-s3-storage", "s3lect-peer-http", "s3lect-example-app", "s3lect-example-service"]);
     let built = guest_dir.join(TARGET).join("release").join("s3lect_guest.wasm");
     std::fs::copy(&built, &out).unwrap_or_else(|e| panic!("{}: {e}", built.display()));
 }

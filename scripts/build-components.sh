@@ -3,10 +3,12 @@
 #   target/components/wasm32-wasip2/release/s3lect_cron.wasm        the elector-cron world
 #   target/components/wasm32-wasip2/release/s3lect_s3_storage.wasm  the s3-storage world
 #   target/components/s3lect-cron-s3.wasm   both composed by wac: imports only WASI
-#   target/components/s3lect-elector-s3.wasm the library elector with S3 plugged in: imports
-#                                           WASI plus peer and hooks, for hosts to supply
-#   target/components/example-app.wasm      a user's component (components/example-app) with
+#   target/components/s3lect-elector.wasm   the library elector with s3-storage and peer-http
+#                                           plugged in: imports only WASI, exports `election`
+#   target/components/example-app.wasm      a user's job (components/example-app) with
 #                                           s3lect-cron-s3.wasm plugged into its cron import
+#   target/components/example-service.wasm  a user's service (components/example-service) with
+#                                           s3lect-elector.wasm plugged into its election import
 #   node/gen/                               the composition transpiled by jco for Node.js
 # Needs scripts/setup.sh once (wasm target, wac, Node packages).
 set -euo pipefail
@@ -20,7 +22,9 @@ cargo build -q -p s3lect
 "$TOOLS/bin/wac" plug "$REL/s3lect_cron.wasm" --plug "$REL/s3lect_s3_storage.wasm" -o "$OUT/s3lect-cron-s3.wasm.tmp"
 mv "$OUT/s3lect-cron-s3.wasm.tmp" "$OUT/s3lect-cron-s3.wasm"
 "$TOOLS/bin/wac" plug "$REL/s3lect_example_app.wasm" --plug "$OUT/s3lect-cron-s3.wasm" -o "$OUT/example-app.wasm"
-"$TOOLS/bin/wac" plug target/guest/wasm32-wasip2/release/s3lect_guest.wasm --plug "$REL/s3lect_s3_storage.wasm" -o "$OUT/s3lect-elector-s3.wasm"
+"$TOOLS/bin/wac" plug target/guest/wasm32-wasip2/release/s3lect_guest.wasm \
+  --plug "$REL/s3lect_s3_storage.wasm" --plug "$REL/s3lect_peer_http.wasm" -o "$OUT/s3lect-elector.wasm"
+"$TOOLS/bin/wac" plug "$REL/s3lect_example_service.wasm" --plug "$OUT/s3lect-elector.wasm" -o "$OUT/example-service.wasm"
 rm -rf node/gen
 node node/transpile.mjs "$OUT/s3lect-cron-s3.wasm" node/gen
 echo "s3lect: composed $OUT/s3lect-cron-s3.wasm ($(stat -c %s "$OUT/s3lect-cron-s3.wasm") bytes)"

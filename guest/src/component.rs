@@ -13,7 +13,8 @@ wit_bindgen::generate!({
 
 use exports::s3lect::election::election as wit_election;
 use s3lect::election::storage as wit_storage;
-use s3lect::election::types as wit;
+use exports::s3lect::election::types as wit;
+use s3lect::election::peer as wit_peer;
 use wasi::clocks::{monotonic_clock, wall_clock};
 
 struct Component;
@@ -44,9 +45,9 @@ impl Io for WitIo {
         wit_storage::put_if_match(key, data, etag, timeout_ms).map_err(storage_error_from_wit)
     }
     fn probe(&mut self, addr: &str, path: &str, timeout_ms: u64) -> Result<ProbeReply, String> {
-        s3lect::election::peer::probe(addr, path, timeout_ms).map(|r| match r {
-            wit::ProbeReply::Leader(body) => ProbeReply::Leader(body),
-            wit::ProbeReply::NotLeader => ProbeReply::NotLeader,
+        wit_peer::probe(addr, path, timeout_ms).map(|r| match r {
+            wit_peer::ProbeReply::Leader(body) => ProbeReply::Leader(body),
+            wit_peer::ProbeReply::NotLeader => ProbeReply::NotLeader,
         })
     }
     fn acquire_hook(&mut self, term: u64, leader_id: &str) -> Result<(), String> {
@@ -75,23 +76,7 @@ fn from_wit(c: wit::Config) -> Config {
     }
 }
 
-fn to_wit(c: Config) -> wit::Config {
-    wit::Config {
-        lockfile_path: c.lockfile_path,
-        server_id: c.server_id,
-        server_addr: c.server_addr,
-        frequent_interval_ms: c.frequent_interval_ms,
-        infrequent_interval_ms: c.infrequent_interval_ms,
-        leader_timeout_ms: c.leader_timeout_ms,
-        renew_deadline_ms: c.renew_deadline_ms,
-        peer_mode: c.peer_mode,
-        peer_health_path: c.peer_health_path,
-        peer_timeout_ms: c.peer_timeout_ms,
-        max_clock_drift_ppm: c.max_clock_drift_ppm,
-        max_clock_skew_ms: c.max_clock_skew_ms,
-        trust_absent_object: c.trust_absent_object,
-    }
-}
+crate::config_to_wit!(wit);
 
 fn config_error(e: ConfigError) -> wit::ConfigError {
     wit::ConfigError { rule: e.rule, message: e.message }
@@ -103,7 +88,7 @@ impl wit_election::Guest for Component {
     type Elector = ElectorResource;
 
     fn default_config() -> wit::Config {
-        to_wit(Config::default())
+        config_to_wit(&Config::default())
     }
 
     fn validate_config(config: wit::Config) -> Result<(), wit::ConfigError> {

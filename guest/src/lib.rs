@@ -2,12 +2,14 @@
 //!
 //! - [`machine`]: the election algorithm as a sans-IO state machine.
 //! - [`config`], [`record`]: configuration rules and the lock object's JSON.
+//! - [`env_config`]: configuration from S3LECT_* environment variables (for components).
 //! - [`io`]: the actions the machine asks for and the completions it is fed.
 //! - [`snapshot`]: state export/import for hosts that keep no instance alive.
 //! - `wit_glue`: macros for the conversions every binding of our WIT needs.
 //! - `component` (wasm32, feature `component`): the wit-bindgen glue that makes this a WASI component.
 
 pub mod config;
+pub mod env_config;
 pub mod io;
 pub mod machine;
 pub mod record;

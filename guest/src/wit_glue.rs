@@ -59,3 +59,28 @@ macro_rules! status_to_wit {
         }
     };
 }
+
+/// `config_to_wit!(m)`, where `m` is a generated `types` module in scope, defines
+/// `config_to_wit(&Config) -> m::Config`.
+#[macro_export]
+macro_rules! config_to_wit {
+    ($m:ident) => {
+        fn config_to_wit(c: &$crate::Config) -> $m::Config {
+            $m::Config {
+                lockfile_path: c.lockfile_path.clone(),
+                server_id: c.server_id.clone(),
+                server_addr: c.server_addr.clone(),
+                frequent_interval_ms: c.frequent_interval_ms,
+                infrequent_interval_ms: c.infrequent_interval_ms,
+                leader_timeout_ms: c.leader_timeout_ms,
+                renew_deadline_ms: c.renew_deadline_ms,
+                peer_mode: c.peer_mode,
+                peer_health_path: c.peer_health_path.clone(),
+                peer_timeout_ms: c.peer_timeout_ms,
+                max_clock_drift_ppm: c.max_clock_drift_ppm,
+                max_clock_skew_ms: c.max_clock_skew_ms,
+                trust_absent_object: c.trust_absent_object,
+            }
+        }
+    };
+}

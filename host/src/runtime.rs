@@ -22,8 +22,9 @@ wasmtime::component::bindgen!({
     exports: { default: async },
 });
 
+use self::exports::s3lect::election::types as wit;
+use self::s3lect::election::peer as wit_peer;
 use self::s3lect::election::storage as wit_storage;
-use self::s3lect::election::types as wit;
 
 /// The election component, built from `guest/` by build.rs.
 pub static COMPONENT_WASM: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/s3lect_guest.wasm"));
@@ -69,8 +70,6 @@ pub fn monotonic_now_ns() -> u64 {
     crate::clock::boottime_ns()
 }
 
-impl wit::Host for HostState {}
-
 impl self::s3lect::election::storage::Host for HostState {
     async fn get(&mut self, key: String, timeout_ms: u64) -> Result<wit_storage::Object, wit_storage::StorageError> {
         match tokio::time::timeout(Duration::from_millis(timeout_ms), self.io.storage.get(&key)).await {
@@ -95,11 +94,11 @@ impl self::s3lect::election::storage::Host for HostState {
 }
 
 impl self::s3lect::election::peer::Host for HostState {
-    async fn probe(&mut self, addr: String, path: String, timeout_ms: u64) -> Result<wit::ProbeReply, String> {
+    async fn probe(&mut self, addr: String, path: String, timeout_ms: u64) -> Result<wit_peer::ProbeReply, String> {
         let Some(probe) = self.io.probe.clone() else { return Err("peer mode has no probe configured".into()) };
         probe.probe(&addr, &path, Duration::from_millis(timeout_ms)).await.map(|r| match r {
-            s3lect_guest::ProbeReply::Leader(body) => wit::ProbeReply::Leader(body),
-            s3lect_guest::ProbeReply::NotLeader => wit::ProbeReply::NotLeader,
+            s3lect_guest::ProbeReply::Leader(body) => wit_peer::ProbeReply::Leader(body),
+            s3lect_guest::ProbeReply::NotLeader => wit_peer::ProbeReply::NotLeader,
         })
     }
 }
@@ -161,7 +160,6 @@ impl Runtime {
     fn link(engine: Engine, component: Component) -> Result<Runtime> {
         let mut linker: Linker<HostState> = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(rt_err)?;
-        self::s3lect::election::types::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s).map_err(rt_err)?;
         self::s3lect::election::storage::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s).map_err(rt_err)?;
         self::s3lect::election::peer::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s).map_err(rt_err)?;
         self::s3lect::election::hooks::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s).map_err(rt_err)?;
@@ -229,7 +227,7 @@ impl ComponentElector {
     pub async fn create(rt: &Runtime, io: HostIo, cfg: &Config, state: Option<&[u8]>) -> Result<ComponentElector> {
         let (mut store, bindings) = rt.instantiate(io).await?;
         let iface = bindings.s3lect_election_election().elector();
-        let wcfg = to_wit_config(cfg);
+        let wcfg = config_to_wit(cfg);
         let handle = match state {
             None => iface
                 .call_create(&mut store, &wcfg)
@@ -265,7 +263,7 @@ impl ComponentElector {
     pub async fn update_config(&mut self, cfg: &Config) -> Result<()> {
         let iface = self.bindings.s3lect_election_election().elector();
         iface
-            .call_update_config(&mut self.store, self.handle, &to_wit_config(cfg))
+            .call_update_config(&mut self.store, self.handle, &config_to_wit(cfg))
             .await
             .map_err(rt_err)?
             .map_err(|e| Error::Config(from_wit_config_error(e)))
@@ -277,23 +275,7 @@ impl ComponentElector {
     }
 }
 
-fn to_wit_config(c: &Config) -> wit::Config {
-    wit::Config {
-        lockfile_path: c.lockfile_path.clone(),
-        server_id: c.server_id.clone(),
-        server_addr: c.server_addr.clone(),
-        frequent_interval_ms: c.frequent_interval_ms,
-        infrequent_interval_ms: c.infrequent_interval_ms,
-        leader_timeout_ms: c.leader_timeout_ms,
-        renew_deadline_ms: c.renew_deadline_ms,
-        peer_mode: c.peer_mode,
-        peer_health_path: c.peer_health_path.clone(),
-        peer_timeout_ms: c.peer_timeout_ms,
-        max_clock_drift_ppm: c.max_clock_drift_ppm,
-        max_clock_skew_ms: c.max_clock_skew_ms,
-        trust_absent_object: c.trust_absent_object,
-    }
-}
+s3lect_guest::config_to_wit!(wit);
 
 fn from_wit_config_error(e: wit::ConfigError) -> ConfigError {
     ConfigError { rule: e.rule, message: e.message }

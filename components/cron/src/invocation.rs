@@ -1,8 +1,8 @@
 //! One invocation of the `elector-cron` world: restore the carried state, step (more than once
 //! only within the configured budget), save the state, report.
 
-use crate::env_config::{CronConfig, from_env};
 use crate::state_key;
+use s3lect_guest::env_config::{config_from_vars, ms_var};
 use s3lect_guest::{Clock, Elector, Io, Object, ProbeReply, Status, StorageError, drive_step};
 use std::time::Duration;
 
@@ -69,7 +69,13 @@ struct Report {
 }
 
 fn invocation() -> Result<Report, String> {
-    let CronConfig { elector: cfg, budget_ms } = from_env(|k| std::env::var(k).ok())?;
+    let var = |k: &str| std::env::var(k).ok();
+    let cfg = config_from_vars(var)?;
+    if cfg.peer_mode {
+        return Err("S3LECT_PEER_MODE: a cron invocation serves no health endpoint and probes none".into());
+    }
+    // How long this invocation may keep stepping (0: exactly one step).
+    let budget_ms = ms_var(&var, "S3LECT_INVOCATION_BUDGET_MS", 0)?;
     let key = state_key(&cfg.lockfile_path, &cfg.server_id);
     let timeout_ms = cfg.renew_deadline_ms;
     // A cold start is always safe (the elector may only conclude what the record proves), so

@@ -1,10 +1,7 @@
 //! The `elector-cron` world: one invocation = restore carried state, step, save state.
 //!
-//! - [`env_config`]: the elector's configuration from environment variables (any WASI host can
-//!   set them), with errors that name the variable.
-//! - `invocation` (wasm32 only): the step itself, over the imported `storage`.
-
-pub mod env_config;
+//! Configuration: the elector's from S3LECT_* variables (`s3lect_guest::env_config`), plus
+//! S3LECT_INVOCATION_BUDGET_MS. `invocation` (wasm32 only): the step itself, over `storage`.
 
 #[cfg(target_arch = "wasm32")]
 mod invocation;

@@ -1,8 +1,9 @@
-//! The storage export over `wasi:http`: one blocking request per call, bounded by the call's
-//! timeout (the host's request options where it honours them, and our own poll deadline).
+//! The storage export: `s3lect-s3`'s signed requests, sent by `s3lect-wasi-http` within the
+//! call's timeout.
 
 use crate::bucket_from_env;
 use s3lect_s3::{Bucket, Request, StorageError};
+use s3lect_wasi_http::{Exchange, HttpError};
 use std::sync::OnceLock;
 use std::time::SystemTime;
 
@@ -14,15 +15,8 @@ wit_bindgen::generate!({
 
 use exports::s3lect::election::storage::Guest;
 use exports::s3lect::election::storage as wit_storage;
-use wasi::clocks::monotonic_clock;
-use wasi::http::outgoing_handler;
-use wasi::http::types::{Fields, IncomingBody, Method, OutgoingBody, OutgoingRequest, RequestOptions, Scheme};
-use wasi::io::streams::StreamError;
 
 struct Component;
-
-/// Status, ETag header and body of one answer.
-type Answer = (u16, Option<String>, Vec<u8>);
 
 fn bucket() -> Result<&'static Bucket, StorageError> {
     static BUCKET: OnceLock<Result<Bucket, String>> = OnceLock::new();
@@ -32,79 +26,21 @@ fn bucket() -> Result<&'static Bucket, StorageError> {
         .map_err(|e| StorageError::Invalid(format!("s3-storage component configuration: {e}")))
 }
 
-fn send(req: Request, timeout_ms: u64) -> Result<Answer, StorageError> {
-    let unavailable = |what: &str, e: &dyn std::fmt::Debug| StorageError::Unavailable(format!("{what}: {e:?}"));
-    let deadline_ns = timeout_ms.saturating_mul(1_000_000);
-    // Host is forbidden in wasi:http fields; the authority below produces the same header.
-    let fields: Vec<(String, Vec<u8>)> = req
-        .headers
-        .iter()
-        .filter(|(k, _)| !k.eq_ignore_ascii_case("host"))
-        .map(|(k, v)| (k.clone(), v.clone().into_bytes()))
-        .collect();
-    let headers = Fields::from_list(&fields).map_err(|e| StorageError::Invalid(format!("request headers: {e:?}")))?;
-    let outgoing = OutgoingRequest::new(headers);
-    let method = match req.method {
-        "GET" => Method::Get,
-        "PUT" => Method::Put,
-        "DELETE" => Method::Delete,
-        other => Method::Other(other.to_string()),
+/// Status, ETag header and body of one answer.
+fn send(req: Request, timeout_ms: u64) -> Result<(u16, Option<String>, Vec<u8>), StorageError> {
+    let exchange = Exchange {
+        method: req.method,
+        scheme: &req.scheme,
+        authority: &req.authority,
+        path: &req.path,
+        headers: &req.headers,
+        body: &req.body,
     };
-    let scheme = if req.scheme == "https" { Scheme::Https } else { Scheme::Http };
-    let invalid = |what: &str| StorageError::Invalid(format!("the host rejected the request's {what}"));
-    outgoing.set_method(&method).map_err(|_| invalid("method"))?;
-    outgoing.set_scheme(Some(&scheme)).map_err(|_| invalid("scheme"))?;
-    outgoing.set_authority(Some(&req.authority)).map_err(|_| invalid("authority"))?;
-    outgoing.set_path_with_query(Some(&req.path)).map_err(|_| invalid("path"))?;
-    let body = outgoing.body().map_err(|_| invalid("body"))?;
-    // Hosts that do not support a timeout option refuse to set it; our poll deadline still holds.
-    let options = RequestOptions::new();
-    let _ = options.set_connect_timeout(Some(deadline_ns));
-    let _ = options.set_first_byte_timeout(Some(deadline_ns));
-    let _ = options.set_between_bytes_timeout(Some(deadline_ns));
-    let started = monotonic_clock::now();
-    let pending = outgoing_handler::handle(outgoing, Some(options)).map_err(|e| unavailable("sending the request", &e))?;
-    {
-        let stream = body.write().map_err(|_| invalid("body stream"))?;
-        for chunk in req.body.chunks(4096) {
-            stream.blocking_write_and_flush(chunk).map_err(|e| unavailable("writing the request body", &e))?;
-        }
+    match s3lect_wasi_http::send(&exchange, timeout_ms) {
+        Ok(a) => Ok((a.status, a.header("etag"), a.body)),
+        Err(HttpError::Unavailable(m)) => Err(StorageError::Unavailable(m)),
+        Err(HttpError::Invalid(m)) => Err(StorageError::Invalid(m)),
     }
-    OutgoingBody::finish(body, None).map_err(|e| unavailable("finishing the request body", &e))?;
-    let ready = pending.subscribe();
-    let timer = monotonic_clock::subscribe_instant(started.saturating_add(deadline_ns));
-    // `get` hands the answer over once: keep what it returns.
-    let answer = loop {
-        if let Some(answer) = pending.get() {
-            break answer;
-        }
-        wasi::io::poll::poll(&[&ready, &timer]);
-        if timer.ready() && !ready.ready() {
-            return Err(StorageError::Unavailable(format!("request timed out after {timeout_ms} ms")));
-        }
-    };
-    drop(ready);
-    let response = match answer {
-        Ok(Ok(r)) => r,
-        Ok(Err(code)) => return Err(unavailable("HTTP request failed", &code)),
-        Err(()) => return Err(StorageError::Invalid("the host's answer was already taken".into())),
-    };
-    let status = response.status();
-    let etag = response.headers().get("etag").into_iter().next().map(|v| String::from_utf8_lossy(&v).into_owned());
-    let incoming = response.consume().map_err(|_| invalid("response body"))?;
-    let mut data = Vec::new();
-    {
-        let stream = incoming.stream().map_err(|_| invalid("response body stream"))?;
-        loop {
-            match stream.blocking_read(64 * 1024) {
-                Ok(chunk) => data.extend_from_slice(&chunk),
-                Err(StreamError::Closed) => break,
-                Err(e) => return Err(unavailable("reading the response body", &e)),
-            }
-        }
-    }
-    drop(IncomingBody::finish(incoming));
-    Ok((status, etag, data))
 }
 
 s3lect_guest::storage_error_conversions!(wit_storage);

@@ -1,0 +1,90 @@
+//! The exchange over `wasi:http`.
+
+use crate::{Answer, Exchange, HttpError};
+
+wit_bindgen::generate!({
+    path: "../../wit",
+    world: "http-client",
+    generate_all,
+});
+
+use wasi::clocks::monotonic_clock;
+use wasi::http::outgoing_handler;
+use wasi::http::types::{Fields, IncomingBody, Method, OutgoingBody, OutgoingRequest, RequestOptions, Scheme};
+use wasi::io::streams::StreamError;
+
+/// Sends `req` and reads the whole answer, giving up `timeout_ms` after the start.
+pub fn send(req: &Exchange, timeout_ms: u64) -> Result<Answer, HttpError> {
+    let unavailable = |what: &str, e: &dyn std::fmt::Debug| HttpError::Unavailable(format!("{what}: {e:?}"));
+    let invalid = |what: &str| HttpError::Invalid(format!("the host rejected the request's {what}"));
+    let deadline_ns = timeout_ms.saturating_mul(1_000_000);
+    // Host is forbidden in wasi:http fields; the authority produces the same header.
+    let fields: Vec<(String, Vec<u8>)> = req
+        .headers
+        .iter()
+        .filter(|(k, _)| !k.eq_ignore_ascii_case("host"))
+        .map(|(k, v)| (k.clone(), v.clone().into_bytes()))
+        .collect();
+    let headers = Fields::from_list(&fields).map_err(|e| HttpError::Invalid(format!("request headers: {e:?}")))?;
+    let outgoing = OutgoingRequest::new(headers);
+    let method = match req.method {
+        "GET" => Method::Get,
+        "PUT" => Method::Put,
+        "DELETE" => Method::Delete,
+        other => Method::Other(other.to_string()),
+    };
+    let scheme = if req.scheme == "https" { Scheme::Https } else { Scheme::Http };
+    outgoing.set_method(&method).map_err(|_| invalid("method"))?;
+    outgoing.set_scheme(Some(&scheme)).map_err(|_| invalid("scheme"))?;
+    outgoing.set_authority(Some(req.authority)).map_err(|_| invalid("authority"))?;
+    outgoing.set_path_with_query(Some(req.path)).map_err(|_| invalid("path"))?;
+    let body = outgoing.body().map_err(|_| invalid("body"))?;
+    // Hosts that do not support a timeout option refuse to set it; our poll deadline still holds.
+    let options = RequestOptions::new();
+    let _ = options.set_connect_timeout(Some(deadline_ns));
+    let _ = options.set_first_byte_timeout(Some(deadline_ns));
+    let _ = options.set_between_bytes_timeout(Some(deadline_ns));
+    let started = monotonic_clock::now();
+    let pending = outgoing_handler::handle(outgoing, Some(options)).map_err(|e| unavailable("sending the request", &e))?;
+    {
+        let stream = body.write().map_err(|_| invalid("body stream"))?;
+        for chunk in req.body.chunks(4096) {
+            stream.blocking_write_and_flush(chunk).map_err(|e| unavailable("writing the request body", &e))?;
+        }
+    }
+    OutgoingBody::finish(body, None).map_err(|e| unavailable("finishing the request body", &e))?;
+    let ready = pending.subscribe();
+    let timer = monotonic_clock::subscribe_instant(started.saturating_add(deadline_ns));
+    // `get` hands the answer over once: keep what it returns.
+    let answer = loop {
+        if let Some(answer) = pending.get() {
+            break answer;
+        }
+        wasi::io::poll::poll(&[&ready, &timer]);
+        if timer.ready() && !ready.ready() {
+            return Err(HttpError::Unavailable(format!("request timed out after {timeout_ms} ms")));
+        }
+    };
+    drop(ready);
+    let response = match answer {
+        Ok(Ok(r)) => r,
+        Ok(Err(code)) => return Err(unavailable("HTTP request failed", &code)),
+        Err(()) => return Err(HttpError::Invalid("the host's answer was already taken".into())),
+    };
+    let status = response.status();
+    let headers = response.headers().entries();
+    let incoming = response.consume().map_err(|_| invalid("response body"))?;
+    let mut data = Vec::new();
+    {
+        let stream = incoming.stream().map_err(|_| invalid("response body stream"))?;
+        loop {
+            match stream.blocking_read(64 * 1024) {
+                Ok(chunk) => data.extend_from_slice(&chunk),
+                Err(StreamError::Closed) => break,
+                Err(e) => return Err(unavailable("reading the response body", &e)),
+            }
+        }
+    }
+    drop(IncomingBody::finish(incoming));
+    Ok(Answer { status, headers, body: data })
+}

@@ -1,0 +1,104 @@
+//! The elector's configuration from S3LECT_* environment variables, for components that any
+//! WASI host can configure (`wasi:cli/environment`); errors name the variable.
+
+use crate::Config;
+
+/// `name`'s value in milliseconds through `var`, or `default` when unset.
+pub fn ms_var(var: &impl Fn(&str) -> Option<String>, name: &str, default: u64) -> Result<u64, String> {
+    match var(name).filter(|v| !v.is_empty()) {
+        None => Ok(default),
+        Some(v) => v.trim().parse().map_err(|_| format!("{name}={v:?} is not a whole number of milliseconds")),
+    }
+}
+
+/// `name` as a boolean ("true"/"1", "false"/"0") through `var`, or `default` when unset.
+fn bool_var(var: &impl Fn(&str) -> Option<String>, name: &str, default: bool) -> Result<bool, String> {
+    match var(name).filter(|v| !v.is_empty()).as_deref() {
+        None => Ok(default),
+        Some("true" | "1") => Ok(true),
+        Some("false" | "0") => Ok(false),
+        Some(v) => Err(format!("{name}={v:?} must be true or false")),
+    }
+}
+
+/// Reads S3LECT_* variables through `var`; unset variables keep s3lect's defaults.
+pub fn config_from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Config, String> {
+    let ms = |k: &str, default: u64| ms_var(&var, k, default);
+    let flag = |k: &str, default: bool| bool_var(&var, k, default);
+    let var = |k: &str| var(k).filter(|v| !v.is_empty());
+    let required = |k: &str| var(k).ok_or_else(|| format!("{k} is not set (this component is configured by environment variables)"));
+    let d = Config::default();
+    let elector = Config {
+        lockfile_path: required("S3LECT_LOCKFILE_PATH")?,
+        server_id: required("S3LECT_SERVER_ID")?,
+        server_addr: var("S3LECT_SERVER_ADDR").unwrap_or_default(),
+        frequent_interval_ms: ms("S3LECT_FREQUENT_INTERVAL_MS", d.frequent_interval_ms)?,
+        infrequent_interval_ms: ms("S3LECT_INFREQUENT_INTERVAL_MS", d.infrequent_interval_ms)?,
+        leader_timeout_ms: ms("S3LECT_LEADER_TIMEOUT_MS", d.leader_timeout_ms)?,
+        renew_deadline_ms: ms("S3LECT_RENEW_DEADLINE_MS", d.renew_deadline_ms)?,
+        peer_mode: flag("S3LECT_PEER_MODE", d.peer_mode)?,
+        peer_health_path: var("S3LECT_PEER_HEALTH_PATH").unwrap_or(d.peer_health_path.clone()),
+        peer_timeout_ms: ms("S3LECT_PEER_TIMEOUT_MS", d.peer_timeout_ms)?,
+        max_clock_drift_ppm: match var("S3LECT_MAX_CLOCK_DRIFT_PPM") {
+            None => d.max_clock_drift_ppm,
+            Some(v) => v.trim().parse().map_err(|_| format!("S3LECT_MAX_CLOCK_DRIFT_PPM={v:?} is not a whole number"))?,
+        },
+        max_clock_skew_ms: match var("S3LECT_MAX_CLOCK_SKEW_MS") {
+            None => None,
+            Some(_) => Some(ms("S3LECT_MAX_CLOCK_SKEW_MS", 0)?),
+        },
+        trust_absent_object: flag("S3LECT_TRUST_ABSENT_OBJECT", d.trust_absent_object)?,
+    };
+    elector.validate().map_err(|e| format!("configuration rule {} is broken: {}", e.rule, e.message))?;
+    Ok(elector)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        move |k| map.get(k).cloned()
+    }
+
+    const BASE: [(&str, &str); 2] = [("S3LECT_LOCKFILE_PATH", "g/leader.json"), ("S3LECT_SERVER_ID", "a")];
+
+    #[test]
+    fn defaults_apply_and_variables_override_them() {
+        let c = config_from_vars(env(&BASE)).unwrap();
+        assert_eq!(c, Config { lockfile_path: "g/leader.json".into(), server_id: "a".into(), ..Config::default() });
+        let mut vars = BASE.to_vec();
+        vars.extend([
+            ("S3LECT_LEADER_TIMEOUT_MS", "3000"),
+            ("S3LECT_RENEW_DEADLINE_MS", "2000"),
+            ("S3LECT_FREQUENT_INTERVAL_MS", "500"),
+            ("S3LECT_MAX_CLOCK_SKEW_MS", "250"),
+            ("S3LECT_TRUST_ABSENT_OBJECT", "false"),
+            ("S3LECT_PEER_MODE", "1"),
+            ("S3LECT_SERVER_ADDR", "10.0.0.9:8443"),
+            ("S3LECT_PEER_TIMEOUT_MS", "400"),
+        ]);
+        let c = config_from_vars(env(&vars)).unwrap();
+        assert_eq!((c.leader_timeout_ms, c.renew_deadline_ms, c.frequent_interval_ms), (3000, 2000, 500));
+        assert_eq!(c.max_clock_skew_ms, Some(250));
+        assert!(!c.trust_absent_object);
+        assert_eq!((c.peer_mode, c.peer_timeout_ms), (true, 400));
+    }
+
+    #[test]
+    fn errors_name_the_variable_or_the_rule() {
+        assert!(config_from_vars(env(&BASE[..1])).unwrap_err().contains("S3LECT_SERVER_ID is not set"));
+        let mut vars = BASE.to_vec();
+        vars.push(("S3LECT_LEADER_TIMEOUT_MS", "15s"));
+        assert!(config_from_vars(env(&vars)).unwrap_err().contains("S3LECT_LEADER_TIMEOUT_MS=\"15s\""));
+        let mut vars = BASE.to_vec();
+        vars.push(("S3LECT_RENEW_DEADLINE_MS", "20000"));
+        let e = config_from_vars(env(&vars)).unwrap_err();
+        assert!(e.contains("rule") && e.contains("20000"), "{e}");
+        let mut vars = BASE.to_vec();
+        vars.push(("S3LECT_TRUST_ABSENT_OBJECT", "maybe"));
+        assert!(config_from_vars(env(&vars)).unwrap_err().contains("true or false"));
+    }
+}
