@@ -6,8 +6,8 @@
 //! guest and the components are built apart because the guest's component glue is a default
 //! feature that the components, which link the core as a library, must not get. The
 //! toolchain is rustup's when it has wasm32-wasip2, else the private one that
-//! `scripts/setup-wasm.sh` assembles. `S3LECT_GUEST_WASM=path` skips the build and embeds a
-//! prebuilt component instead.
+//! `scripts/setup-wasm.sh` assembles. `S3LECT_GUEST_WASM=path` skips every build and embeds a
+//! prebuilt component instead (the other components are then not built).
 
 use std::env;
 use std::path::{Path, PathBuf};

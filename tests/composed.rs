@@ -79,20 +79,21 @@ async fn bad_configuration_fails_the_run_naming_the_problem() {
     let server = seaweed("composed-bad").await;
     let s3 = storage(&server);
     let lock = "cron/bad.json";
-    let cases: [(&str, Option<&str>, &str); 3] = [
-        ("S3LECT_SERVER_ID", None, "S3LECT_SERVER_ID is not set"),
-        ("S3LECT_RENEW_DEADLINE_MS", Some("9000"), "renew"),
-        ("S3LECT_BUCKET", None, "S3LECT_BUCKET is not set"),
+    // (variable removed, variables set, what stderr must say)
+    let cases: [(&str, &[(&str, &str)], &str); 4] = [
+        ("S3LECT_SERVER_ID", &[], "S3LECT_SERVER_ID is not set"),
+        ("", &[("S3LECT_RENEW_DEADLINE_MS", "9000")], "renew"),
+        ("S3LECT_BUCKET", &[], "S3LECT_BUCKET is not set"),
+        ("", &[("S3LECT_PEER_MODE", "true"), ("S3LECT_SERVER_ADDR", "127.0.0.1:9")], "S3LECT_PEER_MODE: a cron invocation serves no health endpoint"),
     ];
-    for (var, value, expected) in cases {
-        let mut env: Vec<(String, String)> = component_env(&server, "bad", lock).into_iter().filter(|(k, _)| k != var).collect();
-        if let Some(v) = value {
-            env.push((var.into(), v.into()));
-        }
+    for (removed, set, expected) in cases {
+        let replaced = |k: &str| k == removed || set.iter().any(|(s, _)| *s == k);
+        let mut env: Vec<(String, String)> = component_env(&server, "bad", lock).into_iter().filter(|(k, _)| !replaced(k)).collect();
+        env.extend(set.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         let out = wasmtime_run(&env, &[]).output().unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(!out.status.success(), "{var}: the run must fail");
-        assert!(stderr.contains(expected), "{var}: stderr should say {expected:?}: {stderr}");
+        assert!(!out.status.success(), "{expected}: the run must fail");
+        assert!(stderr.contains(expected), "stderr should say {expected:?}: {stderr}");
     }
     assert!(s3.get(lock).await.is_err(), "nothing was written");
 }
@@ -174,4 +175,19 @@ async fn a_users_component_composed_with_s3lect_works_only_while_it_leads() {
     assert!(run("app-1").starts_with("leader of term 1: doing the scheduled work"));
     assert!(run("app-1").starts_with("leader of term 1: doing the scheduled work"), "renewed on the next run");
     assert_eq!(run("app-2"), "follower: \"app-1\" leads term 1; skipping the work\n");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreadable_carried_state_is_dropped_for_a_cold_start() {
+    let server = seaweed("composed-garbage").await;
+    let s3 = storage(&server);
+    let lock = "cron/garbage.json";
+    s3.put_if_match(&format!("{lock}.state/g"), b"not elector state", None).await.unwrap();
+    let env = component_env(&server, "g", lock);
+    let (out, r) = invoke(&env);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("ignoring the carried state"), "the drop is reported");
+    assert_eq!((r["restored"].as_bool(), r["isLeader"].as_bool()), (Some(false), Some(true)), "cold, and the absent lock is created: {r}");
+    // The garbage was replaced (If-Match on its etag): the next run restores.
+    let (_, r) = invoke(&env);
+    assert_eq!(r["restored"].as_bool(), Some(true), "{r}");
 }

@@ -121,10 +121,6 @@ impl Bucket {
         Ok(Bucket { cfg, scheme, authority, prefix })
     }
 
-    pub fn config(&self) -> &S3Config {
-        &self.cfg
-    }
-
     /// GetObject.
     pub fn get(&self, key: &str, now: SystemTime) -> Result<Request, StorageError> {
         self.signed("GET", key, Vec::new(), Vec::new(), now)

@@ -74,10 +74,9 @@ pub fn built_component(name: &str) -> PathBuf {
 
 /// `node node/elector.mjs ARGS` with `env`: the composed component transpiled by jco.
 pub fn node_host(env: &[(String, String)], args: &[&str]) -> Command {
-    let script = required(root().join("node/elector.mjs"), "git checkout");
     required(root().join("node/gen/s3lect-cron.js"), "scripts/build-components.sh");
     let mut cmd = Command::new("node");
-    cmd.arg(script).args(args).env_clear().env("PATH", std::env::var_os("PATH").unwrap()).envs(env.iter().cloned()).stdin(Stdio::null());
+    cmd.arg(root().join("node/elector.mjs")).args(args).env_clear().env("PATH", std::env::var_os("PATH").unwrap()).envs(env.iter().cloned()).stdin(Stdio::null());
     cmd
 }
 

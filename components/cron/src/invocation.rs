@@ -74,22 +74,27 @@ fn invocation() -> Result<Report, String> {
     if cfg.peer_mode {
         return Err("S3LECT_PEER_MODE: a cron invocation serves no health endpoint and probes none".into());
     }
+    cfg.validate().map_err(|e| e.to_string())?;
     // How long this invocation may keep stepping (0: exactly one step).
     let budget_ms = ms_var(&var, "S3LECT_INVOCATION_BUDGET_MS", 0)?;
     let key = state_key(&cfg.lockfile_path, &cfg.server_id);
     let timeout_ms = cfg.renew_deadline_ms;
+    let (carried, state_etag) = match get(&key, timeout_ms) {
+        Ok(obj) => (Some(obj.data), Some(obj.etag)),
+        Err(StorageError::NotFound) => (None, None),
+        Err(e) => return Err(format!("reading the carried state {key}: {e}")),
+    };
     // A cold start is always safe (the elector may only conclude what the record proves), so
     // carried state that cannot be used is reported and dropped, never trusted.
-    let (mut elector, state_etag, restored) = match get(&key, timeout_ms) {
-        Ok(obj) => match Elector::restore(cfg.clone(), &obj.data, clock()) {
-            Ok(e) => (e, Some(obj.etag), true),
-            Err(why) => {
-                eprintln!("s3lect-cron: ignoring the carried state in {key}: {why}");
-                (Elector::new(cfg, clock()).map_err(|e| e.to_string())?, Some(obj.etag), false)
-            }
-        },
-        Err(StorageError::NotFound) => (Elector::new(cfg, clock()).map_err(|e| e.to_string())?, None, false),
-        Err(e) => return Err(format!("reading the carried state {key}: {e}")),
+    let restored = carried.and_then(|data| {
+        Elector::restore(cfg.clone(), &data, clock())
+            .map_err(|why| eprintln!("s3lect-cron: ignoring the carried state in {key}: {why}"))
+            .ok()
+    });
+    let was_restored = restored.is_some();
+    let mut elector = match restored {
+        Some(e) => e,
+        None => Elector::new(cfg, clock()).map_err(|e| e.to_string())?,
     };
     let started = clock().mono_ns;
     let mut steps = 0;
@@ -116,7 +121,7 @@ fn invocation() -> Result<Report, String> {
     let now = clock();
     let status = elector.status(now);
     let lease_remaining_ms = status.lease_until.filter(|_| status.is_leader).map(|until| until.saturating_sub(now.mono_ns) / 1_000_000);
-    Ok(Report { status, steps, restored, next_step_in_ms, lease_remaining_ms })
+    Ok(Report { status, steps, restored: was_restored, next_step_in_ms, lease_remaining_ms })
 }
 
 /// The report as one JSON line on stdout, for logs and for hosts that only see output.
