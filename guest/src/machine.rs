@@ -14,6 +14,9 @@ const MS: u64 = 1_000_000;
 const ABSENT: &str = "";
 /// Storage and probe calls in one step, at most; protects against a 409/412 ping-pong.
 const MAX_OPS_PER_STEP: u32 = 6;
+/// Unanswered writes remembered at most. Each costs a failed request, and requests are
+/// spaced by backoff, so more than a handful within one lease means the storage is down.
+const MAX_UNANSWERED: usize = 8;
 
 /// A lease this instance holds because one of its writes succeeded.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -45,11 +48,15 @@ pub(crate) struct Observation {
     pub changed: bool,
 }
 
-/// A write as sent: its bytes, send time and term. Kept while it is in flight, and after a
-/// timeout or 5xx (when it may or may not have been applied) until a read settles it.
+/// A write as sent: its bytes, condition, send time and term. Kept while it is in flight, and
+/// after a timeout or 5xx (when it may or may not have been applied, perhaps much later) until
+/// a read settles it: the read shows it (it was applied: adopt it) or shows an etag other than
+/// its condition (it can never apply: every write has unique bytes, so an etag never returns).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct SentWrite {
     pub data: Vec<u8>,
+    /// The etag it was conditioned on; `None` = If-None-Match: *.
+    pub condition: Option<String>,
     pub sent_at: u64,
     pub term: u64,
     pub record: LeaderRecord,
@@ -68,10 +75,20 @@ enum AfterLose {
     Resign { etag: String, term: u64, stop: bool },
 }
 
+/// Why a step reads the lock object.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum ReadFor {
+    /// To learn its state (a follower's poll, or a re-read after a 409).
+    Observe,
+    /// After a 412 to our write conditioned on `condition`: if the object still carries that
+    /// etag, the server refused a correct write — a server quirk, not a competitor.
+    Refused { condition: Option<String> },
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Pending {
     Idle,
-    Read,
+    Read(ReadFor),
     /// `watching`: the etag we asked the leader to hold the answer on until it changes.
     Probe { sent_at: u64, watching: Option<String> },
     Write { kind: WriteKind, sent: SentWrite },
@@ -104,7 +121,8 @@ pub struct Elector {
     pub(crate) obs: Option<Observation>,
     /// Highest term seen in any record or written by us.
     pub(crate) known_term: u64,
-    pub(crate) ambiguous: Option<SentWrite>,
+    /// Our writes that may have been applied without our knowing (oldest first).
+    pub(crate) unanswered: Vec<SentWrite>,
     /// After a failed acquire hook: no competing before this instant.
     pub(crate) backoff_until: Option<u64>,
     pub(crate) fails: u32,
@@ -133,7 +151,7 @@ impl Elector {
             role: Role::Follower,
             obs: None,
             known_term: 0,
-            ambiguous: None,
+            unanswered: Vec::new(),
             backoff_until: None,
             fails: 0,
             last_error: None,
@@ -254,7 +272,7 @@ impl Elector {
 
     pub fn complete(&mut self, now: Clock, completion: Completion) -> Action {
         match (mem::replace(&mut self.pending, Pending::Idle), completion) {
-            (Pending::Read, Completion::Got(r)) => self.on_read(now, r),
+            (Pending::Read(why), Completion::Got(r)) => self.on_read(now, why, r),
             (Pending::Probe { sent_at, watching }, Completion::Probed(r)) => self.on_probe(now, sent_at, watching, r),
             (Pending::Write { kind, sent }, Completion::Put(r)) => match kind {
                 WriteKind::Claim => self.on_claim(now, sent, r),
@@ -277,7 +295,7 @@ impl Elector {
             return self.done(now, self.cfg.frequent_interval_ms);
         }
         self.ops += 1;
-        if self.cfg.peer_mode && !self.probe_failed && self.ambiguous.is_none() {
+        if self.cfg.peer_mode && !self.probe_failed && self.unanswered.is_empty() {
             if let Some(addr) = self.probe_target() {
                 // A long poll ("watch"): the leader answers when its etag changes, when it stops
                 // leading, or after `wait`; a crashed leader's connection breaks at once.
@@ -293,11 +311,11 @@ impl Elector {
                 return Action::Probe { addr, path, timeout_ms };
             }
         }
-        self.read()
+        self.read(ReadFor::Observe)
     }
 
-    fn read(&mut self) -> Action {
-        self.pending = Pending::Read;
+    fn read(&mut self, why: ReadFor) -> Action {
+        self.pending = Pending::Read(why);
         Action::Get { key: self.cfg.lockfile_path.clone(), timeout_ms: self.request_timeout_ms() }
     }
 
@@ -313,27 +331,74 @@ impl Elector {
         }
     }
 
-    fn on_read(&mut self, now: Clock, r: Result<Object, StorageError>) -> Action {
-        if matches!(self.role, Role::Leader(_)) {
-            return self.on_leader_read(now, r);
-        }
+    fn on_read(&mut self, now: Clock, why: ReadFor, r: Result<Object, StorageError>) -> Action {
         match r {
             Ok(obj) => {
                 self.succeeded();
-                if let Some(amb) = self.ambiguous.take() {
-                    if amb.data == obj.data {
-                        // Our earlier claim was applied after all: that write is ours, sent at amb.sent_at.
-                        self.note(now, &obj);
-                        return self.hold(now, obj.etag, amb.term, amb.sent_at, amb.record);
+                if let Some(mine) = self.settle(&obj) {
+                    // One of our unanswered writes was applied after all: it is ours, and its
+                    // send time bounds the lease it gave us.
+                    self.note(now, &obj);
+                    return match &mut self.role {
+                        Role::Leader(lease) => {
+                            lease.etag = obj.etag;
+                            lease.sent_at = mine.sent_at;
+                            lease.until = mine.sent_at + self.cfg.renew_deadline_ms * MS;
+                            lease.record = mine.record;
+                            self.renew(now)
+                        }
+                        Role::Follower => self.hold(now, obj.etag, mine.term, mine.sent_at, mine.record),
+                    };
+                }
+                if matches!(&why, ReadFor::Refused { condition: Some(c) } if *c == obj.etag) {
+                    self.note(now, &obj);
+                    return self.refused_correct_write(now, &obj.etag);
+                }
+                if let Role::Leader(lease) = &self.role {
+                    if obj.etag == lease.etag {
+                        // A 409 on our renewal, and nothing changed: renew again.
+                        return self.renew(now);
                     }
+                    self.note(now, &obj);
+                    return self.lose(now, "another instance wrote the lock object");
                 }
                 self.note(now, &obj);
                 self.decide(now)
             }
-            Err(StorageError::NotFound) => self.on_absent(now),
-            Err(StorageError::Conflict) => self.observe(now),
+            Err(StorageError::NotFound) => {
+                self.unanswered.retain(|w| w.condition.is_none());
+                match self.role {
+                    Role::Leader(_) => self.lose_deleted(now),
+                    Role::Follower => self.on_absent(now),
+                }
+            }
+            Err(StorageError::Conflict) => self.reread(now, ReadFor::Observe),
             Err(e) => self.failed(now, e),
         }
+    }
+
+    /// Settles our unanswered writes against the object a read returned: the one it shows, if
+    /// any, is returned; those conditioned on another etag can never apply and are forgotten.
+    fn settle(&mut self, obj: &Object) -> Option<SentWrite> {
+        if let Some(i) = self.unanswered.iter().position(|w| w.data == obj.data) {
+            let mine = self.unanswered.swap_remove(i);
+            self.unanswered.clear();
+            return Some(mine);
+        }
+        self.unanswered.retain(|w| w.condition.as_deref() == Some(obj.etag.as_str()));
+        None
+    }
+
+    /// The server answered 412 to a write conditioned on the etag the object still has. No
+    /// competitor did that: the server does not honour If-Match as we send it. Report it as
+    /// what it is and retry with backoff; a leader keeps its lease until it runs out.
+    fn refused_correct_write(&mut self, now: Clock, etag: &str) -> Action {
+        self.fails = self.fails.saturating_add(1);
+        self.last_error = Some(format!(
+            "storage refused a conditional write with the lock object's current etag {etag}: the server does not honour If-Match as sent (a server quirk; the start-up conformance check detects it)"
+        ));
+        let wait = self.backoff_ms(now);
+        self.done(now, wait)
     }
 
     /// No lock object (a GET's 404, or a 404 on our If-Match). If we were watching a record,
@@ -507,7 +572,8 @@ impl Elector {
             (Role::Leader(l), WriteKind::Renew) if l.until > now.mono_ns => (l.until - now.mono_ns).div_ceil(MS),
             _ => self.request_timeout_ms(),
         };
-        self.pending = Pending::Write { kind, sent: SentWrite { data: data.clone(), sent_at: now.mono_ns, term, record } };
+        let sent = SentWrite { data: data.clone(), condition: etag.clone(), sent_at: now.mono_ns, term, record };
+        self.pending = Pending::Write { kind, sent };
         Action::Put { key: self.cfg.lockfile_path.clone(), data, etag, timeout_ms }
     }
 
@@ -518,7 +584,8 @@ impl Elector {
                 self.hold(now, etag, sent.term, sent.sent_at, sent.record)
             }
             // Lost the race (or the object appeared): find out who won.
-            Err(StorageError::PreconditionFailed) | Err(StorageError::Conflict) => self.reread(now),
+            Err(StorageError::PreconditionFailed) => self.reread(now, ReadFor::Refused { condition: sent.condition }),
+            Err(StorageError::Conflict) => self.reread(now, ReadFor::Observe),
             // If-Match on an object that is gone: whoever replaced it may lead and the
             // replacement may have been deleted. Treat it as any absence.
             Err(StorageError::NotFound) => self.on_absent(now),
@@ -527,26 +594,30 @@ impl Elector {
         }
     }
 
-    /// A write timed out or met a 5xx: it may have been applied. Remember what we sent, so the
-    /// next read can recognise it as ours.
+    /// A write timed out or met a 5xx: it may have been applied, now or later. Remember what
+    /// we sent, so a later read can recognise it as ours.
     fn unanswered(&mut self, now: Clock, write: SentWrite, e: StorageError) -> Action {
-        self.ambiguous = Some(write);
+        if self.unanswered.len() == MAX_UNANSWERED {
+            self.unanswered.remove(0);
+        }
+        self.unanswered.push(write);
         self.failed(now, e)
     }
 
-    fn reread(&mut self, now: Clock) -> Action {
+    fn reread(&mut self, now: Clock, why: ReadFor) -> Action {
         if self.ops >= MAX_OPS_PER_STEP {
             return self.done(now, self.cfg.frequent_interval_ms);
         }
         self.ops += 1;
-        self.read()
+        self.read(why)
     }
 
     /// Our write `etag`, sent at `sent_at`, succeeded: we hold the lease. Run the acquire hook
     /// before acting as leader; if the lease ran out while we waited, renew first.
     fn hold(&mut self, now: Clock, etag: String, term: u64, sent_at: u64, record: LeaderRecord) -> Action {
         self.known_term = self.known_term.max(term);
-        self.ambiguous = None;
+        // A write of ours succeeded: every earlier one was conditioned on an etag that is gone.
+        self.unanswered.clear();
         self.note_record(now, &etag, Ok(record.clone()));
         let until = sent_at + self.cfg.renew_deadline_ms * MS;
         self.role = Role::Leader(Lease { etag, term, sent_at, until, hook_ok: false, record });
@@ -621,7 +692,7 @@ impl Elector {
                 lease.record = record.clone();
                 let hook_ok = lease.hook_ok;
                 self.succeeded();
-                self.ambiguous = None;
+                self.unanswered.clear();
                 self.note_record(now, &etag, Ok(record));
                 if !hook_ok {
                     // The lease was won while its hook could not run (it had already lapsed).
@@ -633,50 +704,13 @@ impl Elector {
                 let wait = self.leader_wait_ms(now);
                 self.done(now, wait)
             }
-            // Someone wrote since our last renewal — unless it was our own unanswered write.
-            Err(StorageError::PreconditionFailed) | Err(StorageError::NotFound) | Err(StorageError::Conflict)
-                if self.ambiguous.is_some() =>
-            {
-                self.reread(now)
-            }
-            Err(StorageError::Conflict) => self.reread(now),
-            Err(StorageError::PreconditionFailed) => self.lose(now, "another instance wrote the lock object"),
+            // Someone wrote since our last renewal — or our own unanswered write was applied,
+            // or the server refused a correct write. Only a read can tell which.
+            Err(StorageError::PreconditionFailed) => self.reread(now, ReadFor::Refused { condition: sent.condition }),
+            Err(StorageError::Conflict) => self.reread(now, ReadFor::Observe),
+            Err(StorageError::NotFound) if !self.unanswered.is_empty() => self.reread(now, ReadFor::Observe),
             Err(StorageError::NotFound) => self.lose_deleted(now),
             Err(e @ StorageError::Unavailable(_)) => self.unanswered(now, sent, e),
-            Err(e) => self.failed(now, e),
-        }
-    }
-
-    /// A leader re-reads after a 409, or after a 412 that its own unanswered write may explain.
-    fn on_leader_read(&mut self, now: Clock, r: Result<Object, StorageError>) -> Action {
-        let Role::Leader(lease) = &mut self.role else { unreachable!("called for leaders") };
-        match r {
-            Ok(obj) if obj.etag == lease.etag => {
-                self.ambiguous = None;
-                self.succeeded();
-                self.renew(now)
-            }
-            Ok(obj) => match self.ambiguous.take() {
-                Some(amb) if amb.data == obj.data => {
-                    // The unanswered renewal was applied: adopt its etag and its send time.
-                    lease.etag = obj.etag.clone();
-                    lease.sent_at = amb.sent_at;
-                    lease.until = amb.sent_at + self.cfg.renew_deadline_ms * MS;
-                    lease.record = amb.record;
-                    self.succeeded();
-                    self.note(now, &obj);
-                    self.renew(now)
-                }
-                _ => {
-                    self.succeeded();
-                    self.note(now, &obj);
-                    self.lose(now, "another instance wrote the lock object")
-                }
-            },
-            Err(StorageError::NotFound) => {
-                self.ambiguous = None;
-                self.lose_deleted(now)
-            }
             Err(e) => self.failed(now, e),
         }
     }
@@ -687,7 +721,6 @@ impl Elector {
             return self.observe(now);
         };
         self.last_error = Some(format!("lost leadership of term {}: {why}", lease.term));
-        self.ambiguous = None;
         if lease.hook_ok { self.lose_hook(lease.term, AfterLose::Observe) } else { self.observe(now) }
     }
 
@@ -769,6 +802,13 @@ impl Elector {
     fn failed(&mut self, now: Clock, e: StorageError) -> Action {
         self.fails = self.fails.saturating_add(1);
         self.last_error = Some(e.to_string());
+        let wait = self.backoff_ms(now);
+        self.done(now, wait)
+    }
+
+    /// Exponential in the failures in a row, jittered, capped at the frequent interval and,
+    /// for a leader, at its lease's end.
+    fn backoff_ms(&mut self, now: Clock) -> u64 {
         let base = (self.cfg.frequent_interval_ms / 8).max(1);
         let backoff = base.saturating_mul(1 << self.fails.min(10).saturating_sub(1)).min(self.cfg.frequent_interval_ms);
         let jittered = backoff / 2 + self.rng.u64(0..=backoff / 2);
@@ -776,7 +816,7 @@ impl Elector {
             Role::Leader(l) => jittered.min(l.until.saturating_sub(now.mono_ns).div_ceil(MS)),
             Role::Follower => jittered,
         };
-        self.done(now, wait.max(1))
+        wait.max(1)
     }
 
     fn done(&mut self, now: Clock, next_step_in_ms: u64) -> Action {

@@ -19,6 +19,11 @@ struct World {
     faults: VecDeque<StorageError>,
     /// Apply the next write even though a fault is answered (reply lost).
     apply_despite_fault: bool,
+    /// Hold the next faulted write back instead, to apply it later (`apply_late`).
+    defer_faulted_write: bool,
+    deferred: Option<(String, Vec<u8>, Option<String>)>,
+    /// Answer 412 to every If-Match, as a server that refuses the etag in the form we send.
+    refuse_if_match: bool,
     /// How long each storage call takes.
     latency_ms: u64,
     gets: u32,
@@ -58,6 +63,18 @@ impl World {
     fn node<'a>(&'a mut self, id: &'a str) -> Node<'a> {
         Node { w: self, id }
     }
+    /// Applies the write held back by `defer_faulted_write`, as the server would if a request
+    /// stuck in a queue went through after the client gave up. Returns whether it applied.
+    fn apply_late(&mut self) -> bool {
+        let (key, data, etag) = self.deferred.take().expect("a deferred write");
+        if self.objects.get(&key).map(|o| o.etag.clone()) != etag {
+            return false;
+        }
+        self.etags += 1;
+        let new = format!("\"e{}\"", self.etags);
+        self.objects.insert(key, Object { data, etag: new });
+        true
+    }
     fn hooks(&self, id: &str) -> Vec<&str> {
         self.log.iter().filter_map(|l| l.strip_prefix(&format!("{id} "))).collect()
     }
@@ -79,6 +96,13 @@ impl Io for Node<'_> {
         self.w.puts.push(etag.map(str::to_string));
         self.w.advance(self.w.latency_ms);
         let fault = self.w.faults.pop_front();
+        if fault.is_some() && std::mem::take(&mut self.w.defer_faulted_write) {
+            self.w.deferred = Some((key.into(), data.to_vec(), etag.map(str::to_string)));
+            return Err(fault.unwrap());
+        }
+        if etag.is_some() && self.w.refuse_if_match {
+            return Err(StorageError::PreconditionFailed);
+        }
         if fault.is_some() && !std::mem::take(&mut self.w.apply_despite_fault) {
             return Err(fault.unwrap());
         }
@@ -426,8 +450,13 @@ fn an_acquire_hook_slower_than_the_lease_is_followed_by_a_renewal_not_a_loss() {
     w.advance(12_000);
     let renew = b.complete(w.clock(), Completion::Hook(Ok(())));
     assert!(matches!(&renew, Action::Put { etag: Some(e), .. } if e == "\"mine\""), "{renew:?}");
-    let lose = b.complete(w.clock(), Completion::Put(Err(StorageError::PreconditionFailed)));
+    // A 412 is read back first: only another instance's record means a loss.
+    let read = b.complete(w.clock(), Completion::Put(Err(StorageError::PreconditionFailed)));
+    assert!(matches!(read, Action::Get { .. }), "{read:?}");
+    let theirs = Object { data: LeaderRecord::leading("c", "", w.wall, 2).to_json(), etag: "\"theirs\"".into() };
+    let lose = b.complete(w.clock(), Completion::Got(Ok(theirs)));
     assert!(matches!(lose, Action::LoseHook { term: 1, .. }), "{lose:?}");
+    assert!(b.status(w.clock()).last_error.unwrap().contains("another instance wrote"));
 }
 
 #[test]
@@ -503,6 +532,78 @@ fn a_renewal_whose_reply_was_lost_does_not_make_the_leader_step_down() {
     step(&mut w, &mut a);
     assert!(a.is_leader(w.clock()));
     assert_eq!(w.hooks("a"), vec!["acquire 1"], "no lose/acquire flap");
+}
+
+#[test]
+fn a_renewal_applied_unanswered_then_a_retry_lost_then_a_412_keeps_leadership() {
+    let mut w = World::new();
+    let mut a = elector(&w, "a");
+    step(&mut w, &mut a);
+    w.advance(5_000);
+    // Renewal 1 is applied but its reply is lost; renewal 2 (If-Match on the old etag) is
+    // lost too; renewal 3 meets 412. Only the first one's bytes are in the object.
+    w.faults.push_back(StorageError::Unavailable("connection reset".into()));
+    w.apply_despite_fault = true;
+    step(&mut w, &mut a);
+    let applied = w.objects[KEY].clone();
+    w.advance(300);
+    w.faults.push_back(StorageError::Unavailable("timed out".into()));
+    step(&mut w, &mut a);
+    w.advance(300);
+    step(&mut w, &mut a);
+    assert!(a.is_leader(w.clock()), "{:?}", a.status(w.clock()).last_error);
+    assert_eq!(w.hooks("a"), vec!["acquire 1"], "no lose/acquire flap");
+    assert_ne!(w.etag(), applied.etag, "renewed on top of the adopted write");
+    assert_eq!(w.record().leader_id, "a");
+}
+
+#[test]
+fn a_renewal_applied_after_the_leader_gave_up_on_it_is_recognised_as_its_own() {
+    let mut w = World::new();
+    let mut a = elector(&w, "a");
+    step(&mut w, &mut a);
+    w.advance(5_000);
+    w.faults.push_back(StorageError::Unavailable("timed out".into()));
+    w.defer_faulted_write = true;
+    step(&mut w, &mut a);
+    // A read meanwhile shows the old etag (a 409 makes the leader read).
+    w.advance(300);
+    w.faults.push_back(StorageError::Conflict);
+    step(&mut w, &mut a);
+    assert!(a.is_leader(w.clock()));
+    // The first renewal lands now, long after the client gave up on it... but its condition
+    // is gone, since the retry succeeded: nothing may happen.
+    assert!(!w.apply_late(), "a write conditioned on a replaced etag never applies");
+    // Again, with the late write landing before the next renewal.
+    w.advance(5_000);
+    w.faults.push_back(StorageError::Unavailable("timed out".into()));
+    w.defer_faulted_write = true;
+    step(&mut w, &mut a);
+    assert!(w.apply_late());
+    w.advance(300);
+    step(&mut w, &mut a);
+    assert!(a.is_leader(w.clock()), "{:?}", a.status(w.clock()).last_error);
+    assert_eq!(w.hooks("a"), vec!["acquire 1"]);
+}
+
+#[test]
+fn a_412_while_the_object_still_holds_our_etag_is_a_server_quirk_not_a_competitor() {
+    let mut w = World::new();
+    let mut a = elector(&w, "a");
+    step(&mut w, &mut a);
+    let etag = w.etag();
+    w.refuse_if_match = true;
+    w.advance(5_000);
+    step(&mut w, &mut a);
+    let st = a.status(w.clock());
+    assert!(st.is_leader, "the lease still runs");
+    let problem = st.last_error.unwrap();
+    assert!(problem.contains("does not honour If-Match") && problem.contains(&etag), "{problem}");
+    assert!(!problem.contains("another instance"), "{problem}");
+    assert_eq!(w.etag(), etag, "nothing was written");
+    // The lease runs out; the reason given is the true one.
+    run_until(&mut w, &mut a, 10_000, |w, a| !a.is_leader(w.clock()));
+    assert!(a.status(w.clock()).last_error.unwrap().contains("lease expired"));
 }
 
 #[test]

@@ -27,7 +27,9 @@ struct Saved {
     lease: Option<SavedLease>,
     observation: Option<SavedObservation>,
     known_term: u64,
-    ambiguous: Option<SavedSentWrite>,
+    /// Unanswered writes, oldest first (`ambiguous` held one, before this was a list).
+    #[serde(default, alias = "ambiguous", deserialize_with = "one_or_many")]
+    unanswered: Vec<SavedSentWrite>,
     backoff_until: Option<u64>,
     fails: u32,
     last_error: Option<String>,
@@ -57,6 +59,8 @@ struct SavedObservation {
 #[derive(Serialize, Deserialize)]
 struct SavedSentWrite {
     data: Vec<u8>,
+    #[serde(default)]
+    condition: Option<String>,
     sent_at: u64,
     term: u64,
     record: LeaderRecord,
@@ -90,12 +94,17 @@ impl Elector {
                 changed: o.changed,
             }),
             known_term: self.known_term,
-            ambiguous: self.ambiguous.as_ref().map(|a| SavedSentWrite {
-                data: a.data.clone(),
-                sent_at: a.sent_at,
-                term: a.term,
-                record: a.record.clone(),
-            }),
+            unanswered: self
+                .unanswered
+                .iter()
+                .map(|a| SavedSentWrite {
+                    data: a.data.clone(),
+                    condition: a.condition.clone(),
+                    sent_at: a.sent_at,
+                    term: a.term,
+                    record: a.record.clone(),
+                })
+                .collect(),
             backoff_until: self.backoff_until,
             fails: self.fails,
             last_error: self.last_error.clone(),
@@ -145,12 +154,11 @@ impl Elector {
             changed: o.changed,
         });
         e.known_term = saved.known_term;
-        e.ambiguous = saved.ambiguous.map(|a| SentWrite {
-            data: a.data,
-            sent_at: past(a.sent_at),
-            term: a.term,
-            record: a.record,
-        });
+        e.unanswered = saved
+            .unanswered
+            .into_iter()
+            .map(|a| SentWrite { data: a.data, condition: a.condition, sent_at: past(a.sent_at), term: a.term, record: a.record })
+            .collect();
         e.backoff_until = saved.backoff_until.map(|b| if continuous { b } else { now.mono_ns + timeout });
         e.fails = saved.fails;
         e.last_error = saved.last_error;
@@ -173,4 +181,18 @@ fn clock_continued(saved: &Saved, now: Clock, drift_ppm: u32) -> bool {
     }
     let allowed = i128::from(CONTINUITY_SLACK_NS) + wall_elapsed * i128::from(drift_ppm) / 1_000_000;
     (mono_elapsed - wall_elapsed).abs() <= allowed
+}
+
+/// Reads a list, or the single object (or null) that version 1 states saved as `ambiguous`.
+fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<SavedSentWrite>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        Many(Vec<SavedSentWrite>),
+        One(Option<SavedSentWrite>),
+    }
+    Ok(match OneOrMany::deserialize(d)? {
+        OneOrMany::Many(v) => v,
+        OneOrMany::One(o) => o.into_iter().collect(),
+    })
 }

@@ -2,7 +2,8 @@
 //! simulated, strongly consistent S3 with conditional writes, on simulated time.
 //!
 //! Faults: crashes and restarts (state lost), GC-like pauses longer than the lease, partitions
-//! from S3 (requests lost, or applied with the reply lost), slow replies, injected 409/500/503,
+//! from S3 (requests lost, or applied with the reply lost), writes applied long after the
+//! client gave up on them, slow replies, injected 409/500/503,
 //! corrupt lock objects written by an outsider, per-elector clock rates within the configured
 //! drift bound, wall-clock offsets and jumps, failing and slow hooks.
 //!
@@ -18,7 +19,9 @@
 //! - terms in the object never decrease, and each term has at most one leader;
 //! - an elector leads only after its acquire hook succeeded, and runs its lose hook by the end
 //!   of the step after its leadership ended;
-//! - after faults heal, some elector leads within LIVENESS_BOUND (derived below).
+//! - after faults heal, some elector leads within LIVENESS_BOUND (derived below);
+//! - no false step-down: an elector that says "another instance wrote" was shown an object
+//!   that it did not write itself.
 //!
 //! A violation panics with the seed and the recent event log; rerun that seed to replay it.
 
@@ -81,12 +84,22 @@ const LIVENESS_BOUND: u64 = {
     (local * (1_000_000 + DRIFT_PPM as u64) / 1_000_000 + 4 * MAX_DELAY_MS + 2 * HOOK_MAX_MS + 10_000) * MS
 };
 
+/// What becomes of a write's reply.
+#[derive(Debug, PartialEq)]
+enum Reply {
+    Delivered,
+    /// Lost silently: the client's timeout answers.
+    Lost,
+    /// The connection is cut after the write was applied: the client sees an error at once.
+    Reset,
+}
+
 #[derive(Debug)]
 enum Ev {
     Step(usize),
     /// Completion for node, valid only if the node's generation still matches.
     Deliver(usize, u64, Completion),
-    Apply { node: usize, epoch: u64, key_etag: Option<String>, data: Vec<u8>, lose_reply: bool, reply_delay: u64 },
+    Apply { node: usize, epoch: u64, key_etag: Option<String>, data: Vec<u8>, reply: Reply, reply_delay: u64 },
     Crash(usize),
     Restart(usize),
     Pause(usize, u64),
@@ -113,6 +126,8 @@ struct Node {
     /// For Broken::IgnoreDeadline: believes from acquire until a lose hook.
     sticky_belief: bool,
     ended_without_lose: bool,
+    /// Every record this incarnation sent: a read showing one of them is its own write.
+    written: std::collections::HashSet<Vec<u8>>,
 }
 
 struct Sim {
@@ -154,6 +169,7 @@ impl Sim {
                 pending_lose: false,
                 sticky_belief: false,
                 ended_without_lose: false,
+                written: Default::default(),
             })
             .collect();
         let heal_at = p.duration * 6 / 10;
@@ -225,6 +241,7 @@ impl Sim {
         let cfg = config(i, &self.p);
         let now = self.clock(i);
         self.nodes[i].elector = Some(Elector::new(cfg, now).expect("valid config"));
+        self.nodes[i].written.clear();
         self.push(self.now, Ev::Step(i));
     }
 
@@ -329,12 +346,15 @@ impl Sim {
                 }
                 self.complete(i, completion);
             }
-            Ev::Apply { node, epoch, key_etag, data, lose_reply, reply_delay } => {
+            Ev::Apply { node, epoch, key_etag, data, reply, reply_delay } => {
                 let result = self.apply(key_etag, data);
-                self.note(format!("n{node} write applied? {:?}", result.as_ref().map(|_| "ok")));
-                if !lose_reply {
-                    self.push(self.now + reply_delay, Ev::Deliver(node, epoch, Completion::Put(result)));
-                }
+                self.note(format!("n{node} write applied? {:?}, reply {reply:?}", result.as_ref().map(|_| "ok")));
+                let result = match reply {
+                    Reply::Lost => return,
+                    Reply::Reset => Err(StorageError::Unavailable("connection reset".into())),
+                    Reply::Delivered => result,
+                };
+                self.push(self.now + reply_delay, Ev::Deliver(node, epoch, Completion::Put(result)));
             }
             Ev::Crash(i) => {
                 if self.nodes[i].elector.take().is_some() {
@@ -449,16 +469,31 @@ impl Sim {
                 };
                 self.push(self.now + d1 + d2, Ev::Deliver(i, epoch, Completion::Got(reply)));
             }
-            Action::Put { data, etag, .. } => {
+            Action::Put { data, etag, timeout_ms, .. } => {
+                self.nodes[i].written.insert(data.clone());
                 let (d1, d2) = (self.delay(), self.delay());
                 if partitioned && self.rng.bool() || fault == 0 {
                     return; // request lost
                 }
                 match fault {
+                    // Applied long after the client gave up (a request stuck in a queue).
+                    4 => {
+                        let at = self.real_after(i, timeout_ms) + self.rng.u64(1..3_000) * MS;
+                        self.push(at, Ev::Apply { node: i, epoch, key_etag: etag, data, reply: Reply::Lost, reply_delay: 0 });
+                    }
                     1 => self.push(self.now + d1 + d2, Ev::Deliver(i, epoch, Completion::Put(Err(StorageError::Conflict)))),
                     2 => self.push(self.now + d1 + d2, Ev::Deliver(i, epoch, Completion::Put(Err(StorageError::Unavailable("500".into()))))),
-                    // Applied, but the reply is lost (always so while partitioned).
-                    _ => self.push(self.now + d1, Ev::Apply { node: i, epoch, key_etag: etag, data, lose_reply: partitioned || fault == 3, reply_delay: d2 }),
+                    // Applied, but the reply is lost (always so while partitioned), or the
+                    // connection is cut before it.
+                    _ => {
+                        let reply = match fault {
+                            _ if partitioned => Reply::Lost,
+                            3 => Reply::Lost,
+                            5 | 6 => Reply::Reset,
+                            _ => Reply::Delivered,
+                        };
+                        self.push(self.now + d1, Ev::Apply { node: i, epoch, key_etag: etag, data, reply, reply_delay: d2 });
+                    }
                 }
             }
             Action::Probe { addr, .. } => {
@@ -509,7 +544,20 @@ impl Sim {
             }
         }
         let now = self.clock(i);
-        let action = self.nodes[i].elector.as_mut().unwrap().complete(now, completion);
+        let elector = self.nodes[i].elector.as_mut().unwrap();
+        let error_before = elector.status(now).last_error;
+        let shown = match &completion {
+            Completion::Got(Ok(obj)) => Some(obj.data.clone()),
+            _ => None,
+        };
+        let action = elector.complete(now, completion);
+        let error_after = elector.status(now).last_error;
+        if error_after != error_before && error_after.as_deref().is_some_and(|e| e.contains("another instance wrote")) {
+            match shown {
+                Some(data) if !self.nodes[i].written.contains(&data) => {}
+                _ => self.fail(format!("n{i} stepped down for another instance's write, but the object was its own")),
+            }
+        }
         self.perform(i, action);
     }
 
