@@ -3,26 +3,10 @@
 
 mod common;
 
-use common::fake_s3::fake_s3;
+use common::fake_s3::{config_for, fake_s3};
 use common::{seaweed, storage};
-use s3lect::storage::check_conditional_writes;
-use s3lect::{S3Config, S3Storage, Storage, StorageError};
+use s3lect::{S3Storage, Storage, StorageError};
 use std::sync::Arc;
-use std::time::Duration;
-
-fn config_for(endpoint: String) -> S3Config {
-    S3Config {
-        bucket: "b".into(),
-        region: "us-east-1".into(),
-        endpoint: Some(endpoint),
-        path_style: true,
-        access_key_id: "k".into(),
-        secret_access_key: "s".into(),
-        session_token: None,
-        ca_cert_pem: None,
-        request_timeout: Duration::from_secs(5),
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn signed_requests_and_conditional_writes_map_to_the_right_errors() {
@@ -104,23 +88,6 @@ async fn wrong_credentials_and_missing_bucket_are_named() {
         Err(StorageError::Invalid(msg)) => assert!(msg.contains("no-such-bucket") && msg.contains("does not exist"), "{msg}"),
         other => panic!("a missing bucket must be named, got {other:?}"),
     }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn conformance_check_passes_on_seaweedfs_and_cleans_up() {
-    let server = seaweed("s3-conformance").await;
-    let s3 = storage(&server);
-    check_conditional_writes(&s3, "group/leader.json").await.expect("SeaweedFS enforces conditional writes");
-    // Only the scratch object was touched, and it is gone again.
-    assert_eq!(s3.get("group/leader.json").await, Err(StorageError::NotFound));
-}
-
-#[tokio::test]
-async fn a_server_that_ignores_conditions_is_refused() {
-    let fake = fake_s3(200, "").await;
-    let s3 = S3Storage::new(config_for(format!("http://{}", fake.addr))).unwrap();
-    let err = check_conditional_writes(&s3, "group/leader.json").await.unwrap_err();
-    assert!(err.contains("does not enforce conditional writes") && err.contains("If-None-Match"), "{err}");
 }
 
 #[tokio::test]

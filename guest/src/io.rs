@@ -40,6 +40,8 @@ impl fmt::Display for StorageError {
     }
 }
 
+impl std::error::Error for StorageError {}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ProbeReply {
     /// The leader's health JSON.

@@ -44,8 +44,11 @@ pub struct ElectorConfig {
     pub trust_absent_object: bool,
     /// Longest a hook may run; an acquire hook that overruns counts as failed (default 10 s).
     pub hook_timeout: Duration,
-    /// At start, verify that the storage enforces conditional writes (default true).
+    /// At start, verify that the storage enforces conditional writes (default true), and find
+    /// out the form of `If-Match` etag it accepts.
     pub check_conditional_writes: bool,
+    /// How long the start-up check may retry transient storage errors (default 60 s).
+    pub startup_budget: Duration,
     /// Runs after this instance won the lock object; an error resigns.
     pub on_acquire_leadership: Option<Hook>,
     /// Runs when leadership ends; errors are logged only.
@@ -73,6 +76,7 @@ impl Default for ElectorConfig {
             trust_absent_object: core.trust_absent_object,
             hook_timeout: Duration::from_secs(10),
             check_conditional_writes: true,
+            startup_budget: crate::storage::DEFAULT_STARTUP_BUDGET,
             on_acquire_leadership: None,
             on_lose_leadership: None,
         }
@@ -87,6 +91,7 @@ impl fmt::Debug for ElectorConfig {
             .field("peer_allow_plain_http", &self.peer_allow_plain_http)
             .field("hook_timeout", &self.hook_timeout)
             .field("check_conditional_writes", &self.check_conditional_writes)
+            .field("startup_budget", &self.startup_budget)
             .field("on_acquire_leadership", &self.on_acquire_leadership.is_some())
             .field("on_lose_leadership", &self.on_lose_leadership.is_some())
             .finish()

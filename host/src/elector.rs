@@ -6,8 +6,8 @@ use crate::clock;
 use crate::config::ElectorConfig;
 use crate::error::{Error, Result};
 use crate::probe::PeerProbe;
-use crate::runtime::{ComponentElector, HostIo, Outcome, Runtime};
-use crate::storage::{Storage, check_conditional_writes};
+use crate::runtime::{ComponentElector, HostIo, Outcome, Runtime, Stopping};
+use crate::storage::{EtagForm, Storage, WithEtagForm, check_conditional_writes};
 use s3lect_guest::{HealthReply, Status};
 use serde::Serialize;
 use std::future::Future;
@@ -191,7 +191,7 @@ impl S3Elector {
     }
 }
 
-fn host_io(cfg: &ElectorConfig, storage: &Arc<dyn Storage>) -> Result<HostIo> {
+fn host_io(cfg: &ElectorConfig, storage: &Arc<dyn Storage>, stopping: &Stopping) -> Result<HostIo> {
     let probe = if cfg.peer_mode {
         Some(Arc::new(PeerProbe::new(cfg.peer_ca_cert.as_deref(), cfg.peer_allow_plain_http)?))
     } else {
@@ -203,7 +203,23 @@ fn host_io(cfg: &ElectorConfig, storage: &Arc<dyn Storage>) -> Result<HostIo> {
         on_acquire: cfg.on_acquire_leadership.clone(),
         on_lose: cfg.on_lose_leadership.clone(),
         hook_timeout: cfg.hook_timeout,
+        stopping: stopping.clone(),
     })
+}
+
+/// Runs the start-up conformance check (if configured) and returns the storage to elect on:
+/// the one given, sending `If-Match` etags in the form the server accepts.
+pub(crate) async fn conforming(storage: Arc<dyn Storage>, cfg: &ElectorConfig) -> Result<Arc<dyn Storage>> {
+    if !cfg.check_conditional_writes {
+        return Ok(storage);
+    }
+    let found = check_conditional_writes(storage.as_ref(), &cfg.lockfile_path, cfg.startup_budget).await?;
+    if found.if_match == EtagForm::Unquoted {
+        tracing::warn!(
+            "the storage refuses If-Match with the etag as it returned it (quoted) and accepts it unquoted (a known Ceph RGW quirk); sending etags unquoted"
+        );
+    }
+    Ok(WithEtagForm::wrap(storage, found.if_match))
 }
 
 fn wall(ns: i128) -> Option<time::OffsetDateTime> {
@@ -218,14 +234,14 @@ impl Elector for S3Elector {
         }
         let cfg = self.config();
         cfg.validate()?;
-        if cfg.check_conditional_writes {
-            check_conditional_writes(self.inner.storage.as_ref(), &cfg.lockfile_path).await.map_err(Error::Storage)?;
-        }
+        let storage = conforming(self.inner.storage.clone(), &cfg).await?;
         let runtime = Runtime::shared()?;
-        let guest = ComponentElector::create(&runtime, host_io(&cfg, &self.inner.storage)?, &cfg.core(), None).await?;
+        let (stop, stopping) = Stopping::channel();
+        let guest = ComponentElector::create(&runtime, host_io(&cfg, &storage, &stopping)?, &cfg.core(), None).await?;
         let (commands, rx) = mpsc::channel(8);
         self.inner.shared.snapshot.send_modify(|s| s.stopped = false);
-        let task = tokio::spawn(drive(self.inner.shared.clone(), self.inner.storage.clone(), runtime, guest, rx));
+        let driver = Driver { shared: self.inner.shared.clone(), storage, runtime, stop, stopping };
+        let task = tokio::spawn(driver.drive(guest, rx));
         *running = Some(Running { commands, task });
         Ok(())
     }
@@ -331,77 +347,116 @@ impl Elector for S3Elector {
     }
 }
 
-/// The driver task: steps when due, applies config updates between steps, resigns on stop.
-async fn drive(
+/// What the driver task owns besides the guest.
+struct Driver {
     shared: Arc<Shared>,
     storage: Arc<dyn Storage>,
     runtime: Arc<Runtime>,
-    mut guest: ComponentElector,
-    mut commands: mpsc::Receiver<Command>,
-) {
-    let mut due = tokio::time::Instant::now();
-    loop {
-        tokio::select! {
-            biased;
-            command = commands.recv() => match command {
-                Some(Command::Update(cfg, reply)) => {
-                    let result = apply_config(&mut guest, &cfg, &storage).await;
-                    if result.is_ok() {
-                        *shared.config.lock().unwrap() = cfg;
-                    }
-                    let _ = reply.send(result);
+    /// Raises [`Stopping`] inside a step in flight.
+    stop: watch::Sender<bool>,
+    stopping: Stopping,
+}
+
+impl Driver {
+    /// Steps when due and applies config updates between steps. A stop request is heard during
+    /// a step too: it cuts the step short (see [`Stopping`]), then the elector resigns.
+    async fn drive(self, mut guest: ComponentElector, mut commands: mpsc::Receiver<Command>) {
+        let mut due = tokio::time::Instant::now();
+        loop {
+            let command = tokio::select! {
+                biased;
+                command = commands.recv() => Some(command),
+                _ = tokio::time::sleep_until(due) => None,
+            };
+            match command {
+                Some(Some(Command::Update(cfg, reply))) => {
+                    let _ = reply.send(self.apply_config(&mut guest, cfg).await);
                     continue;
                 }
-                Some(Command::Stop(reply)) => {
-                    resign(&shared, &mut guest).await;
-                    let _ = reply.send(());
-                    return;
-                }
+                Some(Some(Command::Stop(reply))) => return self.leave(&mut guest, Some(reply)).await,
                 // Every handle to the elector was dropped: leave the election cleanly.
-                None => {
-                    resign(&shared, &mut guest).await;
-                    return;
+                Some(None) => return self.leave(&mut guest, None).await,
+                None => {}
+            }
+            let (result, command) = {
+                let step = guest.step();
+                tokio::pin!(step);
+                let mut command = None;
+                let result = loop {
+                    tokio::select! {
+                        result = &mut step => break result,
+                        c = commands.recv(), if command.is_none() => {
+                            if matches!(c, Some(Command::Stop(_)) | None) {
+                                self.stop.send_replace(true);
+                            }
+                            command = Some(c);
+                        }
+                    }
+                };
+                (result, command)
+            };
+            due = self.stepped(&mut guest, result).await;
+            match command {
+                Some(Some(Command::Update(cfg, reply))) => {
+                    let _ = reply.send(self.apply_config(&mut guest, cfg).await);
                 }
-            },
-            _ = tokio::time::sleep_until(due) => {}
+                Some(Some(Command::Stop(reply))) => return self.leave(&mut guest, Some(reply)).await,
+                Some(None) => return self.leave(&mut guest, None).await,
+                None => {}
+            }
         }
-        let frequent = shared.config.lock().unwrap().frequent_interval;
-        match guest.step().await {
+    }
+
+    /// Publishes a step's outcome; returns when the next step is due.
+    async fn stepped(&self, guest: &mut ComponentElector, result: Result<Outcome>) -> tokio::time::Instant {
+        let frequent = self.shared.config.lock().unwrap().frequent_interval;
+        match result {
             Ok(outcome) => {
-                due = tokio::time::Instant::now() + outcome.next_step;
-                publish(&shared, outcome);
+                let due = tokio::time::Instant::now() + outcome.next_step;
+                publish(&self.shared, outcome);
+                due
             }
             Err(e) => {
                 // A trapped instance cannot be entered again: start a fresh one, which knows
                 // nothing and so can only be slower to take over, never faster.
                 tracing::error!(error = %e, "election step failed; restarting the component instance");
-                let cfg = shared.config.lock().unwrap().clone();
-                let fresh = match host_io(&cfg, &storage) {
-                    Ok(io) => ComponentElector::create(&runtime, io, &cfg.core(), None).await,
+                let cfg = self.shared.config.lock().unwrap().clone();
+                let fresh = match host_io(&cfg, &self.storage, &self.stopping) {
+                    Ok(io) => ComponentElector::create(&self.runtime, io, &cfg.core(), None).await,
                     Err(e) => Err(e),
                 };
                 match fresh {
-                    Ok(g) => guest = g,
+                    Ok(g) => *guest = g,
                     Err(e) => tracing::error!(error = %e, "could not restart the component instance"),
                 }
-                shared.snapshot.send_modify(|s| {
+                self.shared.snapshot.send_modify(|s| {
                     s.lease_deadline = None;
                     if let Some(st) = s.status.as_mut() {
                         st.is_leader = false;
                         st.last_error = Some(format!("election step failed: {e}"));
                     }
                 });
-                due = tokio::time::Instant::now() + frequent;
+                tokio::time::Instant::now() + frequent
             }
         }
     }
-}
 
-async fn apply_config(guest: &mut ComponentElector, cfg: &ElectorConfig, storage: &Arc<dyn Storage>) -> Result<()> {
-    let io = host_io(cfg, storage)?;
-    guest.update_config(&cfg.core()).await?;
-    guest.set_io(io);
-    Ok(())
+    async fn apply_config(&self, guest: &mut ComponentElector, cfg: ElectorConfig) -> Result<()> {
+        let io = host_io(&cfg, &self.storage, &self.stopping)?;
+        guest.update_config(&cfg.core()).await?;
+        guest.set_io(io);
+        *self.shared.config.lock().unwrap() = cfg;
+        Ok(())
+    }
+
+    /// Resigns (with the stop flag lowered: the resignation must be written) and ends.
+    async fn leave(self, guest: &mut ComponentElector, reply: Option<oneshot::Sender<()>>) {
+        self.stop.send_replace(false);
+        resign(&self.shared, guest).await;
+        if let Some(reply) = reply {
+            let _ = reply.send(());
+        }
+    }
 }
 
 async fn resign(shared: &Shared, guest: &mut ComponentElector) {

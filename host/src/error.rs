@@ -8,6 +8,8 @@ pub enum Error {
     Config(#[from] ConfigError),
     #[error("{0}")]
     Storage(String),
+    #[error(transparent)]
+    Conformance(#[from] crate::storage::ConformanceError),
     #[error("wasm component: {0}")]
     Runtime(String),
     #[error("TLS: {0}")]

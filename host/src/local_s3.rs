@@ -1,5 +1,6 @@
-//! A local S3-compatible server (SeaweedFS `weed mini`) started on free loopback ports, for the
-//! demo and the end-to-end tests. It is killed when the handle is dropped.
+//! A local S3-compatible server started on free loopback ports, for the demo and the end-to-end
+//! tests: SeaweedFS (`weed mini`), or a single-node Ceph RGW (`scripts/ceph.sh`). It is killed
+//! when the handle is dropped.
 
 use crate::storage::{S3Config, S3Storage, Storage, StorageError};
 use std::net::TcpListener;
@@ -11,10 +12,25 @@ pub const ACCESS_KEY: &str = "s3lect-test-key";
 pub const SECRET_KEY: &str = "s3lect-test-secret";
 
 pub struct LocalS3 {
-    child: Child,
+    server: Server,
     pub endpoint: String,
     pub bucket: String,
     _dir: tempfile::TempDir,
+}
+
+enum Server {
+    Seaweed(Child),
+    /// The cluster's folder, for `scripts/ceph.sh stop`.
+    Ceph(PathBuf),
+}
+
+fn ceph_script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/ceph.sh")
+}
+
+/// Is Ceph installed (`scripts/ceph.sh install`)?
+pub fn ceph_installed() -> bool {
+    ["radosgw", "ceph-mon", "ceph-osd"].iter().all(|b| Command::new(b).arg("--version").output().is_ok_and(|o| o.status.success()))
 }
 
 /// The `weed` binary: `$S3LECT_WEED`, else `.venv/bin/weed` in the project (as installed by
@@ -77,7 +93,42 @@ impl LocalS3 {
             .stderr(log)
             .spawn()
             .map_err(|e| format!("starting {}: {e}", weed.display()))?;
-        let server = LocalS3 { child, endpoint: format!("http://127.0.0.1:{}", ports[0]), bucket: bucket.into(), _dir: dir };
+        let server =
+            LocalS3 { server: Server::Seaweed(child), endpoint: format!("http://127.0.0.1:{}", ports[0]), bucket: bucket.into(), _dir: dir };
+        server.wait_ready(Duration::from_secs(60)).await?;
+        Ok(server)
+    }
+
+    /// Starts a single-node Ceph RGW (about 15 s) with `bucket` created.
+    pub async fn start_ceph(bucket: &str) -> Result<LocalS3, String> {
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let cluster = dir.path().join("ceph");
+        let port = (0..200)
+            .map(|_| free_port())
+            .find(|p| p.as_ref().map_or(true, |p| TcpListener::bind(("127.0.0.1", p + 1)).is_ok()))
+            .unwrap_or_else(|| Err("no free port pair".into()))?;
+        let out = Command::new("bash")
+            .arg(ceph_script())
+            .arg("start")
+            .arg(&cluster)
+            .arg(port.to_string())
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| format!("running scripts/ceph.sh: {e}"))?;
+        let server = LocalS3 { server: Server::Ceph(cluster), endpoint: format!("http://127.0.0.1:{port}"), bucket: bucket.into(), _dir: dir };
+        if !out.status.success() {
+            return Err(format!("Ceph did not start: {}", String::from_utf8_lossy(&out.stderr).trim()));
+        }
+        let storage = S3Storage::new(server.s3_config()).map_err(|e| e.to_string())?;
+        let start = Instant::now();
+        // RGW may answer before its pools are writable: retry the bucket's creation a while.
+        loop {
+            match storage.create_bucket().await {
+                Ok(()) => break,
+                Err(e) if start.elapsed() > Duration::from_secs(60) => return Err(format!("creating bucket {bucket} on Ceph: {e}")),
+                Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+            }
+        }
         server.wait_ready(Duration::from_secs(60)).await?;
         Ok(server)
     }
@@ -115,20 +166,35 @@ impl LocalS3 {
 
     /// Freezes the server (SIGSTOP): requests hang, as in an outage with no answers.
     pub fn suspend(&self) {
-        // SAFETY: kill(2) on our own, not yet reaped, child.
-        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGSTOP) };
+        self.signal(libc::SIGSTOP);
     }
 
     /// Thaws a suspended server (SIGCONT).
     pub fn resume(&self) {
-        // SAFETY: as above.
-        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGCONT) };
+        self.signal(libc::SIGCONT);
+    }
+
+    fn signal(&self, sig: libc::c_int) {
+        match &self.server {
+            // SAFETY: kill(2) on our own, not yet reaped, child.
+            Server::Seaweed(child) => unsafe {
+                libc::kill(child.id() as libc::pid_t, sig);
+            },
+            Server::Ceph(_) => panic!("suspending is only implemented for SeaweedFS"),
+        }
     }
 }
 
 impl Drop for LocalS3 {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        match &mut self.server {
+            Server::Seaweed(child) => {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+            Server::Ceph(dir) => {
+                let _ = Command::new("bash").arg(ceph_script()).arg("stop").arg(dir.as_path()).output();
+            }
+        }
     }
 }

@@ -37,7 +37,49 @@ pub struct HostIo {
     pub on_acquire: Option<Hook>,
     pub on_lose: Option<Hook>,
     pub hook_timeout: Duration,
+    /// Raised when the elector is asked to stop: see [`Stopping`].
+    pub stopping: Stopping,
 }
+
+/// A stop request reaching into a step in flight. While raised, the step sends nothing new —
+/// no read, no probe, no write, no acquire hook — and reads and probes in flight are abandoned,
+/// so a stopping elector never claims and never starts to lead, and leaves at once. A write
+/// already sent is let finish (bounded by its timeout): abandoning it would leave its outcome
+/// unknown. The resignation that follows runs with the flag lowered.
+#[derive(Clone, Debug)]
+pub struct Stopping(tokio::sync::watch::Receiver<bool>);
+
+impl Stopping {
+    /// A flag that is never raised.
+    pub fn never() -> Stopping {
+        Stopping(tokio::sync::watch::channel(false).1)
+    }
+
+    /// A flag and the sender that raises (`true`) or lowers it.
+    pub fn channel() -> (tokio::sync::watch::Sender<bool>, Stopping) {
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        (tx, Stopping(rx))
+    }
+
+    fn raised(&self) -> bool {
+        *self.0.borrow()
+    }
+
+    /// Runs `work` unless the flag is (or gets) raised first; `None` then.
+    async fn unless<T>(&self, work: impl std::future::Future<Output = T>) -> Option<T> {
+        if self.raised() {
+            return None;
+        }
+        let mut rx = self.0.clone();
+        tokio::select! {
+            biased;
+            _ = rx.wait_for(|s| *s) => None,
+            r = work => Some(r),
+        }
+    }
+}
+
+const NOT_SENT: &str = "the elector is stopping: request not sent";
 
 pub(crate) struct HostState {
     wasi: WasiCtx,
@@ -60,7 +102,14 @@ fn timed_out(what: &str, ms: u64) -> wit_storage::StorageError {
 impl HostIo {
     /// Storage only: no probe, no hooks.
     pub fn new(storage: Arc<dyn Storage>) -> HostIo {
-        HostIo { storage, probe: None, on_acquire: None, on_lose: None, hook_timeout: Duration::from_secs(10) }
+        HostIo {
+            storage,
+            probe: None,
+            on_acquire: None,
+            on_lose: None,
+            hook_timeout: Duration::from_secs(10),
+            stopping: Stopping::never(),
+        }
     }
 }
 
@@ -72,9 +121,11 @@ pub fn monotonic_now_ns() -> u64 {
 
 impl self::s3lect::election::storage::Host for HostState {
     async fn get(&mut self, key: String, timeout_ms: u64) -> Result<wit_storage::Object, wit_storage::StorageError> {
-        match tokio::time::timeout(Duration::from_millis(timeout_ms), self.io.storage.get(&key)).await {
-            Err(_) => Err(timed_out("GET", timeout_ms)),
-            Ok(r) => r.map(|(data, etag)| wit_storage::Object { data, etag }).map_err(storage_error_to_wit),
+        let get = tokio::time::timeout(Duration::from_millis(timeout_ms), self.io.storage.get(&key));
+        match self.io.stopping.unless(get).await {
+            None => Err(wit_storage::StorageError::Unavailable(NOT_SENT.into())),
+            Some(Err(_)) => Err(timed_out("GET", timeout_ms)),
+            Some(Ok(r)) => r.map(|(data, etag)| wit_storage::Object { data, etag }).map_err(storage_error_to_wit),
         }
     }
 
@@ -85,6 +136,9 @@ impl self::s3lect::election::storage::Host for HostState {
         etag: Option<String>,
         timeout_ms: u64,
     ) -> Result<String, wit_storage::StorageError> {
+        if self.io.stopping.raised() {
+            return Err(wit_storage::StorageError::Unavailable(NOT_SENT.into()));
+        }
         let put = self.io.storage.put_if_match(&key, &data, etag.as_deref());
         match tokio::time::timeout(Duration::from_millis(timeout_ms), put).await {
             Err(_) => Err(timed_out("PUT", timeout_ms)),
@@ -96,7 +150,8 @@ impl self::s3lect::election::storage::Host for HostState {
 impl self::s3lect::election::peer::Host for HostState {
     async fn probe(&mut self, addr: String, path: String, timeout_ms: u64) -> Result<wit_peer::ProbeReply, String> {
         let Some(probe) = self.io.probe.clone() else { return Err("peer mode has no probe configured".into()) };
-        probe.probe(&addr, &path, Duration::from_millis(timeout_ms)).await.map(|r| match r {
+        let reply = self.io.stopping.unless(probe.probe(&addr, &path, Duration::from_millis(timeout_ms))).await;
+        reply.unwrap_or_else(|| Err(NOT_SENT.into())).map(|r| match r {
             s3lect_guest::ProbeReply::Leader(body) => wit_peer::ProbeReply::Leader(body),
             s3lect_guest::ProbeReply::NotLeader => wit_peer::ProbeReply::NotLeader,
         })
@@ -113,6 +168,9 @@ async fn run_hook(hook: Option<Hook>, event: HookEvent, timeout: Duration) -> Re
 
 impl self::s3lect::election::hooks::Host for HostState {
     async fn on_acquire(&mut self, term: u64, leader_id: String) -> Result<(), String> {
+        if self.io.stopping.raised() {
+            return Err("the elector is stopping: not taking up leadership".into());
+        }
         run_hook(self.io.on_acquire.clone(), HookEvent { term, leader_id }, self.io.hook_timeout).await
     }
 

@@ -142,15 +142,31 @@ impl Bucket {
         self.signed("DELETE", key, Vec::new(), Vec::new(), now)
     }
 
+    /// CreateBucket (path-style only; for test servers that start empty).
+    pub fn create_bucket(&self, now: SystemTime) -> Result<Request, StorageError> {
+        self.signed_path("PUT", self.prefix.clone(), Vec::new(), Vec::new(), now)
+    }
+
     fn signed(
         &self,
         method: &'static str,
         key: &str,
-        mut headers: Vec<(String, String)>,
+        headers: Vec<(String, String)>,
         body: Vec<u8>,
         now: SystemTime,
     ) -> Result<Request, StorageError> {
         let path = format!("{}/{}", self.prefix, utf8_percent_encode(key, KEY_SET));
+        self.signed_path(method, path, headers, body, now)
+    }
+
+    fn signed_path(
+        &self,
+        method: &'static str,
+        path: String,
+        mut headers: Vec<(String, String)>,
+        body: Vec<u8>,
+        now: SystemTime,
+    ) -> Result<Request, StorageError> {
         let mut req = Request { method, scheme: self.scheme.clone(), authority: self.authority.clone(), path, headers: Vec::new(), body };
         headers.push(("host".into(), self.authority.clone()));
         let identity = Credentials::new(

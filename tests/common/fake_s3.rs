@@ -10,6 +10,21 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
+/// A client configuration for a fake endpoint (credentials are never checked there).
+pub fn config_for(endpoint: String) -> s3lect::S3Config {
+    s3lect::S3Config {
+        bucket: "b".into(),
+        region: "us-east-1".into(),
+        endpoint: Some(endpoint),
+        path_style: true,
+        access_key_id: "k".into(),
+        secret_access_key: "s".into(),
+        session_token: None,
+        ca_cert_pem: None,
+        request_timeout: std::time::Duration::from_secs(5),
+    }
+}
+
 pub struct FakeS3 {
     pub addr: SocketAddr,
     pub requests: Arc<AtomicU32>,

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 /// Starts a SeaweedFS server with a fresh bucket. Fails loudly if the binary is missing: these
 /// tests are about the real server, so there is no fallback.
 pub mod fake_s3;
+pub mod fault_proxy;
 pub mod interop;
 pub mod nodes;
 

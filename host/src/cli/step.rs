@@ -5,7 +5,7 @@ use super::fail;
 use super::run::with_hooks;
 use super::settings::Flags;
 use s3lect::oneshot::step_once;
-use s3lect::storage::check_conditional_writes;
+use s3lect::storage::{EtagForm, WithEtagForm, check_conditional_writes};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -21,13 +21,23 @@ pub async fn step(flags: Flags, state_path: PathBuf, json: bool) -> ExitCode {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => return fail(format!("cannot read state file {}: {e}", state_path.display())),
     };
-    // The conformance check costs requests: once, on the first invocation of a state file.
-    if state.is_none() && s.elector.check_conditional_writes {
-        if let Err(e) = check_conditional_writes(s.storage.as_ref(), &s.elector.lockfile_path).await {
-            return fail(e);
+    // The conformance check costs requests: once per state file, with what it found out about
+    // the server's If-Match (Ceph wants etags unquoted) kept beside the state.
+    let finding_path = PathBuf::from(format!("{}.conformance", state_path.display()));
+    let mut form = read_finding(&finding_path);
+    if s.elector.check_conditional_writes && (state.is_none() || form.is_none()) {
+        match check_conditional_writes(s.storage.as_ref(), &s.elector.lockfile_path, s.elector.startup_budget).await {
+            Ok(found) => {
+                if let Err(e) = std::fs::write(&finding_path, finding_text(found.if_match)) {
+                    return fail(format!("cannot write {}: {e}", finding_path.display()));
+                }
+                form = Some(found.if_match);
+            }
+            Err(e) => return fail(e),
         }
     }
-    let result = match step_once(&s.elector, s.storage.clone(), state.as_deref()).await {
+    let storage = WithEtagForm::wrap(s.storage.clone(), form.unwrap_or_default());
+    let result = match step_once(&s.elector, storage, state.as_deref()).await {
         Ok(r) => r,
         Err(e) => return fail(format!("election step on {} failed: {e}", s.location)),
     };
@@ -51,4 +61,20 @@ pub async fn step(flags: Flags, state_path: PathBuf, json: bool) -> ExitCode {
         }
     }
     if st.is_leader { ExitCode::SUCCESS } else { ExitCode::from(FOLLOWER) }
+}
+
+fn finding_text(form: EtagForm) -> &'static str {
+    match form {
+        EtagForm::Unquoted => "if-match-etag unquoted\n",
+        _ => "if-match-etag as-returned\n",
+    }
+}
+
+/// What an earlier invocation's conformance check found; none if unknown (check again).
+fn read_finding(path: &std::path::Path) -> Option<EtagForm> {
+    match std::fs::read_to_string(path).ok()?.trim() {
+        "if-match-etag unquoted" => Some(EtagForm::Unquoted),
+        "if-match-etag as-returned" => Some(EtagForm::AsReturned),
+        _ => None,
+    }
 }

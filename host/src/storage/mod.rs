@@ -2,11 +2,13 @@
 //! implementations (S3 over SigV4, and a filesystem mock for users' tests).
 
 mod conformance;
+mod etag_form;
 mod memory;
 mod mock;
 mod s3;
 
-pub use conformance::check_conditional_writes;
+pub use conformance::{Conformance, ConformanceError, DEFAULT_STARTUP_BUDGET, Violation, check_conditional_writes};
+pub use etag_form::{EtagForm, WithEtagForm, unquoted};
 pub use memory::{CountingStorage, MemoryStorage};
 pub use mock::MockStorage;
 pub use s3::{S3Config, S3Storage};
@@ -35,6 +37,6 @@ pub trait Storage: Send + Sync + 'static {
         etag: Option<&'a str>,
     ) -> BoxFuture<'a, Result<String, StorageError>>;
 
-    /// Removes an object (used only to clean up the conformance check's scratch key).
+    /// Removes an object (not used by the election; kept for tools and tests).
     fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), StorageError>>;
 }

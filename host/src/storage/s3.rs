@@ -58,6 +58,19 @@ fn describe(e: &reqwest::Error) -> String {
     text
 }
 
+impl S3Storage {
+    /// Creates the bucket (path-style test servers start empty). An existing bucket of ours
+    /// counts as created.
+    pub async fn create_bucket(&self) -> Result<(), StorageError> {
+        let (status, _, body) = self.send(self.bucket.create_bucket(SystemTime::now())?).await?;
+        match status {
+            200..=299 => Ok(()),
+            _ if String::from_utf8_lossy(&body).contains("BucketAlreadyOwnedByYou") => Ok(()),
+            _ => Err(self.bucket.classify(status, &body)),
+        }
+    }
+}
+
 impl Storage for S3Storage {
     fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(Vec<u8>, String), StorageError>> {
         Box::pin(async move {

@@ -1,0 +1,68 @@
+//! The form in which a server wants the etag in `If-Match`, and a storage adapter that sends it
+//! so. Ceph RGW 16 answers 412 to the etag exactly as it returned it (quoted) and accepts it
+//! unquoted; the conformance check finds out which form a server accepts.
+
+use super::{BoxFuture, Storage, StorageError};
+use std::sync::Arc;
+
+/// How a server wants the etag in `If-Match`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum EtagForm {
+    /// Verbatim, as the server returned it (quoted, per RFC 9110): AWS, SeaweedFS, MinIO, R2.
+    #[default]
+    AsReturned,
+    /// Without the surrounding quotes: Ceph RGW 16 answers 412 to the quoted form.
+    Unquoted,
+}
+
+impl EtagForm {
+    /// The etag as this form sends it.
+    pub fn apply<'a>(&self, etag: &'a str) -> &'a str {
+        match self {
+            EtagForm::AsReturned => etag,
+            EtagForm::Unquoted => unquoted(etag),
+        }
+    }
+}
+
+/// `"abc"` → `abc`; an etag without quotes is returned as it is.
+pub fn unquoted(etag: &str) -> &str {
+    etag.strip_prefix('"').and_then(|e| e.strip_suffix('"')).unwrap_or(etag)
+}
+
+/// A storage that sends `If-Match` etags in the given form. Etags it returns are untouched, so
+/// the election compares them exactly as the server wrote them.
+pub struct WithEtagForm {
+    inner: Arc<dyn Storage>,
+    form: EtagForm,
+}
+
+impl WithEtagForm {
+    /// `inner` unchanged for [`EtagForm::AsReturned`], wrapped otherwise.
+    pub fn wrap(inner: Arc<dyn Storage>, form: EtagForm) -> Arc<dyn Storage> {
+        match form {
+            EtagForm::AsReturned => inner,
+            form => Arc::new(WithEtagForm { inner, form }),
+        }
+    }
+}
+
+impl Storage for WithEtagForm {
+    fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(Vec<u8>, String), StorageError>> {
+        self.inner.get(key)
+    }
+
+    fn put_if_match<'a>(
+        &'a self,
+        key: &'a str,
+        data: &'a [u8],
+        etag: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<String, StorageError>> {
+        self.inner.put_if_match(key, data, etag.map(|e| self.form.apply(e)))
+    }
+
+    fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), StorageError>> {
+        self.inner.delete(key)
+    }
+}
