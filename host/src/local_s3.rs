@@ -67,7 +67,24 @@ fn free_port() -> Result<u16, String> {
 impl LocalS3 {
     /// Starts SeaweedFS with `bucket` pre-created and waits until it serves S3 requests.
     pub async fn start(weed: &Path, bucket: &str) -> Result<LocalS3, String> {
+        LocalS3::start_accepting(weed, bucket, &[]).await
+    }
+
+    /// The same, accepting `extra_keys` (access key, secret) besides the test keys: for
+    /// credentials that rotate during a test.
+    pub async fn start_accepting(weed: &Path, bucket: &str, extra_keys: &[(&str, &str)]) -> Result<LocalS3, String> {
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let identities = dir.path().join("s3.json");
+        let credentials: Vec<String> = [(ACCESS_KEY, SECRET_KEY)]
+            .iter()
+            .chain(extra_keys)
+            .map(|(k, s)| format!(r#"{{"accessKey":"{k}","secretKey":"{s}"}}"#))
+            .collect();
+        let config = format!(
+            r#"{{"identities":[{{"name":"s3lect","credentials":[{}],"actions":["Admin","Read","Write","List","Tagging"]}}]}}"#,
+            credentials.join(",")
+        );
+        std::fs::write(&identities, config).map_err(|e| e.to_string())?;
         let mut ports = Vec::new();
         while ports.len() < 5 {
             let p = free_port()?;
@@ -86,6 +103,7 @@ impl LocalS3 {
             .arg(format!("-filer.port={}", ports[3]))
             .arg(format!("-admin.port={}", ports[4]))
             .arg(format!("-bucket={bucket}"))
+            .arg(format!("-s3.config={}", identities.display()))
             .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
             .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
             .stdin(Stdio::null())

@@ -46,7 +46,13 @@ fn main() -> ExitCode {
     let args = Args::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("S3LECT_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+            // AWS's credential providers narrate every lookup at info: only their warnings by
+            // default, unless the filter names them.
+            tracing_subscriber::EnvFilter::try_new(format!(
+                "aws_config=warn,{}",
+                std::env::var("S3LECT_LOG").or_else(|_| std::env::var("RUST_LOG")).unwrap_or_else(|_| "info".into())
+            ))
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
         // Colour codes only for a terminal, not for log files and pipes.

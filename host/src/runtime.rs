@@ -71,9 +71,15 @@ impl Stopping {
             return None;
         }
         let mut rx = self.0.clone();
+        let raised = async move {
+            // A flag whose sender is gone can never be raised.
+            if rx.wait_for(|s| *s).await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        };
         tokio::select! {
             biased;
-            _ = rx.wait_for(|s| *s) => None,
+            _ = raised => None,
             r = work => Some(r),
         }
     }

@@ -38,23 +38,44 @@ impl S3Config {
     /// `AWS_SESSION_TOKEN`, `AWS_REGION` (or `AWS_DEFAULT_REGION`), `AWS_ENDPOINT_URL_S3` (or
     /// `AWS_ENDPOINT_URL`). A custom endpoint implies path-style addressing.
     pub fn from_env(bucket: &str) -> Result<S3Config, String> {
-        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-        let access_key_id = var("AWS_ACCESS_KEY_ID").ok_or("AWS_ACCESS_KEY_ID is not set")?;
-        let secret_access_key = var("AWS_SECRET_ACCESS_KEY").ok_or("AWS_SECRET_ACCESS_KEY is not set")?;
-        let endpoint = var("AWS_ENDPOINT_URL_S3").or_else(|| var("AWS_ENDPOINT_URL"));
-        Ok(S3Config {
+        let access_key_id = env_var("AWS_ACCESS_KEY_ID").ok_or("AWS_ACCESS_KEY_ID is not set")?;
+        let secret_access_key = env_var("AWS_SECRET_ACCESS_KEY").ok_or("AWS_SECRET_ACCESS_KEY is not set")?;
+        Ok(S3Config { access_key_id, secret_access_key, session_token: env_var("AWS_SESSION_TOKEN"), ..S3Config::for_bucket(bucket) })
+    }
+
+    /// Where `bucket` is, from the environment as [`S3Config::from_env`] reads it, with no
+    /// credentials: for a signer that gets them elsewhere (the native host's AWS credential
+    /// chain).
+    pub fn for_bucket(bucket: &str) -> S3Config {
+        let endpoint = env_var("AWS_ENDPOINT_URL_S3").or_else(|| env_var("AWS_ENDPOINT_URL"));
+        S3Config {
             bucket: bucket.to_string(),
-            region: var("AWS_REGION").or_else(|| var("AWS_DEFAULT_REGION")).unwrap_or_else(|| "us-east-1".into()),
+            region: env_var("AWS_REGION").or_else(|| env_var("AWS_DEFAULT_REGION")).unwrap_or_else(|| "us-east-1".into()),
             path_style: endpoint.is_some(),
             endpoint,
-            access_key_id,
-            secret_access_key,
-            session_token: var("AWS_SESSION_TOKEN"),
+            access_key_id: String::new(),
+            secret_access_key: String::new(),
+            session_token: None,
             ca_cert_pem: None,
             request_timeout: Duration::from_secs(30),
-        })
+        }
+    }
+
+    /// The same place, signed with other credentials (rotated ones).
+    pub fn with_credentials(&self, access_key_id: &str, secret_access_key: &str, session_token: Option<&str>) -> S3Config {
+        S3Config {
+            access_key_id: access_key_id.into(),
+            secret_access_key: secret_access_key.into(),
+            session_token: session_token.map(str::to_string),
+            ..self.clone()
+        }
     }
 }
+
+fn env_var(k: &str) -> Option<String> {
+    std::env::var(k).ok().filter(|v| !v.is_empty())
+}
+
 
 /// One signed request, ready for any HTTP client.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -147,7 +147,7 @@ async fn handle(
     }
 }
 
-async fn forward(
+pub async fn forward(
     upstream: SocketAddr,
     parts: http::request::Parts,
     body: Bytes,

@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 /// tests are about the real server, so there is no fallback.
 pub mod fake_s3;
 pub mod fault_proxy;
+pub mod aws_stand_in;
+pub mod session_front;
 pub mod interop;
 pub mod nodes;
 

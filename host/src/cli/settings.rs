@@ -199,7 +199,7 @@ impl Flags {
             Some(dir) => (Arc::new(MockStorage::new(&dir)?), format!("mock storage {}/{}", dir.display(), c.lockfile_path)),
             None => {
                 let bucket = self.bucket.clone().or(file.s3.bucket.clone()).ok_or("no bucket: pass --bucket or set [s3] bucket in the config file")?;
-                let mut s3 = S3Config::from_env(&bucket).map_err(|e| format!("S3 credentials: {e} (export the AWS_* variables)"))?;
+                let mut s3 = S3Config::for_bucket(&bucket);
                 if let Some(r) = self.region.clone().or(file.s3.region.clone()) {
                     s3.region = r;
                 }
@@ -217,7 +217,7 @@ impl Flags {
                     s3.request_timeout = Duration::from_millis(t);
                 }
                 let location = format!("s3://{}/{} at {}", s3.bucket, c.lockfile_path, s3.endpoint.as_deref().unwrap_or("AWS"));
-                (Arc::new(S3Storage::new(s3)?), location)
+                (Arc::new(S3Storage::with_default_credentials(s3)?), location)
             }
         };
         let health = match (self.health_bind.clone().or(file.health.bind.clone()), self.tls_cert.as_ref().or(file.health.cert.as_ref()), self.tls_key.as_ref().or(file.health.key.as_ref())) {

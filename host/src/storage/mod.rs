@@ -2,6 +2,7 @@
 //! implementations (S3 over SigV4, and a filesystem mock for users' tests).
 
 mod conformance;
+mod credentials;
 mod etag_form;
 mod memory;
 mod mock;
@@ -11,7 +12,7 @@ pub use conformance::{Conformance, ConformanceError, DEFAULT_STARTUP_BUDGET, Vio
 pub use etag_form::{EtagForm, WithEtagForm, unquoted};
 pub use memory::{CountingStorage, MemoryStorage};
 pub use mock::MockStorage;
-pub use s3::{S3Config, S3Storage};
+pub use s3::{S3Config, S3Storage, SharedCredentialsProvider};
 pub use s3lect_guest::StorageError;
 
 use std::future::Future;

@@ -1,14 +1,18 @@
 //! S3 storage for the native host: the requests `s3lect-s3` builds and signs (SigV4), sent
 //! with reqwest over HTTPS (rustls) or plain HTTP for a local endpoint.
 
+use super::credentials::Signer;
 use super::{BoxFuture, Storage, StorageError};
 use crate::tls;
+pub use aws_credential_types::provider::SharedCredentialsProvider;
 use reqwest::header::{HeaderName, HeaderValue};
 use s3lect_s3::{Bucket, Request};
 pub use s3lect_s3::S3Config;
 use std::time::{Duration, SystemTime};
 
 pub struct S3Storage {
+    signer: Signer,
+    /// For reading answers, which needs no credentials.
     bucket: Bucket,
     client: reqwest::Client,
 }
@@ -17,7 +21,28 @@ pub struct S3Storage {
 type Answer = (u16, Option<String>, Vec<u8>);
 
 impl S3Storage {
+    /// Signs with the fixed keys in `cfg`.
     pub fn new(cfg: S3Config) -> Result<S3Storage, String> {
+        let signer = Signer::fixed(cfg.clone())?;
+        S3Storage::with_signer(cfg, signer)
+    }
+
+    /// Signs with AWS's default credential chain (the keys in `cfg` are ignored): environment,
+    /// `AWS_PROFILE` with the shared config and credentials files, web identity (EKS IRSA),
+    /// container credentials (ECS, EKS Pod Identity), EC2 IMDSv2, SSO. Temporary credentials
+    /// are fetched again five minutes before they expire.
+    pub fn with_default_credentials(cfg: S3Config) -> Result<S3Storage, String> {
+        let signer = Signer::refreshing(cfg.clone(), None)?;
+        S3Storage::with_signer(cfg, signer)
+    }
+
+    /// Signs with credentials from `provider`, refreshed like the default chain's.
+    pub fn with_credentials_provider(cfg: S3Config, provider: SharedCredentialsProvider) -> Result<S3Storage, String> {
+        let signer = Signer::refreshing(cfg.clone(), Some(provider))?;
+        S3Storage::with_signer(cfg, signer)
+    }
+
+    fn with_signer(cfg: S3Config, signer: Signer) -> Result<S3Storage, String> {
         let tls = tls::client_config(cfg.ca_cert_pem.as_deref(), true)?;
         let client = reqwest::Client::builder()
             .tls_backend_preconfigured(tls)
@@ -26,7 +51,8 @@ impl S3Storage {
             .pool_idle_timeout(Duration::from_secs(60))
             .build()
             .map_err(|e| format!("building the S3 HTTP client: {e}"))?;
-        Ok(S3Storage { bucket: Bucket::new(cfg)?, client })
+        let bucket = signer.address().map_err(|e| e.to_string())?;
+        Ok(S3Storage { signer, bucket, client })
     }
 
     async fn send(&self, req: Request) -> Result<Answer, StorageError> {
@@ -62,7 +88,7 @@ impl S3Storage {
     /// Creates the bucket (path-style test servers start empty). An existing bucket of ours
     /// counts as created.
     pub async fn create_bucket(&self) -> Result<(), StorageError> {
-        let (status, _, body) = self.send(self.bucket.create_bucket(SystemTime::now())?).await?;
+        let (status, _, body) = self.send(self.signer.bucket().await?.create_bucket(SystemTime::now())?).await?;
         match status {
             200..=299 => Ok(()),
             _ if String::from_utf8_lossy(&body).contains("BucketAlreadyOwnedByYou") => Ok(()),
@@ -74,7 +100,7 @@ impl S3Storage {
 impl Storage for S3Storage {
     fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(Vec<u8>, String), StorageError>> {
         Box::pin(async move {
-            let (status, etag, body) = self.send(self.bucket.get(key, SystemTime::now())?).await?;
+            let (status, etag, body) = self.send(self.signer.bucket().await?.get(key, SystemTime::now())?).await?;
             self.bucket.got(status, etag.as_deref(), body)
         })
     }
@@ -86,7 +112,7 @@ impl Storage for S3Storage {
         etag: Option<&'a str>,
     ) -> BoxFuture<'a, Result<String, StorageError>> {
         Box::pin(async move {
-            let req = self.bucket.put_if_match(key, data, etag, SystemTime::now())?;
+            let req = self.signer.bucket().await?.put_if_match(key, data, etag, SystemTime::now())?;
             let (status, etag, body) = self.send(req).await?;
             self.bucket.put_answer(status, etag.as_deref(), &body)
         })
@@ -94,7 +120,7 @@ impl Storage for S3Storage {
 
     fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), StorageError>> {
         Box::pin(async move {
-            let (status, _, body) = self.send(self.bucket.delete(key, SystemTime::now())?).await?;
+            let (status, _, body) = self.send(self.signer.bucket().await?.delete(key, SystemTime::now())?).await?;
             self.bucket.deleted(status, &body)
         })
     }

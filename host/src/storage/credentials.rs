@@ -1,0 +1,126 @@
+//! Where the native host's S3 credentials come from: fixed keys, or AWS's default credential
+//! chain (environment, shared config and credentials files with `AWS_PROFILE`, web identity,
+//! ECS / EKS Pod Identity container credentials, EC2 IMDSv2, SSO), refreshed before they
+//! expire so that a long `run` outlives any one set of temporary credentials.
+
+use super::StorageError;
+use aws_credential_types::Credentials;
+use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider, error::CredentialsError};
+use s3lect_s3::{Bucket, S3Config};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+use tokio::sync::{Mutex, OnceCell};
+
+/// Credentials are fetched again this long before they expire.
+const REFRESH_BEFORE_EXPIRY: Duration = Duration::from_secs(5 * 60);
+
+/// A signer's view of the bucket: the address, signed with the current credentials.
+pub(crate) enum Signer {
+    Fixed(Arc<Bucket>),
+    Refreshing(Refreshing),
+}
+
+pub(crate) struct Refreshing {
+    cfg: S3Config,
+    provider: OnceCell<SharedCredentialsProvider>,
+    /// A fixed provider, or none for the default chain (built on first use: it reads files).
+    given: Option<SharedCredentialsProvider>,
+    current: Mutex<Option<(Credentials, Arc<Bucket>)>>,
+}
+
+impl Signer {
+    pub(crate) fn fixed(cfg: S3Config) -> Result<Signer, String> {
+        Ok(Signer::Fixed(Arc::new(Bucket::new(cfg)?)))
+    }
+
+    /// Credentials from `provider`, or from AWS's default chain when `None`.
+    pub(crate) fn refreshing(cfg: S3Config, provider: Option<SharedCredentialsProvider>) -> Result<Signer, String> {
+        Bucket::new(cfg.clone())?; // the address is checked now, not at the first request
+        Ok(Signer::Refreshing(Refreshing { cfg, provider: OnceCell::new(), given: provider, current: Mutex::new(None) }))
+    }
+
+    /// The bucket signed with credentials valid for a while yet.
+    pub(crate) async fn bucket(&self) -> Result<Arc<Bucket>, StorageError> {
+        match self {
+            Signer::Fixed(b) => Ok(b.clone()),
+            Signer::Refreshing(r) => r.bucket().await,
+        }
+    }
+
+    /// Any bucket handle, for reading answers (which needs no credentials).
+    pub(crate) fn address(&self) -> Result<Bucket, StorageError> {
+        match self {
+            Signer::Fixed(b) => Ok((**b).clone()),
+            Signer::Refreshing(r) => Bucket::new(r.cfg.clone()).map_err(StorageError::Invalid),
+        }
+    }
+}
+
+impl Refreshing {
+    async fn bucket(&self) -> Result<Arc<Bucket>, StorageError> {
+        let mut current = self.current.lock().await;
+        if let Some((creds, bucket)) = current.as_ref() {
+            if !expires_soon(creds) {
+                return Ok(bucket.clone());
+            }
+        }
+        let provider = self
+            .provider
+            .get_or_init(|| async {
+                match &self.given {
+                    Some(p) => p.clone(),
+                    None => SharedCredentialsProvider::new(
+                        aws_config::default_provider::credentials::DefaultCredentialsChain::builder().build().await,
+                    ),
+                }
+            })
+            .await;
+        match provider.provide_credentials().await {
+            Ok(creds) => {
+                let cfg = self.cfg.with_credentials(creds.access_key_id(), creds.secret_access_key(), creds.session_token());
+                let bucket = Arc::new(Bucket::new(cfg).map_err(StorageError::Invalid)?);
+                if current.as_ref().is_some_and(|(old, _)| old.access_key_id() != creds.access_key_id()) {
+                    tracing::info!(expires = ?creds.expiry(), "S3 credentials rotated");
+                }
+                *current = Some((creds, bucket.clone()));
+                Ok(bucket)
+            }
+            // Fetching failed, but the credentials we have are still valid: use them.
+            Err(e) if current.as_ref().is_some_and(|(c, _)| !expired(c)) => {
+                tracing::warn!(error = %describe(&e), "refreshing S3 credentials failed; using the current ones until they expire");
+                Ok(current.as_ref().unwrap().1.clone())
+            }
+            Err(e) => Err(credentials_error(e)),
+        }
+    }
+}
+
+fn expires_soon(c: &Credentials) -> bool {
+    c.expiry().is_some_and(|t| t <= SystemTime::now() + REFRESH_BEFORE_EXPIRY)
+}
+
+fn expired(c: &Credentials) -> bool {
+    c.expiry().is_some_and(|t| t <= SystemTime::now())
+}
+
+/// No credentials anywhere is a configuration problem; a provider that failed to answer
+/// (IMDS or STS down) may answer next time.
+fn credentials_error(e: CredentialsError) -> StorageError {
+    let text = format!("no AWS credentials: {}", describe(&e));
+    match e {
+        CredentialsError::CredentialsNotLoaded(_) | CredentialsError::InvalidConfiguration(_) => StorageError::Denied(text),
+        _ => StorageError::Unavailable(text),
+    }
+}
+
+/// The provider errors' Display hides their cause, which is what names the fix.
+fn describe(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
