@@ -200,3 +200,64 @@ async fn a_watching_probe_is_held_until_the_leader_renews_or_stops() {
     assert_eq!(status, 404, "a held watch learns of the resignation");
     assert!(stopping.elapsed() < Duration::from_millis(1_000), "answered {:?} after stop", stopping.elapsed());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_mode_follower_stopped_while_its_leader_resigns_never_claims_and_exits_at_once() {
+    let server = seaweed("peer-stop").await;
+    let s3: Arc<dyn Storage> = Arc::new(storage(&server));
+    let pki = tls::generate_pki(&["127.0.0.1"]).unwrap();
+    // Long watches: the follower's probe is held for a frequent interval (3 s).
+    let tune = |c: &mut ElectorConfig| {
+        c.frequent_interval = Duration::from_millis(3000);
+        c.infrequent_interval = Duration::from_millis(3000);
+        c.renew_deadline = Duration::from_millis(6000);
+        c.leader_timeout = Duration::from_millis(8000);
+        c.check_conditional_writes = false;
+    };
+    let mut exits = vec![];
+    for round in 0..5 {
+        let lock = format!("g/stop-{round}.json");
+        let (a, _sa, _) = node("a", &lock, s3.clone(), &pki, tune).await;
+        a.start().await.unwrap();
+        tokio::time::timeout(Duration::from_secs(30), a.wait_for_leadership()).await.unwrap().unwrap();
+        let acquired = Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let counter = acquired.clone();
+        let (b, _sb, _) = node("b", &lock, s3.clone(), &pki, move |c| {
+            tune(c);
+            c.on_acquire_leadership = Some(s3lect::hook(move |_| {
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                async { Ok(()) }
+            }));
+        })
+        .await;
+        b.enable_peer_mode(pki.ca_cert_pem.as_bytes()).await.unwrap();
+        b.start().await.unwrap();
+        wait_until(&b, Duration::from_secs(10), |s| s.leader_id == "a").await.unwrap();
+        // Two steps later the follower is watching: each watch is answered at a renewal and
+        // the next one starts at once. Stop both at a varying point of a watch: the leader's
+        // resignation answers the follower's watch at the moment it is told to stop.
+        // (`since` = the reported `last_election_time` waits for the next step, not at once.)
+        let mut since = None;
+        for _ in 0..2 {
+            let st = tokio::time::timeout(Duration::from_secs(10), b.wait_for_next_election(since)).await.unwrap().unwrap();
+            let this = st.last_election_time.map(std::time::SystemTime::from);
+            assert!(since.is_none() || this > since, "the next step, not the same one again");
+            since = this;
+        }
+        tokio::time::sleep(Duration::from_millis(100 + 300 * round)).await;
+        let started = Instant::now();
+        let (ra, rb) = tokio::join!(a.stop(), async {
+            let r = b.stop().await;
+            (r, started.elapsed())
+        });
+        ra.unwrap();
+        rb.0.unwrap();
+        exits.push(rb.1.as_millis());
+        assert_eq!(acquired.load(std::sync::atomic::Ordering::SeqCst), 0, "round {round}: a stopping follower ran its acquire hook");
+        let (data, _) = s3.get(&lock).await.unwrap();
+        let r = LeaderRecord::parse(&data).unwrap();
+        assert!(r.is_resigned() && r.term == 1, "round {round}: a stopping follower claimed: {r:?}");
+    }
+    println!("stopped follower exit times (ms): {exits:?}");
+    assert!(exits.iter().all(|&ms| ms < 500), "a stop must not wait for the watch: {exits:?} ms");
+}

@@ -478,13 +478,16 @@ async fn resign(shared: &Shared, guest: &mut ComponentElector) {
 fn publish(shared: &Shared, o: Outcome) {
     let lease_deadline = o.status.lease_until.map(clock::instant_of);
     let health = o.health.as_deref().and_then(|b| HealthReply::parse(b).ok());
+    let last_election = o.status.last_election_unix_ns.and_then(wall).map(SystemTime::from);
     shared.snapshot.send_modify(|s| {
         let before = s.status.take();
         log_transition(before.as_ref(), &o.status);
         s.status = Some(o.status);
         s.lease_deadline = lease_deadline;
         s.health = health;
-        s.last_election = Some(SystemTime::now());
+        // The guest's own timestamp, the one `LeadershipStatus::last_election_time` reports:
+        // passing that back as `since` then waits for the next step.
+        s.last_election = last_election.or_else(|| Some(SystemTime::now()));
     });
 }
 
