@@ -6,6 +6,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup-wasm.sh
-bash scripts/setup-s3-server.sh
+bash scripts/setup-s3-server.sh "${1:-}"
 [ "${1:-}" = --demo ] || bash scripts/ceph.sh install
 [ "${1:-}" = --demo ] || bash scripts/setup-interop.sh

@@ -125,3 +125,25 @@ async fn rotating_run(bucket: &str, env: impl Fn(String) -> Vec<(&'static str, S
     println!("credential documents served: {:?}; keys that signed requests: {used:?}", stand_in.served.lock().unwrap());
     let _ = Path::new(BIN);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn web_identity_credentials_come_from_sts() {
+    let moto = common::moto_sts().await;
+    let server = common::seaweed("creds-web-identity").await;
+    let front = common::session_front::any_session_front(server.endpoint.trim_start_matches("http://").parse().unwrap(), server.s3_config()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let token = dir.path().join("token");
+    std::fs::write(&token, "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJzM2xlY3QifQ.c2lnbmF0dXJl").unwrap();
+    let env = vec![
+        ("AWS_WEB_IDENTITY_TOKEN_FILE", token.display().to_string()),
+        ("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/s3lect".to_string()),
+        ("AWS_ROLE_SESSION_NAME", "s3lect-test".to_string()),
+        ("AWS_ENDPOINT_URL_STS", moto.endpoint.clone()),
+    ];
+    let out = output(bare(&front.endpoint(), &server.bucket, "status", "x", "creds/web.json", &env));
+    assert_eq!(out.status.code(), Some(0), "{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let keys = front.keys.lock().unwrap().clone();
+    assert_eq!(keys.len(), 1, "one set of STS credentials: {keys:?}");
+    let key = keys.into_iter().next().unwrap();
+    assert!(key.starts_with("ASIA") && key != ACCESS_KEY, "temporary credentials from AssumeRoleWithWebIdentity: {key}");
+}

@@ -77,6 +77,45 @@ fn env_var(k: &str) -> Option<String> {
 }
 
 
+/// How a server wants the etag in `If-Match`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum EtagForm {
+    /// Verbatim, as the server returned it (quoted, per RFC 9110): AWS, SeaweedFS, MinIO, R2.
+    #[default]
+    AsReturned,
+    /// Without the surrounding quotes: Ceph RGW 16 answers 412 to the quoted form.
+    Unquoted,
+}
+
+impl EtagForm {
+    /// The etag as this form sends it.
+    pub fn apply<'a>(&self, etag: &'a str) -> &'a str {
+        match self {
+            EtagForm::AsReturned => etag,
+            EtagForm::Unquoted => unquoted(etag),
+        }
+    }
+}
+
+/// `"abc"` → `abc`; an etag without quotes is returned as it is.
+pub fn unquoted(etag: &str) -> &str {
+    etag.strip_prefix('"').and_then(|e| e.strip_suffix('"')).unwrap_or(etag)
+}
+
+impl std::str::FromStr for EtagForm {
+    type Err = String;
+
+    /// `as-returned` or `unquoted`, as `S3LECT_IF_MATCH_ETAG` takes them.
+    fn from_str(s: &str) -> Result<EtagForm, String> {
+        match s {
+            "as-returned" => Ok(EtagForm::AsReturned),
+            "unquoted" => Ok(EtagForm::Unquoted),
+            other => Err(format!("if-match etag form {other:?} is neither \"as-returned\" nor \"unquoted\"")),
+        }
+    }
+}
+
 /// One signed request, ready for any HTTP client.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Request {

@@ -51,3 +51,34 @@ pub async fn record(storage: &dyn Storage, key: &str) -> Option<LeaderRecord> {
     let (data, _) = storage.get(key).await.ok()?;
     LeaderRecord::parse(&data).ok()
 }
+
+/// moto's server mode on a free loopback port, for its STS (`AssumeRoleWithWebIdentity`).
+pub struct Moto {
+    child: std::process::Child,
+    pub endpoint: String,
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub async fn moto_sts() -> Moto {
+    let bin = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/moto_server");
+    assert!(bin.exists(), "moto not found: run scripts/setup-s3-server.sh (it installs moto[server] into .venv)");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let child = std::process::Command::new(bin)
+        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("moto_server starts");
+    let moto = Moto { child, endpoint: format!("http://127.0.0.1:{port}") };
+    eventually("moto to listen", Duration::from_secs(30), || async {
+        tokio::net::TcpStream::connect(("127.0.0.1", port)).await.ok().map(|_| ())
+    })
+    .await;
+    moto
+}

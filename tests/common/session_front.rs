@@ -1,7 +1,9 @@
 //! A front for SeaweedFS that understands temporary credentials: SeaweedFS rejects session
 //! tokens it did not issue itself, so this proxy checks that each request carries the token the
 //! credentials stand-in issued for its access key (`session-<key>`), then re-signs it with the
-//! same key and no token and forwards it. It notes which access key signed each request.
+//! same key and no token and forwards it. It notes which access key signed each request. For
+//! credentials from an STS it does not know the secrets of (moto's), it can instead accept any
+//! request carrying a session token and re-sign it with SeaweedFS's own key.
 #![allow(dead_code)]
 
 use super::fault_proxy::forward;
@@ -31,6 +33,22 @@ impl SessionFront {
 /// `upstream` is SeaweedFS, `base` its client configuration, `keys` the (key, secret) pairs
 /// SeaweedFS accepts.
 pub async fn session_front(upstream: SocketAddr, base: S3Config, keys: &'static [(&'static str, &'static str)]) -> SessionFront {
+    front(upstream, base, Tokens::Issued(keys)).await
+}
+
+/// Accepts any access key that comes with a session token, re-signing as `base`'s own key.
+pub async fn any_session_front(upstream: SocketAddr, base: S3Config) -> SessionFront {
+    front(upstream, base, Tokens::Any).await
+}
+
+#[derive(Clone, Copy)]
+enum Tokens {
+    /// Only the stand-in's keys, each with `session-<key>`.
+    Issued(&'static [(&'static str, &'static str)]),
+    Any,
+}
+
+async fn front(upstream: SocketAddr, base: S3Config, tokens: Tokens) -> SessionFront {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let seen: Arc<Mutex<BTreeSet<String>>> = Arc::default();
@@ -42,7 +60,7 @@ pub async fn session_front(upstream: SocketAddr, base: S3Config, keys: &'static 
             tokio::spawn(async move {
                 let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
                     let (seen, base) = (seen.clone(), base.clone());
-                    async move { handle(upstream, base, keys, seen, req).await }
+                    async move { handle(upstream, base, tokens, seen, req).await }
                 });
                 let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(tcp), service).await;
             });
@@ -59,7 +77,7 @@ fn refuse(code: &str) -> hyper::Response<Full<Bytes>> {
 async fn handle(
     upstream: SocketAddr,
     base: S3Config,
-    keys: &'static [(&'static str, &'static str)],
+    tokens: Tokens,
     seen: Arc<Mutex<BTreeSet<String>>>,
     req: hyper::Request<Incoming>,
 ) -> Result<hyper::Response<Full<Bytes>>, std::io::Error> {
@@ -70,13 +88,24 @@ async fn handle(
     let Some(key) = auth.split("Credential=").nth(1).and_then(|c| c.split('/').next()).map(str::to_string) else {
         return Ok(refuse("MissingSecurityHeader"));
     };
-    let Some((_, secret)) = keys.iter().find(|(k, _)| *k == key) else { return Ok(refuse("InvalidAccessKeyId")) };
-    if header("x-amz-security-token").as_deref() != Some(format!("session-{key}").as_str()) {
-        return Ok(refuse("InvalidToken"));
-    }
-    seen.lock().unwrap().insert(key.clone());
-    // Re-sign for SeaweedFS: the same request, the same key, no token.
-    let bucket = Bucket::new(S3Config { access_key_id: key, secret_access_key: secret.to_string(), session_token: None, ..base.clone() }).unwrap();
+    let token = header("x-amz-security-token").unwrap_or_default();
+    let (key, secret) = match tokens {
+        Tokens::Issued(keys) => {
+            let Some((_, secret)) = keys.iter().find(|(k, _)| *k == key) else { return Ok(refuse("InvalidAccessKeyId")) };
+            if token != format!("session-{key}") {
+                return Ok(refuse("InvalidToken"));
+            }
+            seen.lock().unwrap().insert(key.clone());
+            (key, secret.to_string())
+        }
+        Tokens::Any if token.is_empty() => return Ok(refuse("InvalidToken")),
+        Tokens::Any => {
+            seen.lock().unwrap().insert(key);
+            (base.access_key_id.clone(), base.secret_access_key.clone())
+        }
+    };
+    // Re-sign for SeaweedFS: the same request, a key it knows, no token.
+    let bucket = Bucket::new(S3Config { access_key_id: key, secret_access_key: secret, session_token: None, ..base.clone() }).unwrap();
     let prefix = format!("/{}/", base.bucket);
     let path = parts.uri.path();
     let object = percent_decode(path.strip_prefix(&prefix).unwrap_or_default());

@@ -58,7 +58,9 @@ impl Guest for Component {
     fn put_if_match(key: String, data: Vec<u8>, etag: Option<String>, timeout_ms: u64) -> Result<String, wit_storage::StorageError> {
         let run = || {
             let b = bucket()?;
-            let (status, new_etag, body) = send(b.put_if_match(&key, &data, etag.as_deref(), SystemTime::now())?, timeout_ms)?;
+            let form = crate::etag_form_from_env().map_err(StorageError::Invalid)?;
+            let etag = etag.as_deref().map(|e| form.apply(e));
+            let (status, new_etag, body) = send(b.put_if_match(&key, &data, etag, SystemTime::now())?, timeout_ms)?;
             b.put_answer(status, new_etag.as_deref(), &body)
         };
         run().map_err(storage_error_to_wit)

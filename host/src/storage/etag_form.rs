@@ -3,33 +3,8 @@
 //! unquoted; the conformance check finds out which form a server accepts.
 
 use super::{BoxFuture, Storage, StorageError};
+pub use s3lect_s3::{EtagForm, unquoted};
 use std::sync::Arc;
-
-/// How a server wants the etag in `If-Match`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub enum EtagForm {
-    /// Verbatim, as the server returned it (quoted, per RFC 9110): AWS, SeaweedFS, MinIO, R2.
-    #[default]
-    AsReturned,
-    /// Without the surrounding quotes: Ceph RGW 16 answers 412 to the quoted form.
-    Unquoted,
-}
-
-impl EtagForm {
-    /// The etag as this form sends it.
-    pub fn apply<'a>(&self, etag: &'a str) -> &'a str {
-        match self {
-            EtagForm::AsReturned => etag,
-            EtagForm::Unquoted => unquoted(etag),
-        }
-    }
-}
-
-/// `"abc"` → `abc`; an etag without quotes is returned as it is.
-pub fn unquoted(etag: &str) -> &str {
-    etag.strip_prefix('"').and_then(|e| e.strip_suffix('"')).unwrap_or(etag)
-}
 
 /// A storage that sends `If-Match` etags in the given form. Etags it returns are untouched, so
 /// the election compares them exactly as the server wrote them.
