@@ -141,3 +141,35 @@ async fn wrong_credentials_fail_at_once_with_the_servers_words() {
     assert!(matches!(err, ConformanceError::Storage { source: StorageError::Denied(_), .. }), "{err:?}");
     assert!(err.to_string().contains("cannot read the lock object"), "{err}");
 }
+
+/// Old MinIO releases created the object on `If-Match` when the key did not exist: a storage
+/// with that bug, over the in-memory store.
+struct CreatesOnIfMatch(s3lect::storage::MemoryStorage);
+
+impl Storage for CreatesOnIfMatch {
+    fn get<'a>(&'a self, key: &'a str) -> s3lect::storage::BoxFuture<'a, Result<(Vec<u8>, String), StorageError>> {
+        self.0.get(key)
+    }
+    fn put_if_match<'a>(&'a self, key: &'a str, data: &'a [u8], etag: Option<&'a str>) -> s3lect::storage::BoxFuture<'a, Result<String, StorageError>> {
+        Box::pin(async move {
+            match self.0.put_if_match(key, data, etag).await {
+                Err(StorageError::NotFound) => self.0.put_if_match(key, data, None).await,
+                other => other,
+            }
+        })
+    }
+    fn delete<'a>(&'a self, key: &'a str) -> s3lect::storage::BoxFuture<'a, Result<(), StorageError>> {
+        self.0.delete(key)
+    }
+}
+
+#[tokio::test]
+async fn a_server_that_creates_objects_on_if_match_is_refused_by_name_and_cleaned_up_after() {
+    let s = CreatesOnIfMatch(s3lect::storage::MemoryStorage::new());
+    let err = check_conditional_writes(&s, LOCK, BUDGET).await.unwrap_err();
+    assert!(matches!(err, ConformanceError::NotEnforced(Violation::IfMatchOnMissingKeyAccepted)), "{err:?}");
+    assert!(err.to_string().contains("If-Match on a key that does not exist"), "{err}");
+    // Honest storage passes the same check.
+    let ok = s3lect::storage::MemoryStorage::new();
+    assert_eq!(check_conditional_writes(&ok, LOCK, BUDGET).await.unwrap().if_match, EtagForm::AsReturned);
+}

@@ -164,3 +164,23 @@ async fn a_server_that_ignores_conditional_writes_is_refused_at_start() {
     let cmd = output(s3lect_at(&format!("http://{}", fake.addr), "b", "run", "a", "group/x.json"));
     assert_clear_failure(&cmd, "does not enforce conditional writes");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resignation_that_cannot_be_written_is_reported_in_the_exit_code() {
+    let server = seaweed("procs-resign-fails").await;
+    let s3 = storage(&server);
+    let dir = tempfile::tempdir().unwrap();
+    let lock = "group/resign-fails.json";
+    let mut node = start(&server, "r1", lock, dir.path(), &[]);
+    wait_record(&s3, lock, "a leader", Duration::from_secs(60), |r| r.leader_id == "r1").await;
+    server.suspend();
+    node.signal(libc::SIGTERM);
+    let stopped = Instant::now();
+    let status = node.child.wait().unwrap();
+    server.resume();
+    let stderr = node.stderr();
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("left the election, but not cleanly") && stderr.contains("writing the resigned record failed"), "{stderr}");
+    // Bounded by the in-flight renewal and the resignation's own timeouts (2.5 s each).
+    assert!(stopped.elapsed() < Duration::from_secs(8), "exited after {:?}", stopped.elapsed());
+}

@@ -60,6 +60,8 @@ pub(crate) struct SentWrite {
     pub sent_at: u64,
     pub term: u64,
     pub record: LeaderRecord,
+    /// A claim (a new term) rather than a renewal.
+    pub claim: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -347,7 +349,12 @@ impl Elector {
                             lease.record = mine.record;
                             self.renew(now)
                         }
-                        Role::Follower => self.hold(now, obj.etag, mine.term, mine.sent_at, mine.record),
+                        // Our claim was applied: the lease it won is ours, first acquired now.
+                        Role::Follower if mine.claim => self.hold(now, obj.etag, mine.term, mine.sent_at, mine.record),
+                        // A renewal of a leadership that has since ended: that leadership is
+                        // not resumed (its lose hook ran). The record is ours, so claim a new
+                        // term on top of it at once; success proves nobody wrote since.
+                        Role::Follower => self.claim(now, Some(obj.etag)),
                     };
                 }
                 if matches!(&why, ReadFor::Refused { condition: Some(c) } if *c == obj.etag) {
@@ -572,7 +579,8 @@ impl Elector {
             (Role::Leader(l), WriteKind::Renew) if l.until > now.mono_ns => (l.until - now.mono_ns).div_ceil(MS),
             _ => self.request_timeout_ms(),
         };
-        let sent = SentWrite { data: data.clone(), condition: etag.clone(), sent_at: now.mono_ns, term, record };
+        let claim = kind == WriteKind::Claim;
+        let sent = SentWrite { data: data.clone(), condition: etag.clone(), sent_at: now.mono_ns, term, record, claim };
         self.pending = Pending::Write { kind, sent };
         Action::Put { key: self.cfg.lockfile_path.clone(), data, etag, timeout_ms }
     }

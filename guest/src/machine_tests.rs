@@ -587,6 +587,28 @@ fn a_renewal_applied_after_the_leader_gave_up_on_it_is_recognised_as_its_own() {
 }
 
 #[test]
+fn a_renewal_applied_after_the_leadership_ended_starts_a_new_term_not_the_old_one_again() {
+    let mut w = World::new();
+    let mut a = elector(&w, "a");
+    step(&mut w, &mut a);
+    w.advance(5_000);
+    // The renewal is stuck (applied later); every request fails until the lease has run out.
+    w.faults.push_back(StorageError::Unavailable("timed out".into()));
+    w.defer_faulted_write = true;
+    step(&mut w, &mut a);
+    for _ in 0..20 {
+        w.faults.push_back(StorageError::Unavailable("outage".into()));
+    }
+    run_until(&mut w, &mut a, 20_000, |w, a| !a.is_leader(w.clock()) && w.hooks("a").len() == 2);
+    assert_eq!(w.hooks("a"), vec!["acquire 1", "lose 1"]);
+    w.faults.clear();
+    assert!(w.apply_late(), "the stuck renewal lands now");
+    run_until(&mut w, &mut a, 5_000, |w, a| a.is_leader(w.clock()));
+    assert_eq!(w.hooks("a"), vec!["acquire 1", "lose 1", "acquire 2"], "a new term, claimed on top of our own record");
+    assert_eq!(w.record().term, 2);
+}
+
+#[test]
 fn a_412_while_the_object_still_holds_our_etag_is_a_server_quirk_not_a_competitor() {
     let mut w = World::new();
     let mut a = elector(&w, "a");

@@ -60,6 +60,8 @@ struct SavedObservation {
 struct SavedSentWrite {
     data: Vec<u8>,
     #[serde(default)]
+    claim: bool,
+    #[serde(default)]
     condition: Option<String>,
     sent_at: u64,
     term: u64,
@@ -99,6 +101,7 @@ impl Elector {
                 .iter()
                 .map(|a| SavedSentWrite {
                     data: a.data.clone(),
+                    claim: a.claim,
                     condition: a.condition.clone(),
                     sent_at: a.sent_at,
                     term: a.term,
@@ -157,7 +160,14 @@ impl Elector {
         e.unanswered = saved
             .unanswered
             .into_iter()
-            .map(|a| SentWrite { data: a.data, condition: a.condition, sent_at: past(a.sent_at), term: a.term, record: a.record })
+            .map(|a| SentWrite {
+                data: a.data,
+                condition: a.condition,
+                sent_at: past(a.sent_at),
+                term: a.term,
+                record: a.record,
+                claim: a.claim,
+            })
             .collect();
         e.backoff_until = saved.backoff_until.map(|b| if continuous { b } else { now.mono_ns + timeout });
         e.fails = saved.fails;

@@ -128,6 +128,8 @@ struct Node {
     ended_without_lose: bool,
     /// Every record this incarnation sent: a read showing one of them is its own write.
     written: std::collections::HashSet<Vec<u8>>,
+    /// The term of this incarnation's last acquisition: each one must be a new term.
+    last_acquired: Option<u64>,
 }
 
 struct Sim {
@@ -170,6 +172,7 @@ impl Sim {
                 sticky_belief: false,
                 ended_without_lose: false,
                 written: Default::default(),
+                last_acquired: None,
             })
             .collect();
         let heal_at = p.duration * 6 / 10;
@@ -242,6 +245,7 @@ impl Sim {
         let now = self.clock(i);
         self.nodes[i].elector = Some(Elector::new(cfg, now).expect("valid config"));
         self.nodes[i].written.clear();
+        self.nodes[i].last_acquired = None;
         self.push(self.now, Ev::Step(i));
     }
 
@@ -533,6 +537,12 @@ impl Sim {
         let n = &mut self.nodes[i];
         if matches!(completion, Completion::Hook(_)) {
             if let Some(term) = n.pending_acquire.take() {
+                if n.last_acquired.is_some_and(|t| t >= term) {
+                    let prev = n.last_acquired;
+                    self.fail(format!("n{i} acquired term {term} after term {prev:?}: a leadership must not be resumed"));
+                }
+                let n = &mut self.nodes[i];
+                n.last_acquired = Some(term);
                 n.acquired = Some(term);
                 n.sticky_belief = true;
                 n.ended_without_lose = false;

@@ -120,7 +120,8 @@ struct Shared {
 
 enum Command {
     Update(ElectorConfig, oneshot::Sender<Result<()>>),
-    Stop(oneshot::Sender<()>),
+    /// Answered with the resignation's outcome.
+    Stop(oneshot::Sender<Result<()>>),
 }
 
 struct Running {
@@ -249,11 +250,12 @@ impl Elector for S3Elector {
     async fn stop(&self) -> Result<()> {
         let Some(running) = self.inner.running.lock().await.take() else { return Err(Error::NotStarted) };
         let (reply, done) = oneshot::channel();
+        let mut outcome = Ok(());
         if running.commands.send(Command::Stop(reply)).await.is_ok() {
-            let _ = done.await;
+            outcome = done.await.unwrap_or(Ok(()));
         }
         let _ = running.task.await;
-        Ok(())
+        outcome
     }
 
     fn is_leader(&self) -> bool {
@@ -450,19 +452,32 @@ impl Driver {
     }
 
     /// Resigns (with the stop flag lowered: the resignation must be written) and ends.
-    async fn leave(self, guest: &mut ComponentElector, reply: Option<oneshot::Sender<()>>) {
+    async fn leave(self, guest: &mut ComponentElector, reply: Option<oneshot::Sender<Result<()>>>) {
         self.stop.send_replace(false);
-        resign(&self.shared, guest).await;
+        let outcome = resign(&self.shared, guest).await;
         if let Some(reply) = reply {
-            let _ = reply.send(());
+            let _ = reply.send(outcome);
         }
     }
 }
 
-async fn resign(shared: &Shared, guest: &mut ComponentElector) {
+/// Leaves the election; an error if a leader's resignation could not be written (followers
+/// then wait out its lease instead of taking over at once).
+async fn resign(shared: &Shared, guest: &mut ComponentElector) -> Result<()> {
+    let before = guest.status().await.ok().and_then(|s| s.last_error);
     let status = guest.resign().await;
-    if let Err(e) = &status {
-        tracing::error!(error = %e, "resigning failed; followers will take over when the lease runs out");
+    let outcome = match &status {
+        Err(e) => Err(Error::Storage(format!("resigning failed ({e}); followers take over when the lease runs out"))),
+        // The core reports a failed resignation write as its last problem.
+        Ok(st) => match st.last_error.as_deref() {
+            Some(e) if e.starts_with("writing the resigned record failed") && st.last_error != before => {
+                Err(Error::Storage(format!("{e}; followers take over when the lease runs out")))
+            }
+            _ => Ok(()),
+        },
+    };
+    if let Err(e) = &outcome {
+        tracing::error!(error = %e, "leaving the election");
     }
     shared.snapshot.send_modify(|s| {
         if let Ok(st) = status {
@@ -473,6 +488,7 @@ async fn resign(shared: &Shared, guest: &mut ComponentElector) {
         s.stopped = true;
     });
     tracing::info!("left the election");
+    outcome
 }
 
 fn publish(shared: &Shared, o: Outcome) {

@@ -72,3 +72,28 @@ fn answers_map_to_election_errors() {
     assert_eq!(b.put_answer(200, Some("\"e\""), b""), Ok("\"e\"".into()));
     assert_eq!(b.deleted(404, b""), Ok(()));
 }
+
+/// Temporary credentials (what serverless platforms inject): the session token is sent and
+/// signed, and rotated credentials sign the same address.
+#[test]
+fn a_session_token_is_sent_and_signed() {
+    let base = cfg(None, false);
+    let temp = base.with_credentials("ASIAEXAMPLE", "secret", Some("the-token"));
+    let r = Bucket::new(temp).unwrap().get("k", UNIX_EPOCH + Duration::from_secs(1_700_000_000)).unwrap();
+    assert_eq!(header(&r, "x-amz-security-token"), Some("the-token"));
+    let auth = header(&r, "authorization").unwrap();
+    assert!(auth.contains("Credential=ASIAEXAMPLE/") && auth.contains("x-amz-security-token"), "{auth}");
+    let fixed = Bucket::new(base).unwrap().get("k", UNIX_EPOCH).unwrap();
+    assert_eq!(header(&fixed, "x-amz-security-token"), None);
+    assert_eq!(fixed.url(), r.url());
+}
+
+#[test]
+fn etag_forms() {
+    assert_eq!(EtagForm::AsReturned.apply("\"abc\""), "\"abc\"");
+    assert_eq!(EtagForm::Unquoted.apply("\"abc\""), "abc");
+    assert_eq!(EtagForm::Unquoted.apply("abc"), "abc");
+    assert_eq!(unquoted("W/\"weak\""), "W/\"weak\"", "weak etags are left alone");
+    assert_eq!("unquoted".parse::<EtagForm>(), Ok(EtagForm::Unquoted));
+    assert!("quoted".parse::<EtagForm>().unwrap_err().contains("as-returned"));
+}

@@ -54,6 +54,6 @@ pub async fn run(flags: Flags) -> ExitCode {
     }
     match elector.stop().await {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => fail(e),
+        Err(e) => fail(format!("left the election, but not cleanly: {e}")),
     }
 }

@@ -31,6 +31,8 @@ pub enum Violation {
     SecondCreateAccepted,
     /// `If-Match` with an etag the object never had was accepted.
     StaleIfMatchAccepted,
+    /// `If-Match` on a key that does not exist was accepted (and created the object).
+    IfMatchOnMissingKeyAccepted,
     /// `If-Match` with the object's current etag was refused, quoted and unquoted.
     CorrectIfMatchRefused { etag: String },
 }
@@ -40,6 +42,7 @@ impl fmt::Display for Violation {
         match self {
             Violation::SecondCreateAccepted => f.write_str("it accepted If-None-Match: * on an existing object"),
             Violation::StaleIfMatchAccepted => f.write_str("it accepted If-Match with an etag the object never had"),
+            Violation::IfMatchOnMissingKeyAccepted => f.write_str("it accepted If-Match on a key that does not exist"),
             Violation::CorrectIfMatchRefused { etag } => write!(
                 f,
                 "it refused If-Match with the object's current etag {etag}, both quoted and unquoted, so an election could only stall"
@@ -90,18 +93,27 @@ pub async fn check_conditional_writes(
         }
     }
     let mut etag = c.current_or_create().await?;
-    if let Written::Applied(_) = c.write(None).await? {
+    if let Written::Applied(_) = c.write(&c.key.clone(), None).await? {
         return Err(ConformanceError::NotEnforced(Violation::SecondCreateAccepted));
     }
     let stale = if etag == "\"s3lect-stale\"" { "\"s3lect-stale-2\"" } else { "\"s3lect-stale\"" };
-    if let Written::Applied(_) = c.write(Some(stale)).await? {
+    if let Written::Applied(_) = c.write(&c.key.clone(), Some(stale)).await? {
         return Err(ConformanceError::NotEnforced(Violation::StaleIfMatchAccepted));
+    }
+    // If-Match on a key that does not exist must be refused (old MinIO releases created it).
+    // A random key, so that it never exists on a correct server and nothing piles up.
+    let absent = format!("{}-absent-{:016x}", c.key, fastrand::u64(..));
+    if let Written::Applied(_) = c.write(&absent, Some(stale)).await? {
+        if let Err(e) = storage.delete(&absent).await {
+            tracing::warn!(key = %absent, error = %e, "conformance check: could not delete the object the server wrongly created");
+        }
+        return Err(ConformanceError::NotEnforced(Violation::IfMatchOnMissingKeyAccepted));
     }
     // A correct If-Match must succeed. A refusal only counts if the object still has the etag
     // (a concurrent check on another node may have replaced it: then start over from its etag).
     loop {
         for form in [EtagForm::AsReturned, EtagForm::Unquoted] {
-            if let Written::Applied(_) = c.write(Some(form.apply(&etag))).await? {
+            if let Written::Applied(_) = c.write(&c.key.clone(), Some(form.apply(&etag))).await? {
                 return Ok(Conformance { if_match: form });
             }
             let now = c.current_or_create().await?;
@@ -138,7 +150,7 @@ impl Check<'_> {
             match self.storage.get(&self.key).await {
                 Ok((_, etag)) => return Ok(etag),
                 Err(StorageError::NotFound) => {
-                    if let Written::Applied(etag) = self.write(None).await? {
+                    if let Written::Applied(etag) = self.write(&self.key.clone(), None).await? {
                         return Ok(etag);
                     }
                 }
@@ -150,34 +162,34 @@ impl Check<'_> {
 
     /// One conditional write, retried through transient errors. An unanswered write is settled
     /// by reading: if the object shows any write of ours, it was applied.
-    async fn write(&mut self, condition: Option<&str>) -> Result<Written, ConformanceError> {
+    async fn write(&mut self, key: &str, condition: Option<&str>) -> Result<Written, ConformanceError> {
         loop {
             let data = format!("{{\"s3lect-conformance\":{}}}", fastrand::u64(..)).into_bytes();
             self.sent.push(data.clone());
-            match self.storage.put_if_match(&self.key, &data, condition).await {
+            match self.storage.put_if_match(key, &data, condition).await {
                 Ok(etag) => return Ok(Written::Applied(etag)),
                 Err(StorageError::PreconditionFailed) => return Ok(Written::Refused),
                 // If-Match on a missing key: AWS answers 404, SeaweedFS 412.
                 Err(StorageError::NotFound) if condition.is_some() => return Ok(Written::Refused),
                 Err(e) if transient(&e) => {
-                    if let Some(etag) = self.ours().await? {
+                    if let Some(etag) = self.ours(key).await? {
                         return Ok(Written::Applied(etag));
                     }
                     self.retry.wait(e).await?;
                 }
-                Err(source) => return Err(ConformanceError::Storage { what: format!("writing {}", self.key), source }),
+                Err(source) => return Err(ConformanceError::Storage { what: format!("writing {key}"), source }),
             }
         }
     }
 
-    /// The scratch object's etag if it holds bytes we sent.
-    async fn ours(&mut self) -> Result<Option<String>, ConformanceError> {
+    /// `key`'s etag if it holds bytes we sent.
+    async fn ours(&mut self, key: &str) -> Result<Option<String>, ConformanceError> {
         loop {
-            match self.storage.get(&self.key).await {
+            match self.storage.get(key).await {
                 Ok((data, etag)) => return Ok(self.sent.contains(&data).then_some(etag)),
                 Err(StorageError::NotFound) => return Ok(None),
                 Err(e) if transient(&e) => self.retry.wait(e).await?,
-                Err(source) => return Err(ConformanceError::Storage { what: format!("reading {}", self.key), source }),
+                Err(source) => return Err(ConformanceError::Storage { what: format!("reading {key}"), source }),
             }
         }
     }
