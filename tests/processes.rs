@@ -152,10 +152,21 @@ async fn bad_credentials_bad_config_and_unreachable_endpoints_fail_with_one_clea
     let out = output(s3lect(&server, "run", "a", "/abs.json"));
     assert_clear_failure(&out, "lockfile-path-valid");
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
-    let out = output(s3lect_at(&format!("http://{closed}"), "b", "run", "a", "group/e.json"));
-    assert_clear_failure(&out, "storage unavailable");
-    let out = output(s3lect(&server, "run", "a", "group/e.json").env_remove("AWS_ACCESS_KEY_ID"));
-    assert_clear_failure(&out, "AWS_ACCESS_KEY_ID is not set");
+    // Unreachable: retried for the start-up budget, then reported as down (not as a server
+    // that breaks conditional writes).
+    let started = Instant::now();
+    let out = output(s3lect_at(&format!("http://{closed}"), "b", "run", "a", "group/e.json").args(["--startup-budget-ms", "1500"]));
+    assert_clear_failure(&out, "kept failing");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("storage unavailable"));
+    assert!(started.elapsed() < Duration::from_secs(10));
+    // No credentials anywhere in the chain (and no metadata service to ask).
+    let out = output(
+        s3lect(&server, "run", "a", "group/e.json")
+            .env_remove("AWS_ACCESS_KEY_ID")
+            .env("AWS_CONFIG_FILE", "/nonexistent/config")
+            .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/credentials"),
+    );
+    assert_clear_failure(&out, "no AWS credentials");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

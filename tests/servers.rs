@@ -90,30 +90,10 @@ async fn election_suite(server: &LocalS3, expected_form: EtagForm) {
 /// Twenty racing creates, then twenty racing replaces of one etag: one winner each time.
 async fn races(s3: &dyn Storage) {
     let key = "suite/race.json";
-    let creates = futures_join((0..20).map(|i| s3.put_if_match(key, format!("{{\"c\":{i}}}").into_bytes().leak(), None))).await;
+    let creates = common::join_all((0..20).map(|i| s3.put_if_match(key, format!("{{\"c\":{i}}}").into_bytes().leak(), None))).await;
     assert_eq!(creates.iter().filter(|r| r.is_ok()).count(), 1, "one create wins: {creates:?}");
     let (_, etag) = s3.get(key).await.unwrap();
     let etag: &'static str = etag.leak();
-    let replaces = futures_join((0..20).map(|i| s3.put_if_match(key, format!("{{\"r\":{i}}}").into_bytes().leak(), Some(etag)))).await;
+    let replaces = common::join_all((0..20).map(|i| s3.put_if_match(key, format!("{{\"r\":{i}}}").into_bytes().leak(), Some(etag)))).await;
     assert_eq!(replaces.iter().filter(|r| r.is_ok()).count(), 1, "one replace wins: {replaces:?}");
-}
-
-/// Runs futures concurrently on this task (no extra crate for join_all).
-async fn futures_join<F: std::future::Future>(futs: impl Iterator<Item = F>) -> Vec<F::Output> {
-    let mut futs: Vec<_> = futs.map(Box::pin).collect();
-    let mut out: Vec<Option<F::Output>> = futs.iter().map(|_| None).collect();
-    std::future::poll_fn(|cx| {
-        let mut pending = false;
-        for (f, o) in futs.iter_mut().zip(out.iter_mut()) {
-            if o.is_none() {
-                match f.as_mut().poll(cx) {
-                    std::task::Poll::Ready(v) => *o = Some(v),
-                    std::task::Poll::Pending => pending = true,
-                }
-            }
-        }
-        if pending { std::task::Poll::Pending } else { std::task::Poll::Ready(()) }
-    })
-    .await;
-    out.into_iter().map(|o| o.unwrap()).collect()
 }

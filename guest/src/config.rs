@@ -88,6 +88,13 @@ impl Config {
             if value == 0 {
                 return broken("durations-positive", format!("{name} must be greater than 0"));
             }
+            // Every rule computes in nanoseconds: bounded values cannot overflow there.
+            if value > MAX_DURATION_MS {
+                return broken("durations-bounded", format!("{name} ({value}) must be at most {MAX_DURATION_MS} (30 days)"));
+            }
+        }
+        if self.max_clock_skew_ms.is_some_and(|s| s > MAX_DURATION_MS) {
+            return broken("durations-bounded", format!("max-clock-skew-ms must be at most {MAX_DURATION_MS} (30 days)"));
         }
         if self.frequent_interval_ms >= self.renew_deadline_ms {
             return broken(
@@ -153,6 +160,10 @@ impl Config {
 }
 
 /// A lock object key must be a usable S3 key that means the same on every server.
+/// Upper bound on every duration setting: 30 days, far beyond any sensible lease, far below
+/// where milliseconds × 10⁶ would overflow.
+pub const MAX_DURATION_MS: u64 = 30 * 24 * 3_600_000;
+
 fn validate_key(key: &str) -> Result<(), ConfigError> {
     let rule = "lockfile-path-valid";
     if key.is_empty() {
@@ -172,6 +183,14 @@ fn validate_key(key: &str) -> Result<(), ConfigError> {
     }
     if key.split('/').any(|seg| seg == "." || seg == "..") {
         return broken(rule, format!("lockfile-path {key:?} contains a '.' or '..' segment, which some servers normalise away"));
+    }
+    // SeaweedFS stores a//b, a\b and a/b as one object: two configurations that look different
+    // would share a lock.
+    if key.contains("//") {
+        return broken(rule, format!("lockfile-path {key:?} contains an empty segment ('//'), which some servers normalise away"));
+    }
+    if key.contains('\\') {
+        return broken(rule, format!("lockfile-path {key:?} contains a backslash, which some servers read as '/'"));
     }
     Ok(())
 }
@@ -203,10 +222,13 @@ mod tests {
     fn each_rule_is_named() {
         assert_eq!(rule_of(Config { server_id: " ".into(), ..valid() }), "server-id-required");
         assert_eq!(rule_of(Config { lockfile_path: "".into(), ..valid() }), "lockfile-path-required");
-        for bad in ["/abs.json", "dir/", "a/../b", "a\nb", &"k".repeat(1025)] {
+        for bad in ["/abs.json", "dir/", "a/../b", "a\nb", &"k".repeat(1025), "a//b", "a\\b"] {
             assert_eq!(rule_of(Config { lockfile_path: bad.into(), ..valid() }), "lockfile-path-valid", "{bad:?}");
         }
         assert_eq!(rule_of(Config { peer_timeout_ms: 0, ..valid() }), "durations-positive");
+        // 18446744073710 ms passed validation once, then wrapped to under a millisecond in ns.
+        assert_eq!(rule_of(Config { leader_timeout_ms: 18_446_744_073_710, ..valid() }), "durations-bounded");
+        assert_eq!(rule_of(Config { max_clock_skew_ms: Some(u64::MAX), ..valid() }), "durations-bounded");
         assert_eq!(rule_of(Config { frequent_interval_ms: 10_000, ..valid() }), "frequent-below-renew-deadline");
         assert_eq!(rule_of(Config { infrequent_interval_ms: 4_000, ..valid() }), "infrequent-not-below-frequent");
         assert_eq!(rule_of(Config { renew_deadline_ms: 15_000, ..valid() }), "renew-deadline-below-leader-timeout");

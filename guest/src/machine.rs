@@ -29,6 +29,10 @@ pub(crate) struct Lease {
     pub until: u64,
     /// The acquire hook succeeded: only then does this instance act as leader.
     pub hook_ok: bool,
+    /// The lock object was seen to hold this lease's own record. False only for a lease
+    /// restored from carried state, which may be stale or forged: until a read shows the
+    /// record at `etag` is ours, it is not acted on, renewed or reported.
+    pub proven: bool,
     pub record: LeaderRecord,
 }
 
@@ -85,6 +89,8 @@ enum ReadFor {
     /// After a 412 to our write conditioned on `condition`: if the object still carries that
     /// etag, the server refused a correct write — a server quirk, not a competitor.
     Refused { condition: Option<String> },
+    /// To prove a restored lease: the object must hold that lease's own record.
+    Prove,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -188,7 +194,7 @@ impl Elector {
     }
 
     pub fn is_leader(&self, now: Clock) -> bool {
-        matches!(&self.role, Role::Leader(l) if l.hook_ok && now.mono_ns < l.until)
+        matches!(&self.role, Role::Leader(l) if l.hook_ok && l.proven && now.mono_ns < l.until)
     }
 
     pub fn status(&self, now: Clock) -> Status {
@@ -244,7 +250,12 @@ impl Elector {
         if self.stopped {
             return self.done(now, self.cfg.infrequent_interval_ms);
         }
-        match self.role {
+        match &self.role {
+            // A lease from carried state: read first, act only on what the record proves.
+            Role::Leader(l) if !l.proven => {
+                self.ops += 1;
+                self.read(ReadFor::Prove)
+            }
             Role::Leader(_) => self.renew(now),
             Role::Follower => self.observe(now),
         }
@@ -258,6 +269,11 @@ impl Elector {
             return self.done(now, self.cfg.infrequent_interval_ms);
         }
         match mem::replace(&mut self.role, Role::Follower) {
+            // An unproven (carried) lease writes nothing: its etag may be someone else's.
+            Role::Leader(l) if !l.proven => {
+                self.stopped = true;
+                self.done(now, self.cfg.infrequent_interval_ms)
+            }
             Role::Leader(l) => {
                 if l.hook_ok {
                     self.lose_hook(l.term, AfterLose::Resign { etag: l.etag, term: l.term, stop: true })
@@ -321,13 +337,12 @@ impl Elector {
         Action::Get { key: self.cfg.lockfile_path.clone(), timeout_ms: self.request_timeout_ms() }
     }
 
-    /// The leader to probe: a live-looking record naming someone else with an address.
+    /// The leader to probe: a live-looking record naming someone else with an address that is
+    /// a plain `host:port` (anything else is not probed: S3 is read instead).
     fn probe_target(&self) -> Option<String> {
         match &self.obs {
-            Some(Observation { record: Ok(r), .. })
-                if !r.is_resigned() && r.leader_id != self.cfg.server_id && !r.leader_addr.is_empty() =>
-            {
-                Some(r.leader_addr.clone())
+            Some(Observation { record: Ok(r), .. }) if !r.is_resigned() && r.leader_id != self.cfg.server_id => {
+                r.probe_addr().map(str::to_string)
             }
             _ => None,
         }
@@ -343,6 +358,7 @@ impl Elector {
                     self.note(now, &obj);
                     return match &mut self.role {
                         Role::Leader(lease) => {
+                            lease.proven = true;
                             lease.etag = obj.etag;
                             lease.sent_at = mine.sent_at;
                             lease.until = mine.sent_at + self.cfg.renew_deadline_ms * MS;
@@ -356,6 +372,9 @@ impl Elector {
                         // term on top of it at once; success proves nobody wrote since.
                         Role::Follower => self.claim(now, Some(obj.etag)),
                     };
+                }
+                if why == ReadFor::Prove {
+                    return self.prove(now, obj);
                 }
                 if matches!(&why, ReadFor::Refused { condition: Some(c) } if *c == obj.etag) {
                     self.note(now, &obj);
@@ -382,6 +401,24 @@ impl Elector {
             Err(StorageError::Conflict) => self.reread(now, ReadFor::Observe),
             Err(e) => self.failed(now, e),
         }
+    }
+
+    /// A restored lease meets the object: it stands only if the object at its etag is its own
+    /// record (a forged or stale state naming another writer's etag is caught here, before any
+    /// write or hook).
+    fn prove(&mut self, now: Clock, obj: Object) -> Action {
+        let Role::Leader(lease) = &mut self.role else { return self.observe(now) };
+        let ours = obj.etag == lease.etag
+            && lease.record.leader_id == self.cfg.server_id
+            && LeaderRecord::parse(&obj.data).is_ok_and(|r| r == lease.record);
+        self.note(now, &obj);
+        if ours {
+            if let Role::Leader(lease) = &mut self.role {
+                lease.proven = true;
+            }
+            return self.renew(now);
+        }
+        self.lose(now, "the carried state names a lease the lock object does not hold")
     }
 
     /// Settles our unanswered writes against the object a read returned: the one it shows, if
@@ -628,7 +665,7 @@ impl Elector {
         self.unanswered.clear();
         self.note_record(now, &etag, Ok(record.clone()));
         let until = sent_at + self.cfg.renew_deadline_ms * MS;
-        self.role = Role::Leader(Lease { etag, term, sent_at, until, hook_ok: false, record });
+        self.role = Role::Leader(Lease { etag, term, sent_at, until, hook_ok: false, proven: true, record });
         if now.mono_ns >= until {
             return self.renew(now);
         }
@@ -671,6 +708,9 @@ impl Elector {
 
     fn renew(&mut self, now: Clock) -> Action {
         let Role::Leader(lease) = &self.role else { return self.observe(now) };
+        if !lease.proven {
+            return self.reread(now, ReadFor::Prove);
+        }
         if now.mono_ns >= lease.until && lease.hook_ok {
             return self.lose(now, "lease expired before a renewal succeeded");
         }

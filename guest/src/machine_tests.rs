@@ -808,3 +808,97 @@ fn no_input_makes_it_panic() {
         let _ = a.status(w.clock());
     }
 }
+
+mod hostile {
+    use super::*;
+
+    #[test]
+    fn forged_carried_state_naming_the_live_leaders_etag_never_makes_a_second_leader() {
+        let mut w = World::new();
+        let mut a = elector(&w, "a");
+        step(&mut w, &mut a);
+        assert!(a.is_leader(w.clock()));
+        // b's state file is forged from a's: same lease, same etag, same record, b's identity.
+        let state = String::from_utf8(a.export_state(w.clock())).unwrap();
+        let forged = state.replace("\"server_id\":\"a\"", "\"server_id\":\"b\"");
+        let mut b = Elector::restore(cfg("b"), forged.as_bytes(), w.clock()).unwrap();
+        assert!(!b.is_leader(w.clock()), "a restored lease is not believed before it is proven");
+        let (puts, etag) = (w.puts.len(), w.etag());
+        step(&mut w, &mut b);
+        assert!(!b.is_leader(w.clock()));
+        assert_eq!(w.puts.len(), puts, "nothing written on the forged lease");
+        assert_eq!(w.etag(), etag);
+        assert!(w.hooks("b").iter().all(|h| !h.starts_with("acquire")), "{:?}", w.hooks("b"));
+        // Resigning on a forged lease writes nothing either.
+        let mut b2 = Elector::restore(cfg("b"), forged.as_bytes(), w.clock()).unwrap();
+        drive_resign(&mut b2, &mut w.node("b"));
+        assert_eq!(w.puts.len(), puts);
+        // The genuine state of a, restored, is proven by the record and renews.
+        let mut a2 = Elector::restore(cfg("a"), state.as_bytes(), w.clock()).unwrap();
+        w.advance(1_000);
+        step(&mut w, &mut a2);
+        assert!(a2.is_leader(w.clock()), "{:?}", a2.status(w.clock()).last_error);
+    }
+
+    #[test]
+    fn edge_of_range_timestamps_and_a_maximal_term_are_corrupt_records_not_crashes() {
+        for bad in [
+            r#"{"leaderID":"x","leaderAddr":"","lastUpdated":"0000-01-01T00:00:00+00:01","term":1}"#,
+            r#"{"leaderID":"x","leaderAddr":"","lastUpdated":"9999-12-31T23:59:59-23:59","term":1}"#,
+            r#"{"leaderID":"x","leaderAddr":"","lastUpdated":"2026-01-01T00:00:00Z","term":18446744073709551615}"#,
+        ] {
+            assert!(LeaderRecord::parse(bad.as_bytes()).is_err(), "{bad}");
+            let mut w = World::new();
+            w.objects.insert(KEY.into(), Object { data: bad.as_bytes().to_vec(), etag: "\"x\"".into() });
+            let mut a = elector(&w, "a");
+            step(&mut w, &mut a);
+            let state = a.export_state(w.clock());
+            Elector::restore(cfg("a"), &state, w.clock()).expect("the state round-trips");
+            assert!(a.status(w.clock()).last_error.unwrap().contains("lock object"), "reported as a bad lock object");
+            assert!(run_until(&mut w, &mut a, 30_000, |w, a| a.is_leader(w.clock())), "replaced after a leader timeout");
+        }
+        // The edge values that are in range still parse, and are written back in UTC.
+        let ok = r#"{"leaderID":"x","leaderAddr":"","lastUpdated":"0001-01-01T00:00:01+00:00","term":3}"#;
+        let r = LeaderRecord::parse(ok.as_bytes()).unwrap();
+        assert!(String::from_utf8(r.to_json()).unwrap().contains("0001-01-01T00:00:01Z"));
+    }
+
+    #[test]
+    fn the_term_never_wraps_past_a_corrupt_maximum() {
+        let mut w = World::new();
+        let max = r#"{"leaderID":"x","leaderAddr":"","lastUpdated":"2026-01-01T00:00:00Z","term":18446744073709551615}"#;
+        w.objects.insert(KEY.into(), Object { data: max.as_bytes().to_vec(), etag: "\"max\"".into() });
+        let mut a = elector(&w, "a");
+        assert!(run_until(&mut w, &mut a, 30_000, |w, a| a.is_leader(w.clock())), "the corrupt record is replaced");
+        assert_eq!(w.record().term, 1, "numbered from what the node knows, never 0 after a wrap");
+    }
+
+    #[test]
+    fn a_leader_addr_with_a_path_or_query_is_not_probed() {
+        let rec = |addr: &str| LeaderRecord::leading("x", addr, 0, 1);
+        for good in ["10.0.0.1:8993", "node-1.example:443", "[::1]:8993"] {
+            assert_eq!(rec(good).probe_addr(), Some(good));
+        }
+        for bad in [
+            "127.0.0.1:21412/internal/admin?action=x&ignore=",
+            "user@host:1",
+            "host:0",
+            "host",
+            "http://host:1",
+            "host:1#frag",
+            "[::1",
+            "",
+        ] {
+            assert_eq!(rec(bad).probe_addr(), None, "{bad:?}");
+        }
+        let mut w = World::new();
+        let mut b = Elector::new(Config { peer_mode: true, server_addr: "b:1".into(), peer_timeout_ms: 500, ..cfg("b") }, w.clock()).unwrap();
+        let hostile = LeaderRecord::leading("a", "127.0.0.1:21412/internal/admin?action=x&ignore=", w.wall, 1);
+        w.objects.insert(KEY.into(), Object { data: hostile.to_json(), etag: "\"h\"".into() });
+        for _ in 0..3 {
+            let wait = step(&mut w, &mut b);
+            w.advance(wait);
+        }
+        assert_eq!(w.probes, 0, "never probed: {:?}", w.probe_paths);
+    }
+}

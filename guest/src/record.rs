@@ -50,8 +50,9 @@ pub enum RecordError {
 impl fmt::Display for RecordError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            // Storage may stop reading past the limit: `n` is what was read, at least.
             RecordError::TooLarge(n) => {
-                write!(f, "lock object is {n} bytes, over the {MAX_RECORD_BYTES}-byte limit")
+                write!(f, "lock object is over the {MAX_RECORD_BYTES}-byte limit (at least {n} bytes)")
             }
             RecordError::Invalid(e) => write!(f, "lock object is not a leader record: {e}"),
         }
@@ -82,11 +83,34 @@ impl LeaderRecord {
     }
 
     pub fn parse(data: &[u8]) -> Result<Self, RecordError> {
-        parse_object(data)
+        let r: LeaderRecord = parse_object(data)?;
+        // The next leader would write term + 1: a record at the maximum could only wrap the
+        // fencing token back to 0. No writer gets there by counting.
+        if r.term == u64::MAX {
+            return Err(RecordError::Invalid("term is at its maximum; the record is corrupt".into()));
+        }
+        Ok(r)
     }
 
     pub fn to_json(&self) -> Vec<u8> {
         serde_json::to_vec(self).expect("a record always serialises")
+    }
+
+    /// `leaderAddr` as a probe target: `host:port` and nothing else (no path, query, user info
+    /// or scheme), so a record cannot steer followers' requests anywhere but a peer's endpoint.
+    pub fn probe_addr(&self) -> Option<&str> {
+        let addr = self.leader_addr.as_str();
+        let (host, port) = addr.rsplit_once(':')?;
+        let port_ok = port.parse::<u16>().is_ok_and(|p| p > 0);
+        let host_ok = match host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+            Some(v6) => v6.parse::<std::net::Ipv6Addr>().is_ok(),
+            None => {
+                !host.is_empty()
+                    && host.len() <= 253
+                    && host.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
+            }
+        };
+        (port_ok && host_ok).then_some(addr)
     }
 
     pub fn last_updated_unix_ns(&self) -> i128 {
@@ -106,6 +130,15 @@ fn parse_object<T: serde::de::DeserializeOwned>(data: &[u8]) -> Result<T, Record
     serde_json::from_slice(data).map_err(|e| RecordError::Invalid(e.to_string()))
 }
 
+/// Text from a lock object or a peer, made safe for a log line or a terminal: control
+/// characters (newlines that would forge log lines, ANSI escapes) are shown escaped.
+pub fn printable(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    std::borrow::Cow::Owned(s.chars().map(|c| if c.is_control() { c.escape_default().to_string() } else { c.to_string() }).collect())
+}
+
 /// Converts unix nanoseconds to a timestamp, clamping absurd values instead of failing.
 pub fn from_unix_ns(ns: i128) -> OffsetDateTime {
     OffsetDateTime::from_unix_timestamp_nanos(ns).unwrap_or(ZERO_TIME)
@@ -121,10 +154,16 @@ mod rfc3339 {
         s.serialize_str(&text)
     }
 
+    /// Kept in UTC and within the years RFC 3339 can write (0000–9999), so that whatever
+    /// parses can be written again: an edge-of-range offset such as `0000-01-01T00:00:00+00:01`
+    /// would otherwise be a year −1 instant that cannot be serialised.
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<OffsetDateTime, D::Error> {
         let text = String::deserialize(d)?;
-        OffsetDateTime::parse(&text, &Rfc3339)
-            .map_err(|e| D::Error::custom(format!("lastUpdated {text:?} is not RFC 3339: {e}")))
+        let t = OffsetDateTime::parse(&text, &Rfc3339)
+            .map_err(|e| D::Error::custom(format!("lastUpdated {text:?} is not RFC 3339: {e}")))?;
+        t.checked_to_offset(time::UtcOffset::UTC)
+            .filter(|u| (0..=9999).contains(&u.year()))
+            .ok_or_else(|| D::Error::custom(format!("lastUpdated {text:?} is out of range")))
     }
 }
 

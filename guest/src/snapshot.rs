@@ -143,6 +143,8 @@ impl Elector {
                 until: past(l.until),
                 // A leader that cannot prove its lease continued must renew and re-acquire.
                 hook_ok: l.hook_ok && continuous,
+                // Carried state may be stale or forged: the record must prove it first.
+                proven: false,
                 record: l.record,
             }),
             None => Role::Follower,

@@ -31,6 +31,8 @@ pub fn command_with(bin: &Path, backend: &[String], sub: &str, id: &str, lock: &
         .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
         .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
         .env("AWS_REGION", "us-east-1")
+        // Tests never ask a metadata service: there is none on loopback.
+        .env("AWS_EC2_METADATA_DISABLED", "true")
         .stdin(Stdio::null());
     cmd
 }

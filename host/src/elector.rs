@@ -8,6 +8,7 @@ use crate::error::{Error, Result};
 use crate::probe::PeerProbe;
 use crate::runtime::{ComponentElector, HostIo, Outcome, Runtime, Stopping};
 use crate::storage::{EtagForm, Storage, WithEtagForm, check_conditional_writes};
+use s3lect_guest::record::printable;
 use s3lect_guest::{HealthReply, Status};
 use serde::Serialize;
 use std::future::Future;
@@ -515,10 +516,10 @@ fn log_transition(before: Option<&Status>, now: &Status) {
         _ => {}
     }
     if !now.is_leader && before.is_none_or(|b| b.leader_id != now.leader_id) && !now.leader_id.is_empty() {
-        tracing::info!(leader = %now.leader_id, term = now.term, "leader observed");
+        tracing::info!(leader = %printable(&now.leader_id), term = now.term, "leader observed");
     }
     if now.last_error.is_some() && before.is_none_or(|b| b.last_error != now.last_error) {
-        tracing::warn!(problem = now.last_error.as_deref().unwrap_or_default(), "election problem");
+        tracing::warn!(problem = %printable(now.last_error.as_deref().unwrap_or_default()), "election problem");
     }
 }
 

@@ -2,6 +2,7 @@
 //! their own HTTP server. Answers come from the elector's published snapshot, never from the
 //! election itself, so a slow S3 call cannot delay them.
 
+use crate::admission::{Admission, Limits, RateLimitedWarning, accept_backoff};
 use crate::elector::{Elector, S3Elector};
 use crate::error::{Error, Result};
 use crate::tls;
@@ -9,7 +10,7 @@ use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode, header};
 use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioIo, TokioTimer};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::TcpListener;
@@ -100,6 +101,7 @@ pub struct HealthServer {
     handler: LeadershipHandler,
     path: String,
     shutdown: watch::Sender<bool>,
+    limits: Limits,
 }
 
 impl HealthServer {
@@ -112,7 +114,14 @@ impl HealthServer {
             handler: leadership_handler(config.elector),
             path,
             shutdown: watch::channel(false).0,
+            limits: Limits::default(),
         })
+    }
+
+    /// Replaces the connection limits (before `start`).
+    pub fn with_limits(mut self, limits: Limits) -> HealthServer {
+        self.limits = limits;
+        self
     }
 
     /// Binds and serves in the background; returns the bound address (port 0 picks a free one).
@@ -124,19 +133,38 @@ impl HealthServer {
         let acceptor = tokio_rustls::TlsAcceptor::from(self.tls.clone());
         let (handler, path) = (self.handler.clone(), self.path.clone());
         let mut stop = self.shutdown.subscribe();
+        let admission = Admission::new(self.limits.clone());
         tokio::spawn(async move {
+            let mut failures = 0;
+            let mut accept_warning = RateLimitedWarning::new("health endpoint accept failed", std::time::Duration::from_secs(10));
+            let mut refused_warning = RateLimitedWarning::new("health endpoint at its connection limit", std::time::Duration::from_secs(10));
             loop {
-                let (tcp, _) = tokio::select! {
+                let (tcp, peer) = tokio::select! {
                     _ = stop.changed() => return,
                     accepted = listener.accept() => match accepted {
                         Ok(a) => a,
-                        Err(e) => { tracing::warn!(error = %e, "health endpoint accept failed"); continue }
+                        Err(e) => {
+                            accept_warning.warn(&e);
+                            let pause = accept_backoff(failures);
+                            failures = failures.saturating_add(1);
+                            tokio::select! {
+                                _ = stop.changed() => return,
+                                _ = tokio::time::sleep(pause) => continue,
+                            }
+                        }
                     },
                 };
-                let (acceptor, handler, path) = (acceptor.clone(), handler.clone(), path.clone());
+                failures = 0;
+                // Over a cap: close at once, so the backlog does not fill with waiting clients.
+                let Some(ticket) = admission.admit(peer.ip()) else {
+                    refused_warning.warn(&peer.ip());
+                    continue;
+                };
+                let (acceptor, handler, path, limits) = (acceptor.clone(), handler.clone(), path.clone(), admission.limits().clone());
                 tokio::spawn(async move {
-                    // A client that never finishes its handshake must not hold a task forever.
-                    let tls = match tokio::time::timeout(std::time::Duration::from_secs(10), acceptor.accept(tcp)).await {
+                    let _ticket = ticket;
+                    // A client that never finishes its handshake must not hold a slot for long.
+                    let tls = match tokio::time::timeout(limits.handshake_timeout, acceptor.accept(tcp)).await {
                         Ok(Ok(s)) => s,
                         _ => return,
                     };
@@ -151,7 +179,11 @@ impl HealthServer {
                             Ok::<_, std::convert::Infallible>(resp)
                         }
                     });
-                    let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                    // HTTP/1.1 only (what the endpoint advertises in ALPN); the timer is what makes
+                    // hyper enforce the header timeout, also between kept-alive requests.
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .timer(TokioTimer::new())
+                        .header_read_timeout(limits.header_timeout)
                         .serve_connection(TokioIo::new(tls), service)
                         .await;
                 });

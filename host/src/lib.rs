@@ -9,6 +9,7 @@
 //! - [`HealthServer`], [`leadership_handler`] — `health.rs`; TLS set-up in `tls.rs`
 //! - the peer probe — `probe.rs`; the wasmtime glue — `runtime.rs`
 
+mod admission;
 mod clock;
 pub mod cluster;
 pub mod config;
@@ -26,6 +27,7 @@ pub mod tls;
 pub use config::ElectorConfig;
 pub use elector::{Elector, LeadershipStatus, S3Elector, S3ElectorOptions};
 pub use error::{Error, Result};
+pub use admission::Limits as HealthLimits;
 pub use health::{HealthServer, HealthServerConfig, LeadershipHandler, leadership_handler};
 pub use hooks::{Hook, HookEvent, hook};
 pub use s3lect_guest::{ConfigError, LeaderRecord};

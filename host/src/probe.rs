@@ -17,7 +17,11 @@ impl PeerProbe {
     pub fn new(ca_cert_pem: Option<&[u8]>, allow_plain_http: bool) -> Result<PeerProbe> {
         // Always hand reqwest our rustls config: it has no crypto provider of its own.
         let tls = tls::client_config(ca_cert_pem, ca_cert_pem.is_none()).map_err(Error::Tls)?;
-        let builder = reqwest::Client::builder().pool_idle_timeout(Duration::from_secs(90)).tls_backend_preconfigured(tls);
+        // A peer is asked for one thing at one address: a redirect elsewhere is not followed.
+        let builder = reqwest::Client::builder()
+            .pool_idle_timeout(Duration::from_secs(90))
+            .redirect(reqwest::redirect::Policy::none())
+            .tls_backend_preconfigured(tls);
         let (builder, scheme) = if allow_plain_http { (builder, "http") } else { (builder.https_only(true), "https") };
         let client = builder.build().map_err(|e| Error::Tls(format!("building the peer probe client: {e}")))?;
         Ok(PeerProbe { client, scheme })
@@ -28,11 +32,16 @@ impl PeerProbe {
         let resp = self.client.get(&url).timeout(timeout).send().await.map_err(|e| format!("probe {url}: {}", chain(&e)))?;
         match resp.status().as_u16() {
             200 => {
-                let body = resp.bytes().await.map_err(|e| format!("probe {url}: reading body: {e}"))?;
-                if body.len() > MAX_RECORD_BYTES {
-                    return Err(format!("probe {url}: reply of {} bytes is too large", body.len()));
+                // Stop reading past the limit: a peer's reply never needs more.
+                let mut resp = resp;
+                let mut body = Vec::new();
+                while let Some(chunk) = resp.chunk().await.map_err(|e| format!("probe {url}: reading body: {}", chain(&e)))? {
+                    body.extend_from_slice(&chunk);
+                    if body.len() > MAX_RECORD_BYTES {
+                        return Err(format!("probe {url}: reply is over the {MAX_RECORD_BYTES}-byte limit"));
+                    }
                 }
-                Ok(ProbeReply::Leader(body.to_vec()))
+                Ok(ProbeReply::Leader(body))
             }
             404 => Ok(ProbeReply::NotLeader),
             other => Err(format!("probe {url}: unexpected HTTP {other}")),

@@ -90,8 +90,16 @@ const NOT_SENT: &str = "the elector is stopping: request not sent";
 pub(crate) struct HostState {
     wasi: WasiCtx,
     table: ResourceTable,
+    limits: wasmtime::StoreLimits,
     pub io: HostIo,
 }
+
+/// Linear memory one guest instance may grow to. The election needs well under 4 MiB.
+const GUEST_MEMORY_BYTES: usize = 64 << 20;
+/// Fuel for one export call: the core's own work per step is a few hundred thousand wasm
+/// instructions; this many (about a second of CPU) only runs out in a runaway loop, which
+/// then traps instead of hanging the host. Host calls (S3, hooks) consume none.
+const FUEL_PER_CALL: u64 = 2_000_000_000;
 
 impl WasiView for HostState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
@@ -207,7 +215,10 @@ impl Runtime {
     }
 
     fn engine() -> Result<Engine> {
-        Engine::new(&wasmtime::Config::new()).map_err(rt_err)
+        // The host does not rely on the component bounding its own work: fuel bounds each call.
+        let mut config = wasmtime::Config::new();
+        config.consume_fuel(true);
+        Engine::new(&config).map_err(rt_err)
     }
 
     /// Compiles the embedded component, reusing a precompiled copy from the user cache
@@ -234,7 +245,10 @@ impl Runtime {
 
     async fn instantiate(&self, io: HostIo) -> Result<(Store<HostState>, ElectorComponent)> {
         let wasi = WasiCtx::builder().monotonic_clock(BootClock).inherit_stderr().build();
-        let mut store = Store::new(&self.engine, HostState { wasi, table: ResourceTable::new(), io });
+        let limits = wasmtime::StoreLimitsBuilder::new().memory_size(GUEST_MEMORY_BYTES).instances(16).tables(64).build();
+        let mut store = Store::new(&self.engine, HostState { wasi, table: ResourceTable::new(), limits, io });
+        store.limiter(|s| &mut s.limits);
+        store.set_fuel(FUEL_PER_CALL).map_err(rt_err)?;
         let bindings = self.pre.instantiate_async(&mut store).await.map_err(rt_err)?;
         Ok((store, bindings))
     }
@@ -253,22 +267,56 @@ fn cache_path(engine: &Engine) -> Option<std::path::PathBuf> {
 
 fn load_cached(engine: &Engine, path: &std::path::Path) -> Result<Component> {
     if path.exists() {
-        // SAFETY: the file is one we wrote from this exact component and engine configuration
-        // (its name hashes both); wasmtime also checks the engine compatibility header.
-        if let Ok(c) = unsafe { Component::deserialize_file(engine, path) } {
-            return Ok(c);
+        match trusted(path) {
+            // SAFETY: the file is one we wrote from this exact component and engine
+            // configuration (its name hashes both), in a place only we can write; wasmtime also
+            // checks the engine compatibility header.
+            Ok(()) => {
+                if let Ok(c) = unsafe { Component::deserialize_file(engine, path) } {
+                    return Ok(c);
+                }
+            }
+            Err(why) => tracing::warn!(path = %path.display(), "not loading the precompiled component: {why}; compiling instead"),
         }
     }
     let bytes = engine.precompile_component(COMPONENT_WASM).map_err(rt_err)?;
     if let Some(dir) = path.parent() {
         // Caching is an optimisation: a read-only home directory must not stop the elector.
-        let _ = std::fs::create_dir_all(dir).and_then(|_| {
-            let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-            std::fs::write(&tmp, &bytes).and_then(|_| std::fs::rename(&tmp, path))
-        });
+        let _ = write_cache(dir, path, &bytes);
     }
     // SAFETY: these bytes were produced by `precompile_component` on this very engine.
     unsafe { Component::deserialize(engine, &bytes) }.map_err(rt_err)
+}
+
+/// Precompiled code is loaded as native code: only from a file and folder that belong to us
+/// and that nobody else may write (what another local user could plant, we would run).
+pub(crate) fn trusted(path: &std::path::Path) -> std::result::Result<(), String> {
+    use std::os::unix::fs::MetadataExt;
+    // SAFETY: geteuid has no preconditions.
+    let me = unsafe { libc::geteuid() };
+    for p in [path, path.parent().unwrap_or(path)] {
+        let m = std::fs::symlink_metadata(p).map_err(|e| format!("{}: {e}", p.display()))?;
+        if m.file_type().is_symlink() {
+            return Err(format!("{} is a symlink", p.display()));
+        }
+        if m.uid() != me {
+            return Err(format!("{} belongs to uid {}, not {me}", p.display(), m.uid()));
+        }
+        if m.mode() & 0o022 != 0 {
+            return Err(format!("{} is writable by others (mode {:o})", p.display(), m.mode() & 0o777));
+        }
+    }
+    Ok(())
+}
+
+/// Writes the cache file privately (folder 0700, file 0600, exclusive random temporary name).
+fn write_cache(dir: &std::path::Path, path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
+    let mut tmp = tempfile::Builder::new().prefix(".component-").tempfile_in(dir)?;
+    tmp.write_all(bytes)?;
+    tmp.persist(path).map(|_| ()).map_err(|e| e.error)
 }
 
 /// One elector instance of the component, stepped by the caller: for custom schedulers and
@@ -307,7 +355,13 @@ impl ComponentElector {
         self.store.data_mut().io = io;
     }
 
+    /// Each export call gets a fresh allowance of fuel.
+    fn refuel(&mut self) -> Result<()> {
+        self.store.set_fuel(FUEL_PER_CALL).map_err(rt_err)
+    }
+
     pub async fn step(&mut self) -> Result<Outcome> {
+        self.refuel()?;
         let iface = self.bindings.s3lect_election_election().elector();
         let o = iface.call_step(&mut self.store, self.handle).await.map_err(rt_err)?;
         Ok(Outcome { status: from_wit_status(o.status), next_step: Duration::from_millis(o.next_step_in_ms), health: o.health })
@@ -315,16 +369,19 @@ impl ComponentElector {
 
     /// The component's status, without a step (one export call, no I/O).
     pub async fn status(&mut self) -> Result<Status> {
+        self.refuel()?;
         let iface = self.bindings.s3lect_election_election().elector();
         Ok(from_wit_status(iface.call_status(&mut self.store, self.handle).await.map_err(rt_err)?))
     }
 
     pub async fn resign(&mut self) -> Result<Status> {
+        self.refuel()?;
         let iface = self.bindings.s3lect_election_election().elector();
         Ok(from_wit_status(iface.call_resign(&mut self.store, self.handle).await.map_err(rt_err)?))
     }
 
     pub async fn update_config(&mut self, cfg: &Config) -> Result<()> {
+        self.refuel()?;
         let iface = self.bindings.s3lect_election_election().elector();
         iface
             .call_update_config(&mut self.store, self.handle, &config_to_wit(cfg))
@@ -334,6 +391,7 @@ impl ComponentElector {
     }
 
     pub async fn export_state(&mut self) -> Result<Vec<u8>> {
+        self.refuel()?;
         let iface = self.bindings.s3lect_election_election().elector();
         iface.call_export_state(&mut self.store, self.handle).await.map_err(rt_err)
     }

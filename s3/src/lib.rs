@@ -14,8 +14,8 @@ pub use s3lect_guest::StorageError;
 use serde::Deserialize;
 use std::time::{Duration, SystemTime};
 
-/// Where the bucket is and how to sign for it.
-#[derive(Clone, Debug)]
+/// Where the bucket is and how to sign for it. `Debug` shows no secret.
+#[derive(Clone)]
 pub struct S3Config {
     pub bucket: String,
     pub region: String,
@@ -72,6 +72,44 @@ impl S3Config {
     }
 }
 
+impl std::fmt::Debug for S3Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Config")
+            .field("bucket", &self.bucket)
+            .field("region", &self.region)
+            .field("endpoint", &self.endpoint)
+            .field("path_style", &self.path_style)
+            .field("access_key_id", &self.access_key_id)
+            .field("secret_access_key", &"** redacted **")
+            .field("session_token", &self.session_token.as_ref().map(|_| "** redacted **"))
+            .field("ca_cert_pem", &self.ca_cert_pem.as_ref().map(|c| format!("{} bytes", c.len())))
+            .field("request_timeout", &self.request_timeout)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for Request {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let headers: Vec<(&str, &str)> = self
+            .headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), if k.eq_ignore_ascii_case("x-amz-security-token") { "** redacted **" } else { v.as_str() }))
+            .collect();
+        f.debug_struct("Request")
+            .field("method", &self.method)
+            .field("url", &self.url())
+            .field("headers", &headers)
+            .field("body", &format!("{} bytes", self.body.len()))
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for Bucket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Bucket").field("cfg", &self.cfg).field("authority", &self.authority).field("prefix", &self.prefix).finish()
+    }
+}
+
 fn env_var(k: &str) -> Option<String> {
     std::env::var(k).ok().filter(|v| !v.is_empty())
 }
@@ -116,8 +154,8 @@ impl std::str::FromStr for EtagForm {
     }
 }
 
-/// One signed request, ready for any HTTP client.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// One signed request, ready for any HTTP client. `Debug` shows no session token.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Request {
     pub method: &'static str,
     pub scheme: String,
@@ -140,7 +178,7 @@ impl Request {
 const KEY_SET: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~').remove(b'/');
 
 /// A bucket's address and credentials: builds signed requests and reads answers.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Bucket {
     cfg: S3Config,
     scheme: String,

@@ -97,3 +97,14 @@ fn etag_forms() {
     assert_eq!("unquoted".parse::<EtagForm>(), Ok(EtagForm::Unquoted));
     assert!("quoted".parse::<EtagForm>().unwrap_err().contains("as-returned"));
 }
+
+#[test]
+fn debug_output_carries_no_secret() {
+    let c = cfg(None, false).with_credentials("AKIDEXAMPLE", "the-secret-key", Some("the-session-token"));
+    let b = Bucket::new(c.clone()).unwrap();
+    let r = b.get("k", UNIX_EPOCH).unwrap();
+    for text in [format!("{c:?}"), format!("{b:?}"), format!("{r:?}")] {
+        assert!(!text.contains("the-secret-key") && !text.contains("the-session-token"), "{text}");
+        assert!(text.contains("AKIDEXAMPLE"), "the key id helps debugging and is no secret: {text}");
+    }
+}

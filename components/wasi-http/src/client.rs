@@ -13,7 +13,11 @@ use wasi::http::outgoing_handler;
 use wasi::http::types::{Fields, IncomingBody, Method, OutgoingBody, OutgoingRequest, RequestOptions, Scheme};
 use wasi::io::streams::StreamError;
 
-/// Sends `req` and reads the whole answer, giving up `timeout_ms` after the start.
+/// The most of an answer read: one byte over s3lect's 64 KiB record limit.
+pub const MAX_BODY_BYTES: usize = 64 * 1024 + 1;
+
+/// Sends `req` and reads the answer (at most `MAX_BODY_BYTES` of it), giving up `timeout_ms`
+/// after the start.
 pub fn send(req: &Exchange, timeout_ms: u64) -> Result<Answer, HttpError> {
     let unavailable = |what: &str, e: &dyn std::fmt::Debug| HttpError::Unavailable(format!("{what}: {e:?}"));
     let invalid = |what: &str| HttpError::Invalid(format!("the host rejected the request's {what}"));
@@ -74,17 +78,30 @@ pub fn send(req: &Exchange, timeout_ms: u64) -> Result<Answer, HttpError> {
     let status = response.status();
     let headers = response.headers().entries();
     let incoming = response.consume().map_err(|_| invalid("response body"))?;
+    // Read under the same deadline, and no more than `MAX_BODY_BYTES`: one byte over the
+    // record limit tells the election the object is oversized; the rest is never fetched.
     let mut data = Vec::new();
     {
         let stream = incoming.stream().map_err(|_| invalid("response body stream"))?;
-        loop {
-            match stream.blocking_read(64 * 1024) {
+        let readable = stream.subscribe();
+        let timer = monotonic_clock::subscribe_instant(started.saturating_add(deadline_ns));
+        while data.len() < MAX_BODY_BYTES {
+            match stream.read((MAX_BODY_BYTES - data.len()) as u64) {
+                Ok(chunk) if chunk.is_empty() => {
+                    wasi::io::poll::poll(&[&readable, &timer]);
+                    if timer.ready() && !readable.ready() {
+                        return Err(HttpError::Unavailable(format!("reading the answer timed out after {timeout_ms} ms")));
+                    }
+                }
                 Ok(chunk) => data.extend_from_slice(&chunk),
                 Err(StreamError::Closed) => break,
                 Err(e) => return Err(unavailable("reading the response body", &e)),
             }
         }
     }
-    drop(IncomingBody::finish(incoming));
+    // An answer cut short at the cap is dropped, not drained.
+    if data.len() < MAX_BODY_BYTES {
+        drop(IncomingBody::finish(incoming));
+    }
     Ok(Answer { status, headers, body: data })
 }

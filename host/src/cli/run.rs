@@ -8,11 +8,12 @@ use std::process::ExitCode;
 
 pub fn with_hooks(mut s: Settings) -> Settings {
     let lockfile = s.elector.lockfile_path.clone();
+    let keep = s.hooks_keep_aws_env;
     if let Some(cmd) = s.on_acquire.take() {
-        s.elector.on_acquire_leadership = Some(shell_hook("acquire", cmd, lockfile.clone()));
+        s.elector.on_acquire_leadership = Some(shell_hook("acquire", cmd, lockfile.clone(), keep));
     }
     if let Some(cmd) = s.on_lose.take() {
-        s.elector.on_lose_leadership = Some(shell_hook("lose", cmd, lockfile));
+        s.elector.on_lose_leadership = Some(shell_hook("lose", cmd, lockfile, keep));
     }
     s
 }

@@ -62,9 +62,15 @@ pub struct Flags {
     pub on_lose: Option<String>,
     #[arg(long)]
     pub hook_timeout_ms: Option<u64>,
+    /// Pass the AWS credential variables on to hooks (by default they are removed).
+    #[arg(long)]
+    pub hooks_keep_aws_env: bool,
     /// Skip the start-up check that the server enforces conditional writes.
     #[arg(long)]
     pub no_conformance_check: bool,
+    /// How long the start-up check retries transient storage errors [default: 60000].
+    #[arg(long)]
+    pub startup_budget_ms: Option<u64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -96,6 +102,7 @@ struct Election {
     max_clock_drift_ppm: Option<u32>,
     max_clock_skew_ms: Option<u64>,
     check_conditional_writes: Option<bool>,
+    startup_budget_ms: Option<u64>,
     trust_absent_object: Option<bool>,
 }
 
@@ -133,6 +140,7 @@ struct Hooks {
     on_acquire: Option<String>,
     on_lose: Option<String>,
     timeout_ms: Option<u64>,
+    keep_aws_env: Option<bool>,
 }
 
 pub struct HealthSettings {
@@ -147,6 +155,8 @@ pub struct Settings {
     pub health: Option<HealthSettings>,
     pub on_acquire: Option<String>,
     pub on_lose: Option<String>,
+    /// Hooks see the AWS credential variables.
+    pub hooks_keep_aws_env: bool,
     /// Where the lock object lives, for messages.
     pub location: String,
 }
@@ -181,6 +191,7 @@ impl Flags {
         c.trust_absent_object = e.trust_absent_object.unwrap_or(c.trust_absent_object);
         c.hook_timeout = ms(self.hook_timeout_ms, file.hooks.timeout_ms, c.hook_timeout);
         c.check_conditional_writes = !self.no_conformance_check && e.check_conditional_writes.unwrap_or(true);
+        c.startup_budget = ms(self.startup_budget_ms, e.startup_budget_ms, c.startup_budget);
         if let Some(path) = &file.health.path {
             c.peer_health_path = path.clone();
         }
@@ -231,6 +242,7 @@ impl Flags {
             health,
             on_acquire: self.on_acquire.clone().or(file.hooks.on_acquire),
             on_lose: self.on_lose.clone().or(file.hooks.on_lose),
+            hooks_keep_aws_env: self.hooks_keep_aws_env || file.hooks.keep_aws_env == Some(true),
             location,
         })
     }

@@ -3,6 +3,7 @@
 use super::fail;
 use super::settings::Flags;
 use s3lect::storage::unquoted;
+use s3lect_guest::record::printable;
 use s3lect::{LeaderRecord, StorageError};
 use std::process::ExitCode;
 
@@ -47,11 +48,12 @@ pub async fn status(flags: Flags, json: bool) -> ExitCode {
         println!("no leader: leadership of term {} was revoked {} ms ago", record.term, age_ms);
     } else {
         println!(
-            "leader {} ({}), term {}, last renewed {} ms ago by this machine's clock, etag {etag}",
-            record.leader_id,
-            if record.leader_addr.is_empty() { "no address" } else { &record.leader_addr },
+            "leader {} ({}), term {}, last renewed {} ms ago by this machine's clock, etag {}",
+            printable(&record.leader_id),
+            if record.leader_addr.is_empty() { "no address".into() } else { printable(&record.leader_addr) },
             record.term,
-            age_ms
+            age_ms,
+            printable(&etag)
         );
     }
     ExitCode::SUCCESS
@@ -77,7 +79,7 @@ pub async fn resign(flags: Flags) -> ExitCode {
         Err(e) => return fail(format!("{}: {e}", s.location)),
     };
     if record.is_resigned() || record.leader_id != *id {
-        let who = if record.is_resigned() || record.leader_id.is_empty() { "nobody".to_string() } else { record.leader_id.clone() };
+        let who = if record.is_resigned() || record.leader_id.is_empty() { "nobody".to_string() } else { printable(&record.leader_id).into_owned() };
         return fail(format!("{id} does not lead (the lock object names {who})"));
     }
     let revoked = LeaderRecord { last_updated: time::OffsetDateTime::now_utc(), ..LeaderRecord::resigned(record.term) };

@@ -28,7 +28,7 @@ pub async fn step(flags: Flags, state_path: PathBuf, json: bool) -> ExitCode {
     if s.elector.check_conditional_writes && (state.is_none() || form.is_none()) {
         match check_conditional_writes(s.storage.as_ref(), &s.elector.lockfile_path, s.elector.startup_budget).await {
             Ok(found) => {
-                if let Err(e) = std::fs::write(&finding_path, finding_text(found.if_match)) {
+                if let Err(e) = write_atomically(&finding_path, finding_text(found.if_match).as_bytes()) {
                     return fail(format!("cannot write {}: {e}", finding_path.display()));
                 }
                 form = Some(found.if_match);
@@ -44,9 +44,7 @@ pub async fn step(flags: Flags, state_path: PathBuf, json: bool) -> ExitCode {
     if let Some(why) = &result.discarded_state {
         tracing::warn!(file = %state_path.display(), "carried state not used ({why}); started afresh");
     }
-    // Write the new state atomically: a crash mid-write must not leave a torn file.
-    let tmp = state_path.with_extension("tmp");
-    if let Err(e) = std::fs::write(&tmp, &result.state).and_then(|_| std::fs::rename(&tmp, &state_path)) {
+    if let Err(e) = write_atomically(&state_path, &result.state) {
         return fail(format!("cannot write state file {}: {e}", state_path.display()));
     }
     let st = &result.status;
@@ -54,13 +52,25 @@ pub async fn step(flags: Flags, state_path: PathBuf, json: bool) -> ExitCode {
         println!("{}", serde_json::to_string(st).expect("status serialises"));
     } else {
         let role = if st.is_leader { "leader" } else { "follower" };
-        let leader = if st.leader_id.is_empty() { "none known" } else { st.leader_id.as_str() };
+        let leader = if st.leader_id.is_empty() { "none known".into() } else { s3lect_guest::record::printable(&st.leader_id) };
         println!("{role}: leader {leader}, term {}, next step in {} ms", st.term, result.next_step.as_millis());
         if let Some(e) = &st.last_error {
-            println!("problem: {e}");
+            println!("problem: {}", s3lect_guest::record::printable(e));
         }
     }
     if st.is_leader { ExitCode::SUCCESS } else { ExitCode::from(FOLLOWER) }
+}
+
+/// Writes `path` whole or not at all: a crash mid-write must not leave a torn file. The temporary
+/// file has a random name and is created exclusively (O_EXCL, mode 0600), so a symlink planted
+/// at a predictable name cannot redirect the write.
+fn write_atomically(path: &std::path::Path, data: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+    let mut tmp = tempfile::Builder::new().prefix(".s3lect-state-").tempfile_in(dir)?;
+    tmp.write_all(data)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map(|_| ()).map_err(|e| e.error)
 }
 
 fn finding_text(form: EtagForm) -> &'static str {

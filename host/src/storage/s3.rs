@@ -67,9 +67,30 @@ impl S3Storage {
         let resp = builder.body(req.body).send().await.map_err(|e| StorageError::Unavailable(describe(&e)))?;
         let status = resp.status().as_u16();
         let etag = resp.headers().get(reqwest::header::ETAG).and_then(|v| v.to_str().ok()).map(str::to_string);
-        let body = resp.bytes().await.map_err(|e| StorageError::Unavailable(describe(&e)))?;
-        Ok((status, etag, body.to_vec()))
+        let body = read_capped(resp, MAX_BODY_BYTES).await?;
+        Ok((status, etag, body))
     }
+}
+
+/// The most of any S3 answer read: one byte over the record limit is enough for the election
+/// to see an oversized lock object (and replace it); reading a 300 MB object would cost every
+/// node 300 MB. Error answers are small XML.
+const MAX_BODY_BYTES: usize = s3lect_guest::record::MAX_RECORD_BYTES + 1;
+
+/// Reads at most `cap` bytes of a body, stopping (and dropping the connection) past it.
+async fn read_capped(mut resp: reqwest::Response, cap: usize) -> Result<Vec<u8>, StorageError> {
+    let mut body = Vec::with_capacity(resp.content_length().map_or(1024, |n| usize::try_from(n).unwrap_or(cap).min(cap)));
+    while let Some(chunk) = resp.chunk().await.map_err(|e| StorageError::Unavailable(describe(&e)))? {
+        let room = cap - body.len();
+        body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        if body.len() == cap {
+            break;
+        }
+    }
+    Ok(body)
+}
+
+impl S3Storage {
 }
 
 /// reqwest's Display hides the cause chain; the cause is what tells a user what to fix.
