@@ -203,3 +203,22 @@ impl Drop for HealthServer {
         self.shutdown();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The query of a request from anyone who reaches the port: never a panic, and a
+        /// watch is never held longer than `MAX_WATCH`, whatever `wait` says.
+        #[test]
+        fn any_query_is_parsed_safely(query in ".{0,200}", wait in any::<u64>(), etag in "[0-9a-fA-F]{0,40}") {
+            let _ = watch_params(Some(&query));
+            let _ = unhex(&query);
+            if let Some((w, _)) = watch_params(Some(&format!("wait={wait}&etag={etag}"))) {
+                prop_assert!(w <= MAX_WATCH);
+            }
+        }
+    }
+}
