@@ -1,5 +1,5 @@
 //! The election algorithm: a pure state machine, (state, clock reading, completion) →
-//! (state, action). The rules and their safety argument are in `shared/design/election.md`.
+//! (state, action). The rules and their safety argument are in `docs/design.md`.
 //!
 //! A step starts with [`Elector::begin_step`] and continues with [`Elector::complete`] until it
 //! returns [`Action::Done`]. The machine never reads a clock or touches the network.

@@ -50,18 +50,17 @@ pub fn find_weed() -> Option<PathBuf> {
         .find(|p| p.exists())
 }
 
-/// A port p with p and p+10000 free (SeaweedFS puts gRPC at +10000).
+/// A port p with p, p+1, p+10000 and p+20000 free (SeaweedFS binds gRPC at +10000 and more at
+/// +20000; Ceph's monitor goes at +1). All four lie below Linux's ephemeral range (32768+), so
+/// no client connection of a concurrent test can take one between this check and the bind.
 fn free_port() -> Result<u16, String> {
-    for _ in 0..200 {
-        let p = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map_err(|e| e.to_string())?.port();
-        if !(20_000..40_000).contains(&p) {
-            continue;
-        }
-        if TcpListener::bind(("127.0.0.1", p + 10_000)).is_ok() && TcpListener::bind(("127.0.0.1", p)).is_ok() {
+    for _ in 0..500 {
+        let p = 10_000 + fastrand::u16(..2_700);
+        if [p, p + 1, p + 10_000, p + 20_000].iter().all(|q| TcpListener::bind(("127.0.0.1", *q)).is_ok()) {
             return Ok(p);
         }
     }
-    Err("no free port pair found on 127.0.0.1".into())
+    Err("no free port set found on 127.0.0.1".into())
 }
 
 impl LocalS3 {
@@ -73,6 +72,19 @@ impl LocalS3 {
     /// The same, accepting `extra_keys` (access key, secret) besides the test keys: for
     /// credentials that rotate during a test.
     pub async fn start_accepting(weed: &Path, bucket: &str, extra_keys: &[(&str, &str)]) -> Result<LocalS3, String> {
+        // Another test may take a port between our check and SeaweedFS's bind: try again.
+        let mut last = String::new();
+        for _ in 0..3 {
+            match LocalS3::start_once(weed, bucket, extra_keys).await {
+                Ok(s) => return Ok(s),
+                Err(e) if e.contains("Port allocation failed") || e.contains("address already in use") => last = e,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last)
+    }
+
+    async fn start_once(weed: &Path, bucket: &str, extra_keys: &[(&str, &str)]) -> Result<LocalS3, String> {
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
         let identities = dir.path().join("s3.json");
         let credentials: Vec<String> = [(ACCESS_KEY, SECRET_KEY)]
@@ -88,7 +100,7 @@ impl LocalS3 {
         let mut ports = Vec::new();
         while ports.len() < 5 {
             let p = free_port()?;
-            if !ports.iter().any(|q: &u16| q.abs_diff(p) == 10_000 || *q == p) {
+            if !ports.iter().any(|q: &u16| [0, 1, 10_000, 20_000].contains(&q.abs_diff(p))) {
                 ports.push(p);
             }
         }
@@ -111,7 +123,7 @@ impl LocalS3 {
             .stderr(log)
             .spawn()
             .map_err(|e| format!("starting {}: {e}", weed.display()))?;
-        let server =
+        let mut server =
             LocalS3 { server: Server::Seaweed(child), endpoint: format!("http://127.0.0.1:{}", ports[0]), bucket: bucket.into(), _dir: dir };
         server.wait_ready(Duration::from_secs(60)).await?;
         Ok(server)
@@ -121,10 +133,8 @@ impl LocalS3 {
     pub async fn start_ceph(bucket: &str) -> Result<LocalS3, String> {
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
         let cluster = dir.path().join("ceph");
-        let port = (0..200)
-            .map(|_| free_port())
-            .find(|p| p.as_ref().map_or(true, |p| TcpListener::bind(("127.0.0.1", p + 1)).is_ok()))
-            .unwrap_or_else(|| Err("no free port pair".into()))?;
+        // S3 on the port, the monitor on the next one (free_port checks both).
+        let port = free_port()?;
         let out = Command::new("bash")
             .arg(ceph_script())
             .arg("start")
@@ -133,7 +143,7 @@ impl LocalS3 {
             .stdin(Stdio::null())
             .output()
             .map_err(|e| format!("running scripts/ceph.sh: {e}"))?;
-        let server = LocalS3 { server: Server::Ceph(cluster), endpoint: format!("http://127.0.0.1:{port}"), bucket: bucket.into(), _dir: dir };
+        let mut server = LocalS3 { server: Server::Ceph(cluster), endpoint: format!("http://127.0.0.1:{port}"), bucket: bucket.into(), _dir: dir };
         if !out.status.success() {
             return Err(format!("Ceph did not start: {}", String::from_utf8_lossy(&out.stderr).trim()));
         }
@@ -152,16 +162,22 @@ impl LocalS3 {
     }
 
     /// Ready means: the bucket answers a GET of a missing key with NoSuchKey.
-    async fn wait_ready(&self, limit: Duration) -> Result<(), String> {
+    async fn wait_ready(&mut self, limit: Duration) -> Result<(), String> {
         let storage = S3Storage::new(self.s3_config()).map_err(|e| e.to_string())?;
         let start = Instant::now();
         loop {
+            // A server that exited (a port taken after all) will not become ready.
+            let exited = match &mut self.server {
+                Server::Seaweed(child) => child.try_wait().ok().flatten().is_some(),
+                Server::Ceph(_) => false,
+            };
             match storage.get("s3lect-readiness-probe").await {
                 Err(StorageError::NotFound) => return Ok(()),
-                other if start.elapsed() > limit => {
+                other if exited || start.elapsed() > limit => {
                     let log = std::fs::read_to_string(self._dir.path().join("weed.log")).unwrap_or_default();
                     let tail: String = log.lines().rev().take(15).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n");
-                    return Err(format!("SeaweedFS not ready after {limit:?} (last answer {other:?}); log tail:\n{tail}"));
+                    let why = if exited { "exited".to_string() } else { format!("not ready after {limit:?}") };
+                    return Err(format!("SeaweedFS {why} (last answer {other:?}); log tail:\n{tail}"));
                 }
                 _ => tokio::time::sleep(Duration::from_millis(100)).await,
             }

@@ -419,3 +419,23 @@ fn from_wit_status(s: wit::Status) -> Status {
         stopped: s.stopped,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::MemoryStorage;
+
+    /// The guest runs metered: a step spends fuel (so a runaway loop would run out and trap),
+    /// and a real step leaves the allowance almost whole.
+    #[tokio::test]
+    async fn each_call_is_metered_with_ample_headroom() {
+        let rt = Runtime::shared().unwrap();
+        let cfg = Config { lockfile_path: "fuel/leader.json".into(), server_id: "f".into(), ..Config::default() };
+        let mut e = ComponentElector::create(&rt, HostIo::new(Arc::new(MemoryStorage::new())), &cfg, None).await.unwrap();
+        e.step().await.unwrap();
+        let left = e.store.get_fuel().unwrap();
+        let spent = FUEL_PER_CALL - left;
+        assert!(spent > 0, "fuel is consumed");
+        assert!(spent < FUEL_PER_CALL / 100, "a step needs a small part of its allowance: {spent}");
+    }
+}
