@@ -49,10 +49,17 @@ async fn a_100_mb_probe_reply_is_refused_with_bounded_memory() {
             let acceptor = tokio_rustls::TlsAcceptor::from(tls.clone());
             tokio::spawn(async move {
                 let Ok(tls) = acceptor.accept(tcp).await else { return };
-                let service = hyper::service::service_fn(|_req: hyper::Request<hyper::body::Incoming>| async {
+                let service = hyper::service::service_fn(|req: hyper::Request<hyper::body::Incoming>| async move {
+                    use http_body_util::BodyExt;
+                    if req.uri().path() == "/redirect" {
+                        // A peer that tries to send the follower elsewhere.
+                        let empty = http_body_util::Empty::<Bytes>::new().map_err(|e| match e {}).boxed();
+                        let resp = hyper::Response::builder().status(302).header("location", "/internal/admin?action=x");
+                        return Ok::<_, std::convert::Infallible>(resp.body(empty).unwrap());
+                    }
                     // 100 MB in 1 MB frames, produced lazily.
                     let frames = (0..100).map(|_| Ok::<_, std::convert::Infallible>(Frame::data(Bytes::from(vec![b'x'; 1 << 20]))));
-                    let body = StreamBody::new(Iter(frames));
+                    let body = StreamBody::new(Iter(frames)).boxed();
                     Ok::<_, std::convert::Infallible>(hyper::Response::builder().status(200).body(body).unwrap())
                 });
                 let _ = hyper::server::conn::http1::Builder::new().serve_connection(hyper_util::rt::TokioIo::new(tls), service).await;
@@ -69,6 +76,8 @@ async fn a_100_mb_probe_reply_is_refused_with_bounded_memory() {
     let grew = peak_rss_kib(me).saturating_sub(before);
     println!("100 MB probe reply refused in {:?}; peak RSS grew {grew} KiB", t.elapsed());
     assert!(grew < 20 * 1024, "the probe read far past the limit: +{grew} KiB");
+    let redirected = probe.probe(&addr.to_string(), "/redirect", Duration::from_secs(5)).await;
+    assert!(redirected.as_ref().is_err_and(|e| e.contains("unexpected HTTP 302")), "a redirect is not followed: {redirected:?}");
 }
 
 /// An iterator as a `Stream` (no stream crate needed).
@@ -187,4 +196,14 @@ async fn a_precompiled_component_others_can_write_is_not_loaded() {
     let stderr = String::from_utf8_lossy(&second.stderr);
     assert!(stderr.contains("not loading the precompiled component") && stderr.contains("writable by others"), "{stderr}");
     assert!(second.status.code().is_some_and(|c| c == 0 || c == 3), "still runs, compiling instead: {stderr}");
+    // Someone else's file (this test runs as root in CI, so it can hand the file to nobody).
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        let file = std::fs::read_dir(&cache).unwrap().map(|e| e.unwrap().path()).find(|p| p.extension().is_some_and(|e| e == "cwasm")).unwrap();
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+        std::os::unix::fs::chown(&file, Some(65_534), Some(65_534)).unwrap();
+        let third = step(3);
+        let stderr = String::from_utf8_lossy(&third.stderr);
+        assert!(stderr.contains("belongs to uid 65534"), "{stderr}");
+    }
 }
