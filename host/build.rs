@@ -30,7 +30,12 @@ fn main() {
     let cargo = cargo_for_wasm();
     let guest_dir = root.join("target").join("guest");
     build_wasm(&cargo, &root, &guest_dir, &["s3lect-guest"]);
-    build_wasm(&cargo, &root, &root.join("target").join("components"), &["s3lect-cron", "s3lect-s3-storage", "s3lect-peer-http", "s3lect-example-app", "s3lect-example-service"]);
+    build_wasm(
+        &cargo,
+        &root,
+        &root.join("target").join("components"),
+        &["s3lect-cron", "s3lect-s3-storage", "s3lect-peer-http", "s3lect-example-app", "s3lect-example-service"],
+    );
     let built = guest_dir.join(TARGET).join("release").join("s3lect_guest.wasm");
     std::fs::copy(&built, &out).unwrap_or_else(|e| panic!("{}: {e}", built.display()));
 }
@@ -48,7 +53,23 @@ fn build_wasm(cargo: &Path, root: &Path, target_dir: &Path, packages: &[&str]) {
     // The outer build's settings describe the host target, not ours.
     for (key, _) in env::vars_os() {
         let k = key.to_string_lossy();
-        if k.starts_with("CARGO_") && k != "CARGO_HOME" || ["RUSTC", "RUSTFLAGS", "RUSTC_WRAPPER", "RUSTC_WORKSPACE_WRAPPER", "TARGET", "HOST", "OUT_DIR", "PROFILE", "OPT_LEVEL", "DEBUG", "NUM_JOBS", "RUSTDOC"].contains(&k.as_ref()) {
+        if k.starts_with("CARGO_") && k != "CARGO_HOME"
+            || [
+                "RUSTC",
+                "RUSTFLAGS",
+                "RUSTC_WRAPPER",
+                "RUSTC_WORKSPACE_WRAPPER",
+                "TARGET",
+                "HOST",
+                "OUT_DIR",
+                "PROFILE",
+                "OPT_LEVEL",
+                "DEBUG",
+                "NUM_JOBS",
+                "RUSTDOC",
+            ]
+            .contains(&k.as_ref())
+        {
             cmd.env_remove(&key);
         }
     }
@@ -85,7 +106,5 @@ fn cargo_for_wasm() -> PathBuf {
 }
 
 fn has_rlibs(dir: &Path) -> bool {
-    std::fs::read_dir(dir).is_ok_and(|entries| {
-        entries.flatten().any(|e| e.file_name().to_string_lossy().starts_with("libstd-"))
-    })
+    std::fs::read_dir(dir).is_ok_and(|entries| entries.flatten().any(|e| e.file_name().to_string_lossy().starts_with("libstd-")))
 }

@@ -1,9 +1,19 @@
 #!/usr/bin/env bash
-# The test command: set up, then every test in the workspace — the election core's unit tests,
-# the wasm component in wasmtime, the end-to-end tests against a real SeaweedFS server, and the
-# composed component in the wasmtime CLI and in Node.js (jco).
+# The test command: set up, then the gates (format, lints, docs), then every test in the
+# workspace — the election core's unit and property tests and its simulator, the wasm component
+# in wasmtime, the end-to-end tests against two real S3 servers (SeaweedFS and Ceph RGW), bad
+# weather through a fault-injecting proxy, AWS credential sources, hostile clients and inputs,
+# and the composed component in the wasmtime CLI and in Node.js (jco).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 bash scripts/build-components.sh
+echo "s3lect test: gates (cargo fmt --check, clippy -D warnings, doc -D warnings)"
+for tool in fmt clippy; do
+  cargo "$tool" --version >/dev/null 2>&1 || timeout 120 rustup component add "$([ "$tool" = fmt ] && echo rustfmt || echo clippy)" >/dev/null 2>&1 || true
+done
+# rustup's component download can fail on these machines (as its targets can): then say so.
+if cargo fmt --version >/dev/null 2>&1; then cargo fmt --all --check; else echo "s3lect test: WARNING: rustfmt unavailable, format gate skipped"; fi
+if cargo clippy --version >/dev/null 2>&1; then cargo clippy -q --workspace --all-targets -- -D warnings; else echo "s3lect test: WARNING: clippy unavailable, lint gate skipped"; fi
+RUSTDOCFLAGS="-D warnings" cargo doc -q --workspace --no-deps
 cargo test --workspace "$@"

@@ -35,8 +35,16 @@ async fn elector_lifecycle_status_and_waiters() {
     assert!(matches!(a.stop().await, Err(Error::NotStarted)));
 
     // Many waiters, registered before anything happens, are all woken.
-    let waiters: Vec<_> = (0..5).map(|_| { let a = a.clone(); tokio::spawn(async move { a.wait_for_next_election(None).await }) }).collect();
-    let leader_waiter = { let a = a.clone(); tokio::spawn(async move { a.wait_for_leadership().await }) };
+    let waiters: Vec<_> = (0..5)
+        .map(|_| {
+            let a = a.clone();
+            tokio::spawn(async move { a.wait_for_next_election(None).await })
+        })
+        .collect();
+    let leader_waiter = {
+        let a = a.clone();
+        tokio::spawn(async move { a.wait_for_leadership().await })
+    };
     a.start().await.unwrap();
     assert!(matches!(a.start().await, Err(Error::AlreadyStarted)));
     for w in waiters {
@@ -51,7 +59,9 @@ async fn elector_lifecycle_status_and_waiters() {
     assert!(st.last_election_time.is_some() && st.leader_last_seen.is_some());
     assert_eq!(a.leader_id(), "a");
     let json = serde_json::to_value(&st).unwrap();
-    for field in ["serverID", "lockfilePath", "isLeader", "leaderID", "leaderAddr", "leaderLastSeen", "lastElectionTime", "consecutiveFails", "term"] {
+    for field in
+        ["serverID", "lockfilePath", "isLeader", "leaderID", "leaderAddr", "leaderLastSeen", "lastElectionTime", "consecutiveFails", "term"]
+    {
         assert!(json.get(field).is_some(), "status JSON has Go's field {field}: {json}");
     }
 
@@ -144,7 +154,10 @@ async fn dropping_every_handle_resigns() {
 async fn mock_storage_conditional_writes_are_atomic_across_threads_and_processes() {
     let storage = Arc::new(MockStorage::new_mock().unwrap());
     let tasks: Vec<_> = (0..8)
-        .map(|i| { let s = storage.clone(); tokio::task::spawn_blocking(move || futures_lite(s.put_if_match("k/race", format!("{i}").as_bytes(), None))) })
+        .map(|i| {
+            let s = storage.clone();
+            tokio::task::spawn_blocking(move || futures_lite(s.put_if_match("k/race", format!("{i}").as_bytes(), None)))
+        })
         .collect();
     let mut wins = 0;
     for t in tasks {

@@ -80,11 +80,16 @@ async fn bad_configuration_fails_the_run_naming_the_problem() {
     let s3 = storage(&server);
     let lock = "cron/bad.json";
     // (variable removed, variables set, what stderr must say)
-    let cases: [(&str, &[(&str, &str)], &str); 4] = [
+    type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
+    let cases: [Case; 4] = [
         ("S3LECT_SERVER_ID", &[], "S3LECT_SERVER_ID is not set"),
         ("", &[("S3LECT_RENEW_DEADLINE_MS", "9000")], "renew"),
         ("S3LECT_BUCKET", &[], "S3LECT_BUCKET is not set"),
-        ("", &[("S3LECT_PEER_MODE", "true"), ("S3LECT_SERVER_ADDR", "127.0.0.1:9")], "S3LECT_PEER_MODE: a cron invocation serves no health endpoint"),
+        (
+            "",
+            &[("S3LECT_PEER_MODE", "true"), ("S3LECT_SERVER_ADDR", "127.0.0.1:9")],
+            "S3LECT_PEER_MODE: a cron invocation serves no health endpoint",
+        ),
     ];
     for (removed, set, expected) in cases {
         let replaced = |k: &str| k == removed || set.iter().any(|(s, _)| *s == k);
@@ -107,7 +112,8 @@ async fn overlapping_invocations_of_one_server_are_detected() {
     let first = wasmtime_run(&env, &[]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     let second = wasmtime_run(&env, &[]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     let outs = [first.wait_with_output().unwrap(), second.wait_with_output().unwrap()];
-    let failed: Vec<String> = outs.iter().filter(|o| !o.status.success()).map(|o| String::from_utf8_lossy(&o.stderr).into_owned()).collect();
+    let failed: Vec<String> =
+        outs.iter().filter(|o| !o.status.success()).map(|o| String::from_utf8_lossy(&o.stderr).into_owned()).collect();
     assert_eq!(failed.len(), 1, "exactly one of the two saves its state: {failed:?}");
     assert!(failed[0].contains("another invocation of server \"twin\""), "{}", failed[0]);
 }

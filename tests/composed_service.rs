@@ -5,8 +5,8 @@
 
 mod common;
 
-use common::interop::{built_component, component_env, wasmtime_run_file};
 use common::fake_s3::fake_s3;
+use common::interop::{built_component, component_env, wasmtime_run_file};
 use common::{eventually, record, seaweed, storage, wait_record};
 use s3lect::{LeaderRecord, Storage};
 use std::path::{Path, PathBuf};

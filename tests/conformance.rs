@@ -51,9 +51,11 @@ async fn a_server_refusing_quoted_etags_is_detected_and_the_unquoted_form_chosen
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_refusing_every_correct_if_match_is_refused_by_name() {
     let server = seaweed("conformance-stall").await;
-    let plan: Plan = Arc::new(|p: &http::request::Parts| {
-        if p.headers.contains_key("if-match") { Fault::Answer(412, "PreconditionFailed") } else { Fault::Pass }
-    });
+    let plan: Plan = Arc::new(
+        |p: &http::request::Parts| {
+            if p.headers.contains_key("if-match") { Fault::Answer(412, "PreconditionFailed") } else { Fault::Pass }
+        },
+    );
     let proxy = fault_proxy(upstream(&server), plan).await;
     let s3 = via(&server, proxy.endpoint());
     let err = check_conditional_writes(&s3, LOCK, BUDGET).await.unwrap_err();
@@ -89,9 +91,8 @@ async fn transient_errors_of_every_kind_are_retried_within_the_budget() {
         Fault::Reset,
     ];
     let n = Arc::new(AtomicU32::new(0));
-    let plan: Plan = Arc::new(move |_: &http::request::Parts| {
-        faults.get(n.fetch_add(1, Ordering::SeqCst) as usize).cloned().unwrap_or(Fault::Pass)
-    });
+    let plan: Plan =
+        Arc::new(move |_: &http::request::Parts| faults.get(n.fetch_add(1, Ordering::SeqCst) as usize).cloned().unwrap_or(Fault::Pass));
     let proxy = fault_proxy(upstream(&server), plan).await;
     let s3 = via(&server, proxy.endpoint());
     let start = Instant::now();
@@ -150,7 +151,12 @@ impl Storage for CreatesOnIfMatch {
     fn get<'a>(&'a self, key: &'a str) -> s3lect::storage::BoxFuture<'a, Result<(Vec<u8>, String), StorageError>> {
         self.0.get(key)
     }
-    fn put_if_match<'a>(&'a self, key: &'a str, data: &'a [u8], etag: Option<&'a str>) -> s3lect::storage::BoxFuture<'a, Result<String, StorageError>> {
+    fn put_if_match<'a>(
+        &'a self,
+        key: &'a str,
+        data: &'a [u8],
+        etag: Option<&'a str>,
+    ) -> s3lect::storage::BoxFuture<'a, Result<String, StorageError>> {
         Box::pin(async move {
             match self.0.put_if_match(key, data, etag).await {
                 Err(StorageError::NotFound) => self.0.put_if_match(key, data, None).await,

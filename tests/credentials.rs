@@ -6,11 +6,11 @@
 mod common;
 
 use common::aws_stand_in::credentials_stand_in;
-use common::session_front::session_front;
 use common::nodes::{BIN, Node, TIMINGS, output};
+use common::session_front::session_front;
 use common::{eventually, record, storage};
-use s3lect::local_s3::{ACCESS_KEY, LocalS3, SECRET_KEY, find_weed};
 use s3lect::Storage;
+use s3lect::local_s3::{ACCESS_KEY, LocalS3, SECRET_KEY, find_weed};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -53,13 +53,24 @@ async fn a_named_profile_in_the_shared_credentials_file_is_used() {
         ]
     };
     let state = dir.path().join("state");
-    let out = output(bare(&server.endpoint, &server.bucket, "step", "p1", "creds/profile.json", &env("prod")).args(TIMINGS).arg("--state").arg(&state));
-    assert_eq!(out.status.code(), Some(0), "leads with the profile's keys:\n{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let out = output(
+        bare(&server.endpoint, &server.bucket, "step", "p1", "creds/profile.json", &env("prod")).args(TIMINGS).arg("--state").arg(&state),
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "leads with the profile's keys:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     // The default profile's keys are wrong: SeaweedFS says so, and the message carries it.
     let out = output(bare(&server.endpoint, &server.bucket, "status", "x", "creds/profile.json", &env("default")));
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("denied") || stderr.contains("Denied") || stderr.contains("AccessDenied") || stderr.contains("InvalidAccessKeyId"), "{stderr}");
+    assert!(
+        stderr.contains("denied") || stderr.contains("Denied") || stderr.contains("AccessDenied") || stderr.contains("InvalidAccessKeyId"),
+        "{stderr}"
+    );
     // A profile that does not exist is named.
     let out = output(bare(&server.endpoint, &server.bucket, "status", "x", "creds/profile.json", &env("missing")));
     assert_eq!(out.status.code(), Some(1));
@@ -113,7 +124,8 @@ async fn rotating_run(bucket: &str, env: impl Fn(String) -> Vec<(&'static str, S
     .await;
     // Renewals keep succeeding with the new key.
     let (_, before) = s3.get(lock).await.unwrap();
-    eventually("a renewal after the rotation", Duration::from_secs(10), || async { s3.get(lock).await.ok().filter(|(_, e)| *e != before) }).await;
+    eventually("a renewal after the rotation", Duration::from_secs(10), || async { s3.get(lock).await.ok().filter(|(_, e)| *e != before) })
+        .await;
     let r = record(&s3, lock).await.unwrap();
     assert_eq!((r.leader_id.as_str(), r.term), ("r1", 1), "the same leadership throughout");
     let events: Vec<String> = node.transitions().into_iter().map(|t| t.0).collect();
@@ -130,7 +142,8 @@ async fn rotating_run(bucket: &str, env: impl Fn(String) -> Vec<(&'static str, S
 async fn web_identity_credentials_come_from_sts() {
     let moto = common::moto_sts().await;
     let server = common::seaweed("creds-web-identity").await;
-    let front = common::session_front::any_session_front(server.endpoint.trim_start_matches("http://").parse().unwrap(), server.s3_config()).await;
+    let front =
+        common::session_front::any_session_front(server.endpoint.trim_start_matches("http://").parse().unwrap(), server.s3_config()).await;
     let dir = tempfile::tempdir().unwrap();
     let token = dir.path().join("token");
     std::fs::write(&token, "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJzM2xlY3QifQ.c2lnbmF0dXJl").unwrap();

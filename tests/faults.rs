@@ -30,7 +30,13 @@ async fn a_leader_frozen_past_its_lease_steps_down_on_thaw_and_never_overwrites_
         .zip(&ports)
         .map(|(id, port)| {
             let bind = format!("127.0.0.1:{port}");
-            start(&server, id, lock, dir.path(), &["--health-bind", &bind, "--tls-cert", cert.to_str().unwrap(), "--tls-key", key.to_str().unwrap()])
+            start(
+                &server,
+                id,
+                lock,
+                dir.path(),
+                &["--health-bind", &bind, "--tls-cert", cert.to_str().unwrap(), "--tls-key", key.to_str().unwrap()],
+            )
         })
         .collect();
     let tls = s3lect::tls::client_config(Some(pki.ca_cert_pem.as_bytes()), false).unwrap();
@@ -109,9 +115,17 @@ async fn during_an_s3_outage_the_leader_fences_itself_on_time_and_the_election_r
     assert!(fenced_after_ms <= 2_500 + 500, "fenced {fenced_after_ms} ms after the freeze");
     tokio::time::sleep(Duration::from_secs(3)).await; // the outage lasts longer than the lease
     server.resume();
-    let back = wait_record(&s3, lock, "a leader after the outage", Duration::from_secs(30), |r| r.term >= 2 && !r.leader_id.is_empty()).await;
+    let back =
+        wait_record(&s3, lock, "a leader after the outage", Duration::from_secs(30), |r| r.term >= 2 && !r.leader_id.is_empty()).await;
     eventually("its acquire hook", Duration::from_secs(5), || async {
-        nodes.iter().find(|n| n.id == back.leader_id).unwrap().transitions().iter().any(|t| t.0 == "acquire" && t.1 == back.term).then_some(())
+        nodes
+            .iter()
+            .find(|n| n.id == back.leader_id)
+            .unwrap()
+            .transitions()
+            .iter()
+            .any(|t| t.0 == "acquire" && t.1 == back.term)
+            .then_some(())
     })
     .await;
     assert_no_overlapping_leadership(&nodes);
@@ -182,7 +196,10 @@ async fn acquire_hooks_that_fail_hang_or_crash_resign_and_another_node_leads() {
             .spawn()
             .unwrap();
         let started = Instant::now();
-        let resigned = wait_record(&s3, &lock, &format!("the resignation after a hook that {case}"), Duration::from_secs(60), |r| r.is_resigned() && r.term == 1).await;
+        let resigned = wait_record(&s3, &lock, &format!("the resignation after a hook that {case}"), Duration::from_secs(60), |r| {
+            r.is_resigned() && r.term == 1
+        })
+        .await;
         assert_eq!(resigned.term, 1);
         if case == "hangs" {
             assert!(started.elapsed() >= Duration::from_millis(1000), "the hook was given its full timeout");

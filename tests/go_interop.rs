@@ -9,9 +9,9 @@ use common::interop::root;
 use common::nodes::{LEADER_TIMEOUT_MS, assert_no_overlapping_leadership, start};
 use common::{seaweed, storage, wait_record};
 use s3lect::{LeaderRecord, Storage};
-use std::time::{Duration, Instant};
 use std::io::Write;
 use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 fn go(args: &[&str], stdin: &[u8]) -> String {
     let mut child = Command::new("go")

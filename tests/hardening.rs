@@ -79,7 +79,13 @@ async fn the_health_endpoint_survives_floods_descriptor_exhaustion_slowloris_and
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let bind = format!("127.0.0.1:{port}");
     let lock = "hardening/leader.json";
-    let mut node = start(&server, "h1", lock, dir.path(), &["--health-bind", &bind, "--tls-cert", cert.to_str().unwrap(), "--tls-key", key.to_str().unwrap()]);
+    let mut node = start(
+        &server,
+        "h1",
+        lock,
+        dir.path(),
+        &["--health-bind", &bind, "--tls-cert", cert.to_str().unwrap(), "--tls-key", key.to_str().unwrap()],
+    );
     wait_record(&s3, lock, "a leader", Duration::from_secs(60), |r| r.leader_id == "h1").await;
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let tls_cfg = tls::client_config(Some(pki.ca_cert_pem.as_bytes()), false).unwrap();

@@ -129,11 +129,7 @@ async fn a_hook_that_overruns_dies_with_its_children_and_never_sees_the_aws_keys
     let s3 = storage(&server);
     let dir = tempfile::tempdir().unwrap();
     let (pidfile, envfile) = (dir.path().join("bg.pid"), dir.path().join("env"));
-    let hook = format!(
-        "env > {env}; sleep 30 & echo $! > {pid}; sleep 30",
-        env = envfile.display(),
-        pid = pidfile.display()
-    );
+    let hook = format!("env > {env}; sleep 30 & echo $! > {pid}; sleep 30", env = envfile.display(), pid = pidfile.display());
     let lock = "hostile/hooks.json";
     let mut cmd = s3lect(&server, "run", "k1", lock);
     let mut node = cmd
@@ -187,7 +183,11 @@ async fn a_precompiled_component_others_can_write_is_not_loaded() {
     };
     let first = step(1);
     assert!(first.status.code().is_some_and(|c| c == 0 || c == 3), "{}", String::from_utf8_lossy(&first.stderr));
-    let file = std::fs::read_dir(&cache).unwrap().map(|e| e.unwrap().path()).find(|p| p.extension().is_some_and(|e| e == "cwasm")).expect("a cache file");
+    let file = std::fs::read_dir(&cache)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "cwasm"))
+        .expect("a cache file");
     assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);
     assert_eq!(std::fs::metadata(&cache).unwrap().permissions().mode() & 0o777, 0o700);
     // World-writable: anyone could have replaced it with native code of their own.
@@ -199,7 +199,8 @@ async fn a_precompiled_component_others_can_write_is_not_loaded() {
     // Someone else's file (this test runs as root in CI, so it can hand the file to nobody).
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } == 0 {
-        let file = std::fs::read_dir(&cache).unwrap().map(|e| e.unwrap().path()).find(|p| p.extension().is_some_and(|e| e == "cwasm")).unwrap();
+        let file =
+            std::fs::read_dir(&cache).unwrap().map(|e| e.unwrap().path()).find(|p| p.extension().is_some_and(|e| e == "cwasm")).unwrap();
         std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
         std::os::unix::fs::chown(&file, Some(65_534), Some(65_534)).unwrap();
         let third = step(3);

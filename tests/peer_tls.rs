@@ -33,7 +33,13 @@ fn client(ca: Option<&str>) -> reqwest::Client {
 }
 
 /// An elector with its HTTPS health server bound to a free port, advertising that address.
-async fn node(id: &str, lock: &str, storage: Arc<dyn Storage>, pki: &GeneratedPki, tune: impl FnOnce(&mut ElectorConfig)) -> (S3Elector, HealthServer, String) {
+async fn node(
+    id: &str,
+    lock: &str,
+    storage: Arc<dyn Storage>,
+    pki: &GeneratedPki,
+    tune: impl FnOnce(&mut ElectorConfig),
+) -> (S3Elector, HealthServer, String) {
     let mut cfg = config(id, lock);
     tune(&mut cfg);
     let elector = S3Elector::new(S3ElectorOptions { config: cfg.clone(), storage }).unwrap();
@@ -173,7 +179,8 @@ async fn a_watching_probe_is_held_until_the_leader_renews_or_stops() {
     tokio::time::timeout(Duration::from_secs(20), a.wait_for_leadership()).await.unwrap().unwrap();
     let https = client(Some(&pki.ca_cert_pem));
     let url = |etag: &str| format!("https://{addr}/health/leadership?wait=5000&etag={}", s3lect_guest::machine::hex(etag));
-    let current = HealthReply::parse(&https.get(format!("https://{addr}/health/leadership")).send().await.unwrap().bytes().await.unwrap()).unwrap();
+    let current =
+        HealthReply::parse(&https.get(format!("https://{addr}/health/leadership")).send().await.unwrap().bytes().await.unwrap()).unwrap();
 
     let t = Instant::now();
     let renewed = HealthReply::parse(&https.get(url(&current.etag)).send().await.unwrap().bytes().await.unwrap()).unwrap();

@@ -76,9 +76,7 @@ async fn step_carries_state_between_invocations_and_reports_by_exit_code() {
     let dir = tempfile::tempdir().unwrap();
     let lock = "group/step.json";
     let (sa, sb) = (dir.path().join("a.state"), dir.path().join("b.state"));
-    let step = |id: &str, state: &std::path::Path| {
-        output(s3lect(&server, "step", id, lock).args(TIMINGS).arg("--state").arg(state))
-    };
+    let step = |id: &str, state: &std::path::Path| output(s3lect(&server, "step", id, lock).args(TIMINGS).arg("--state").arg(state));
     let a = step("a", &sa);
     assert_eq!(a.status.code(), Some(0), "first step leads: {}", String::from_utf8_lossy(&a.stderr));
     assert!(String::from_utf8_lossy(&a.stdout).starts_with("leader: leader a, term 1"));
@@ -115,7 +113,11 @@ async fn status_shows_the_leader_and_resign_revokes_it() {
     let a = output(s3lect(&server, "step", "a", lock).args(TIMINGS).arg("--state").arg(dir.path().join("a")));
     assert_eq!(a.status.code(), Some(0));
     let plain = output(s3lect(&server, "status", "x", lock));
-    assert!(String::from_utf8_lossy(&plain.stdout).starts_with("leader a (no address), term 1"), "{}", String::from_utf8_lossy(&plain.stdout));
+    assert!(
+        String::from_utf8_lossy(&plain.stdout).starts_with("leader a (no address), term 1"),
+        "{}",
+        String::from_utf8_lossy(&plain.stdout)
+    );
     let json = output(s3lect(&server, "status", "x", lock).arg("--json"));
     let v: serde_json::Value = serde_json::from_slice(&json.stdout).expect("status --json is JSON");
     assert_eq!((v["leaderID"].as_str(), v["term"].as_u64(), v["exists"].as_bool()), (Some("a"), Some(1), Some(true)));

@@ -98,11 +98,17 @@ async fn error_answers_map_to_conflict_unavailable_and_denied_with_the_servers_w
 
     let busy = fake_s3(503, "<Error><Code>SlowDown</Code><Message>Reduce your request rate</Message></Error>").await;
     let s3 = S3Storage::new(config_for(format!("http://{}", busy.addr))).unwrap();
-    assert_eq!(s3.get("k").await, Err(StorageError::Unavailable("SlowDown: Reduce your request rate (HTTP 503 Service Unavailable)".into())));
+    assert_eq!(
+        s3.get("k").await,
+        Err(StorageError::Unavailable("SlowDown: Reduce your request rate (HTTP 503 Service Unavailable)".into()))
+    );
 
     let denied = fake_s3(403, "<Error><Code>AccessDenied</Code><Message>no PutObject for you</Message></Error>").await;
     let s3 = S3Storage::new(config_for(format!("http://{}", denied.addr))).unwrap();
-    assert_eq!(s3.put_if_match("k", b"x", None).await, Err(StorageError::Denied("AccessDenied: no PutObject for you (HTTP 403 Forbidden)".into())));
+    assert_eq!(
+        s3.put_if_match("k", b"x", None).await,
+        Err(StorageError::Denied("AccessDenied: no PutObject for you (HTTP 403 Forbidden)".into()))
+    );
 
     // Nothing listens here: a connection error is transient, and says what failed.
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();

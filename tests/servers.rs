@@ -60,7 +60,8 @@ async fn election_suite(server: &LocalS3, expected_form: EtagForm) {
     let victim = nodes.iter_mut().find(|n| n.id == first.leader_id).unwrap();
     victim.kill9();
     let killed = Instant::now();
-    let second = wait_record(s3.as_ref(), lock, "a crash takeover", Duration::from_secs(30), |r| r.term == 2 && !r.leader_id.is_empty()).await;
+    let second =
+        wait_record(s3.as_ref(), lock, "a crash takeover", Duration::from_secs(30), |r| r.term == 2 && !r.leader_id.is_empty()).await;
     println!("crash takeover: {} ms", killed.elapsed().as_millis());
     assert!(killed.elapsed().as_millis() <= INFREQUENT_MS + LEADER_TIMEOUT_MS + FREQUENT_MS + 1500);
 

@@ -87,14 +87,14 @@ async fn run_weather(secs: u64, seed: u64) {
         }
         if Instant::now() >= next_kill {
             next_kill = Instant::now() + Duration::from_secs(12);
-            if let Some(r) = record(&s3, lock).await.filter(|r| !r.leader_id.is_empty()) {
-                if let Some(i) = live.iter().position(|inc| inc.node.id == r.leader_id) {
-                    let mut inc = live.swap_remove(i);
-                    inc.node.kill9();
-                    kills += 1;
-                    restarts.push((Instant::now() + Duration::from_secs(2), inc.node.id.clone()));
-                    ended.push(inc);
-                }
+            if let Some(r) = record(&s3, lock).await.filter(|r| !r.leader_id.is_empty())
+                && let Some(i) = live.iter().position(|inc| inc.node.id == r.leader_id)
+            {
+                let mut inc = live.swap_remove(i);
+                inc.node.kill9();
+                kills += 1;
+                restarts.push((Instant::now() + Duration::from_secs(2), inc.node.id.clone()));
+                ended.push(inc);
             }
         }
         restarts.retain(|(at, id)| {
@@ -126,11 +126,12 @@ async fn run_weather(secs: u64, seed: u64) {
     for n in &all {
         for line in n.stderr().lines().filter(|l| l.contains("another instance wrote")) {
             blamed += 1;
-            let term: u64 = line.split("lost leadership of term ").nth(1).and_then(|r| r.split(':').next()).and_then(|t| t.parse().ok()).unwrap();
+            let term: u64 =
+                line.split("lost leadership of term ").nth(1).and_then(|r| r.split(':').next()).and_then(|t| t.parse().ok()).unwrap();
             let at = line_ns(line).expect("timestamped log line");
-            let explained = acquisitions.iter().any(|(id, t, when)| {
-                *id != n.id && *t > term && *when <= at + 2_000_000_000 && *when + 15_000_000_000 >= at
-            });
+            let explained = acquisitions
+                .iter()
+                .any(|(id, t, when)| *id != n.id && *t > term && *when <= at + 2_000_000_000 && *when + 15_000_000_000 >= at);
             assert!(explained, "false step-down by {} (term {term}): {line}", n.id);
         }
         assert!(!n.stderr().contains("does not enforce"), "{}: weather diagnosed as a non-conforming server:\n{}", n.id, n.stderr());

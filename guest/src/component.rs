@@ -12,9 +12,9 @@ wit_bindgen::generate!({
 });
 
 use exports::s3lect::election::election as wit_election;
-use s3lect::election::storage as wit_storage;
 use exports::s3lect::election::types as wit;
 use s3lect::election::peer as wit_peer;
+use s3lect::election::storage as wit_storage;
 use wasi::clocks::{monotonic_clock, wall_clock};
 
 struct Component;
@@ -23,10 +23,7 @@ struct WitIo;
 
 fn clock() -> Clock {
     let wall = wall_clock::now();
-    Clock {
-        mono_ns: monotonic_clock::now(),
-        wall_ns: i128::from(wall.seconds) * 1_000_000_000 + i128::from(wall.nanoseconds),
-    }
+    Clock { mono_ns: monotonic_clock::now(), wall_ns: i128::from(wall.seconds) * 1_000_000_000 + i128::from(wall.nanoseconds) }
 }
 
 crate::storage_error_conversions!(wit_storage);
@@ -37,9 +34,7 @@ impl Io for WitIo {
         clock()
     }
     fn get(&mut self, key: &str, timeout_ms: u64) -> Result<Object, StorageError> {
-        wit_storage::get(key, timeout_ms)
-            .map(|o| Object { data: o.data, etag: o.etag })
-            .map_err(storage_error_from_wit)
+        wit_storage::get(key, timeout_ms).map(|o| Object { data: o.data, etag: o.etag }).map_err(storage_error_from_wit)
     }
     fn put(&mut self, key: &str, data: &[u8], etag: Option<&str>, timeout_ms: u64) -> Result<String, StorageError> {
         wit_storage::put_if_match(key, data, etag, timeout_ms).map_err(storage_error_from_wit)

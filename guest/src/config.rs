@@ -115,16 +115,11 @@ impl Config {
             );
         }
         if self.max_clock_drift_ppm >= 500_000 {
-            return broken(
-                "clock-drift-bound",
-                format!("max-clock-drift-ppm ({}) must be below 500000 (50 %)", self.max_clock_drift_ppm),
-            );
+            return broken("clock-drift-bound", format!("max-clock-drift-ppm ({}) must be below 500000 (50 %)", self.max_clock_drift_ppm));
         }
         // renew·(1+ρ) < timeout·(1−ρ), in integers: renew·(10⁶+ppm) < timeout·(10⁶−ppm).
         let ppm = u128::from(self.max_clock_drift_ppm);
-        if u128::from(self.renew_deadline_ms) * (1_000_000 + ppm)
-            >= u128::from(self.leader_timeout_ms) * (1_000_000 - ppm)
-        {
+        if u128::from(self.renew_deadline_ms) * (1_000_000 + ppm) >= u128::from(self.leader_timeout_ms) * (1_000_000 - ppm) {
             return broken(
                 "renew-deadline-below-leader-timeout",
                 format!(
@@ -137,23 +132,14 @@ impl Config {
         if self.peer_mode && self.peer_timeout_ms >= self.frequent_interval_ms {
             return broken(
                 "peer-timeout-below-frequent",
-                format!(
-                    "peer-timeout-ms ({}) must be below frequent-interval-ms ({})",
-                    self.peer_timeout_ms, self.frequent_interval_ms
-                ),
+                format!("peer-timeout-ms ({}) must be below frequent-interval-ms ({})", self.peer_timeout_ms, self.frequent_interval_ms),
             );
         }
         if !self.peer_health_path.starts_with('/') {
-            return broken(
-                "peer-health-path-absolute",
-                format!("peer-health-path ({:?}) must start with '/'", self.peer_health_path),
-            );
+            return broken("peer-health-path-absolute", format!("peer-health-path ({:?}) must start with '/'", self.peer_health_path));
         }
         if self.peer_mode && self.server_addr.trim().is_empty() {
-            return broken(
-                "server-addr-required-for-peer-mode",
-                "peer-mode needs server-addr, the address followers probe".into(),
-            );
+            return broken("server-addr-required-for-peer-mode", "peer-mode needs server-addr, the address followers probe".into());
         }
         Ok(())
     }
@@ -246,10 +232,7 @@ mod tests {
     fn lease_rule_accounts_for_drift() {
         // 10 s / 15 s holds at 1 % and up to 20 %, fails beyond (10·1.2 = 12 = 15·0.8).
         assert_eq!(Config { max_clock_drift_ppm: 190_000, ..valid() }.validate(), Ok(()));
-        assert_eq!(
-            rule_of(Config { max_clock_drift_ppm: 200_000, ..valid() }),
-            "renew-deadline-below-leader-timeout"
-        );
+        assert_eq!(rule_of(Config { max_clock_drift_ppm: 200_000, ..valid() }), "renew-deadline-below-leader-timeout");
         // With no drift allowance the bound is strict inequality.
         let tight = Config { renew_deadline_ms: 14_999, max_clock_drift_ppm: 0, ..valid() };
         assert_eq!(tight.validate(), Ok(()));

@@ -52,15 +52,35 @@ pub enum ProbeReply {
 /// What the state machine wants done next. Exactly one action is outstanding at a time.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Action {
-    Get { key: String, timeout_ms: u64 },
+    Get {
+        key: String,
+        timeout_ms: u64,
+    },
     /// `etag: None` means If-None-Match: *. Send it at once: the lease counts from the moment
     /// this action was produced.
-    Put { key: String, data: Vec<u8>, etag: Option<String>, timeout_ms: u64 },
-    Probe { addr: String, path: String, timeout_ms: u64 },
-    AcquireHook { term: u64, leader_id: String },
-    LoseHook { term: u64, leader_id: String },
+    Put {
+        key: String,
+        data: Vec<u8>,
+        etag: Option<String>,
+        timeout_ms: u64,
+    },
+    Probe {
+        addr: String,
+        path: String,
+        timeout_ms: u64,
+    },
+    AcquireHook {
+        term: u64,
+        leader_id: String,
+    },
+    LoseHook {
+        term: u64,
+        leader_id: String,
+    },
     /// The step is over; run the next one after this delay.
-    Done { next_step_in_ms: u64 },
+    Done {
+        next_step_in_ms: u64,
+    },
 }
 
 /// The answer to the outstanding action.

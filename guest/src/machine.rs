@@ -98,8 +98,14 @@ enum Pending {
     Idle,
     Read(ReadFor),
     /// `watching`: the etag we asked the leader to hold the answer on until it changes.
-    Probe { sent_at: u64, watching: Option<String> },
-    Write { kind: WriteKind, sent: SentWrite },
+    Probe {
+        sent_at: u64,
+        watching: Option<String>,
+    },
+    Write {
+        kind: WriteKind,
+        sent: SentWrite,
+    },
     AcquireHook,
     LoseHook(AfterLose),
 }
@@ -151,9 +157,8 @@ impl Elector {
     pub fn new(cfg: Config, now: Clock) -> Result<Self, ConfigError> {
         cfg.validate()?;
         // Jitter only needs to differ between electors, not to be unpredictable.
-        let seed = cfg.server_id.bytes().fold(now.mono_ns ^ 0x9e37_79b9_7f4a_7c15, |h, b| {
-            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-        });
+        let seed =
+            cfg.server_id.bytes().fold(now.mono_ns ^ 0x9e37_79b9_7f4a_7c15, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
         Ok(Elector {
             cfg,
             role: Role::Follower,
@@ -229,12 +234,7 @@ impl Elector {
     pub fn health(&self, now: Clock) -> Option<Vec<u8>> {
         match &self.role {
             Role::Leader(l) if self.is_leader(now) => Some(
-                HealthReply {
-                    record: l.record.clone(),
-                    etag: l.etag.clone(),
-                    lease_remaining_ms: (l.until - now.mono_ns) / MS,
-                }
-                .to_json(),
+                HealthReply { record: l.record.clone(), etag: l.etag.clone(), lease_remaining_ms: (l.until - now.mono_ns) / MS }.to_json(),
             ),
             _ => None,
         }
@@ -313,21 +313,23 @@ impl Elector {
             return self.done(now, self.cfg.frequent_interval_ms);
         }
         self.ops += 1;
-        if self.cfg.peer_mode && !self.probe_failed && self.unanswered.is_empty() {
-            if let Some(addr) = self.probe_target() {
-                // A long poll ("watch"): the leader answers when its etag changes, when it stops
-                // leading, or after `wait`; a crashed leader's connection breaks at once.
-                let watching = self.obs.as_ref().map(|o| o.etag.clone());
-                let (path, timeout_ms) = match &watching {
-                    Some(etag) => (
-                        format!("{}?wait={}&etag={}", self.cfg.peer_health_path, self.cfg.frequent_interval_ms, hex(etag)),
-                        self.cfg.frequent_interval_ms + self.cfg.peer_timeout_ms,
-                    ),
-                    None => (self.cfg.peer_health_path.clone(), self.cfg.peer_timeout_ms),
-                };
-                self.pending = Pending::Probe { sent_at: now.mono_ns, watching };
-                return Action::Probe { addr, path, timeout_ms };
-            }
+        if self.cfg.peer_mode
+            && !self.probe_failed
+            && self.unanswered.is_empty()
+            && let Some(addr) = self.probe_target()
+        {
+            // A long poll ("watch"): the leader answers when its etag changes, when it stops
+            // leading, or after `wait`; a crashed leader's connection breaks at once.
+            let watching = self.obs.as_ref().map(|o| o.etag.clone());
+            let (path, timeout_ms) = match &watching {
+                Some(etag) => (
+                    format!("{}?wait={}&etag={}", self.cfg.peer_health_path, self.cfg.frequent_interval_ms, hex(etag)),
+                    self.cfg.frequent_interval_ms + self.cfg.peer_timeout_ms,
+                ),
+                None => (self.cfg.peer_health_path.clone(), self.cfg.peer_timeout_ms),
+            };
+            self.pending = Pending::Probe { sent_at: now.mono_ns, watching };
+            return Action::Probe { addr, path, timeout_ms };
         }
         self.read(ReadFor::Observe)
     }
@@ -458,10 +460,8 @@ impl Elector {
             None => now.mono_ns,
             Some(o) if o.etag == ABSENT => o.first_seen,
             Some(_) => {
-                self.last_error = Some(format!(
-                    "lock object {} was deleted; recreating it after one leader timeout",
-                    self.cfg.lockfile_path
-                ));
+                self.last_error =
+                    Some(format!("lock object {} was deleted; recreating it after one leader timeout", self.cfg.lockfile_path));
                 now.mono_ns
             }
         };
@@ -485,9 +485,7 @@ impl Elector {
         }
         match &record {
             Err(e) => self.last_error = Some(format!("lock object {}: {e}", self.cfg.lockfile_path)),
-            Ok(_) if self.last_error.as_deref().is_some_and(|e| e.starts_with("lock object")) => {
-                self.last_error = None
-            }
+            Ok(_) if self.last_error.as_deref().is_some_and(|e| e.starts_with("lock object")) => self.last_error = None,
             Ok(_) => {}
         }
         let changed = match &self.obs {
@@ -545,11 +543,8 @@ impl Elector {
     fn follower_wait_ms(&self, now: Clock) -> u64 {
         let Some(o) = &self.obs else { return self.cfg.frequent_interval_ms };
         let healthy = o.changed && matches!(&o.record, Ok(r) if !r.is_resigned());
-        let base = if healthy && !(self.cfg.peer_mode && self.probe_ok) {
-            self.cfg.infrequent_interval_ms
-        } else {
-            self.cfg.frequent_interval_ms
-        };
+        let base =
+            if healthy && !(self.cfg.peer_mode && self.probe_ok) { self.cfg.infrequent_interval_ms } else { self.cfg.frequent_interval_ms };
         let stale_at = o.first_seen + self.cfg.leader_timeout_ms * MS;
         let until_stale = stale_at.saturating_sub(now.mono_ns).div_ceil(MS);
         if healthy { base } else { base.min(until_stale.max(1)) }

@@ -96,15 +96,19 @@ impl Io for Node<'_> {
         self.w.puts.push(etag.map(str::to_string));
         self.w.advance(self.w.latency_ms);
         let fault = self.w.faults.pop_front();
-        if fault.is_some() && std::mem::take(&mut self.w.defer_faulted_write) {
+        if let Some(f) = &fault
+            && std::mem::take(&mut self.w.defer_faulted_write)
+        {
             self.w.deferred = Some((key.into(), data.to_vec(), etag.map(str::to_string)));
-            return Err(fault.unwrap());
+            return Err(f.clone());
         }
         if etag.is_some() && self.w.refuse_if_match {
             return Err(StorageError::PreconditionFailed);
         }
-        if fault.is_some() && !std::mem::take(&mut self.w.apply_despite_fault) {
-            return Err(fault.unwrap());
+        if let Some(f) = &fault
+            && !std::mem::take(&mut self.w.apply_despite_fault)
+        {
+            return Err(f.clone());
         }
         let current = self.w.objects.get(key).map(|o| o.etag.clone());
         let ok = match (etag, &current) {
@@ -139,12 +143,7 @@ impl Io for Node<'_> {
 }
 
 fn cfg(id: &str) -> Config {
-    Config {
-        lockfile_path: KEY.into(),
-        server_id: id.into(),
-        server_addr: format!("{id}:8993"),
-        ..Config::default()
-    }
+    Config { lockfile_path: KEY.into(), server_id: id.into(), server_addr: format!("{id}:8993"), ..Config::default() }
 }
 
 fn elector(w: &World, id: &str) -> Elector {
@@ -761,7 +760,7 @@ fn three_electors_one_leader_crash_takeover_with_term_2() {
     let mut w = World::new();
     let ids = ["a", "b", "c"];
     let mut es: Vec<Elector> = ids.iter().map(|id| elector(&w, id)).collect();
-    let mut due = vec![0u64; 3];
+    let mut due = [0u64; 3];
     let mut crashed = None;
     let mut takeover_at = None;
     while w.mono < 1_000 * MS + 120_000 * MS {
@@ -879,20 +878,14 @@ mod hostile {
         for good in ["10.0.0.1:8993", "node-1.example:443", "[::1]:8993"] {
             assert_eq!(rec(good).probe_addr(), Some(good));
         }
-        for bad in [
-            "127.0.0.1:21412/internal/admin?action=x&ignore=",
-            "user@host:1",
-            "host:0",
-            "host",
-            "http://host:1",
-            "host:1#frag",
-            "[::1",
-            "",
-        ] {
+        for bad in
+            ["127.0.0.1:21412/internal/admin?action=x&ignore=", "user@host:1", "host:0", "host", "http://host:1", "host:1#frag", "[::1", ""]
+        {
             assert_eq!(rec(bad).probe_addr(), None, "{bad:?}");
         }
         let mut w = World::new();
-        let mut b = Elector::new(Config { peer_mode: true, server_addr: "b:1".into(), peer_timeout_ms: 500, ..cfg("b") }, w.clock()).unwrap();
+        let mut b =
+            Elector::new(Config { peer_mode: true, server_addr: "b:1".into(), peer_timeout_ms: 500, ..cfg("b") }, w.clock()).unwrap();
         let hostile = LeaderRecord::leading("a", "127.0.0.1:21412/internal/admin?action=x&ignore=", w.wall, 1);
         w.objects.insert(KEY.into(), Object { data: hostile.to_json(), etag: "\"h\"".into() });
         for _ in 0..3 {

@@ -104,11 +104,7 @@ impl LeaderRecord {
         let port_ok = port.parse::<u16>().is_ok_and(|p| p > 0);
         let host_ok = match host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
             Some(v6) => v6.parse::<std::net::Ipv6Addr>().is_ok(),
-            None => {
-                !host.is_empty()
-                    && host.len() <= 253
-                    && host.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
-            }
+            None => !host.is_empty() && host.len() <= 253 && host.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-'),
         };
         (port_ok && host_ok).then_some(addr)
     }
@@ -159,8 +155,8 @@ mod rfc3339 {
     /// would otherwise be a year −1 instant that cannot be serialised.
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<OffsetDateTime, D::Error> {
         let text = String::deserialize(d)?;
-        let t = OffsetDateTime::parse(&text, &Rfc3339)
-            .map_err(|e| D::Error::custom(format!("lastUpdated {text:?} is not RFC 3339: {e}")))?;
+        let t =
+            OffsetDateTime::parse(&text, &Rfc3339).map_err(|e| D::Error::custom(format!("lastUpdated {text:?} is not RFC 3339: {e}")))?;
         t.checked_to_offset(time::UtcOffset::UTC)
             .filter(|u| (0..=9999).contains(&u.year()))
             .ok_or_else(|| D::Error::custom(format!("lastUpdated {text:?} is out of range")))

@@ -8,7 +8,7 @@
 
 use crate::config::Config;
 use crate::io::Clock;
-use crate::machine::{SentWrite, Elector, Lease, Observation, Role};
+use crate::machine::{Elector, Lease, Observation, Role, SentWrite};
 use crate::record::{LeaderRecord, RecordError};
 use serde::{Deserialize, Serialize};
 

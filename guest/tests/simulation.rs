@@ -26,8 +26,8 @@
 //! A violation panics with the seed and the recent event log; rerun that seed to replay it.
 
 use s3lect_guest::{Action, Clock, Completion, Config, Elector, LeaderRecord, Object, ProbeReply, StorageError};
-use std::collections::{BTreeMap, BinaryHeap, HashMap};
 use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap, HashMap};
 
 const MS: u64 = 1_000_000;
 const S: u64 = 1_000 * MS;
@@ -99,7 +99,14 @@ enum Ev {
     Step(usize),
     /// Completion for node, valid only if the node's generation still matches.
     Deliver(usize, u64, Completion),
-    Apply { node: usize, epoch: u64, key_etag: Option<String>, data: Vec<u8>, reply: Reply, reply_delay: u64 },
+    Apply {
+        node: usize,
+        epoch: u64,
+        key_etag: Option<String>,
+        data: Vec<u8>,
+        reply: Reply,
+        reply_delay: u64,
+    },
     Crash(usize),
     Restart(usize),
     Pause(usize, u64),
@@ -322,12 +329,12 @@ impl Sim {
             Ev::Step(i) | Ev::Deliver(i, ..) => Some(*i),
             _ => None,
         };
-        if let Some(i) = node_of {
-            if self.nodes[i].paused_until > self.now {
-                let at = self.nodes[i].paused_until;
-                self.push(at, ev);
-                return;
-            }
+        if let Some(i) = node_of
+            && self.nodes[i].paused_until > self.now
+        {
+            let at = self.nodes[i].paused_until;
+            self.push(at, ev);
+            return;
         }
         match ev {
             Ev::Step(i) => {
@@ -417,12 +424,11 @@ impl Sim {
                 self.fail(format!("term decreased: {} after {}", r.term, self.last_term));
             }
             self.last_term = r.term;
-            if !r.leader_id.is_empty() {
-                if let Some(prev) = self.term_leaders.insert(r.term, r.leader_id.clone()) {
-                    if prev != r.leader_id {
-                        self.fail(format!("term {} written by {prev} and {}", r.term, r.leader_id));
-                    }
-                }
+            if !r.leader_id.is_empty()
+                && let Some(prev) = self.term_leaders.insert(r.term, r.leader_id.clone())
+                && prev != r.leader_id
+            {
+                self.fail(format!("term {} written by {prev} and {}", r.term, r.leader_id));
             }
         }
         self.etags += 1;
@@ -486,7 +492,9 @@ impl Sim {
                         self.push(at, Ev::Apply { node: i, epoch, key_etag: etag, data, reply: Reply::Lost, reply_delay: 0 });
                     }
                     1 => self.push(self.now + d1 + d2, Ev::Deliver(i, epoch, Completion::Put(Err(StorageError::Conflict)))),
-                    2 => self.push(self.now + d1 + d2, Ev::Deliver(i, epoch, Completion::Put(Err(StorageError::Unavailable("500".into()))))),
+                    2 => {
+                        self.push(self.now + d1 + d2, Ev::Deliver(i, epoch, Completion::Put(Err(StorageError::Unavailable("500".into())))))
+                    }
                     // Applied, but the reply is lost (always so while partitioned), or the
                     // connection is cut before it.
                     _ => {

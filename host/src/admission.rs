@@ -40,11 +40,7 @@ impl Default for Limits {
 fn fd_limit() -> usize {
     let mut rl = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
     // SAFETY: getrlimit writes into the struct we pass.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl) } == 0 {
-        usize::try_from(rl.rlim_cur).unwrap_or(usize::MAX)
-    } else {
-        1024
-    }
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl) } == 0 { usize::try_from(rl.rlim_cur).unwrap_or(usize::MAX) } else { 1024 }
 }
 
 /// Counts open connections; hands out a [`Ticket`] per admitted one.

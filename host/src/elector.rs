@@ -120,7 +120,7 @@ struct Shared {
 }
 
 enum Command {
-    Update(ElectorConfig, oneshot::Sender<Result<()>>),
+    Update(Box<ElectorConfig>, oneshot::Sender<Result<()>>),
     /// Answered with the resignation's outcome.
     Stop(oneshot::Sender<Result<()>>),
 }
@@ -194,11 +194,7 @@ impl S3Elector {
 }
 
 fn host_io(cfg: &ElectorConfig, storage: &Arc<dyn Storage>, stopping: &Stopping) -> Result<HostIo> {
-    let probe = if cfg.peer_mode {
-        Some(Arc::new(PeerProbe::new(cfg.peer_ca_cert.as_deref(), cfg.peer_allow_plain_http)?))
-    } else {
-        None
-    };
+    let probe = if cfg.peer_mode { Some(Arc::new(PeerProbe::new(cfg.peer_ca_cert.as_deref(), cfg.peer_allow_plain_http)?)) } else { None };
     Ok(HostIo {
         storage: storage.clone(),
         probe,
@@ -335,7 +331,7 @@ impl Elector for S3Elector {
         match running.as_ref() {
             Some(r) => {
                 let (reply, result) = oneshot::channel();
-                r.commands.send(Command::Update(config, reply)).await.map_err(|_| Error::Stopped)?;
+                r.commands.send(Command::Update(Box::new(config), reply)).await.map_err(|_| Error::Stopped)?;
                 result.await.map_err(|_| Error::Stopped)?
             }
             None => {
@@ -373,7 +369,7 @@ impl Driver {
             };
             match command {
                 Some(Some(Command::Update(cfg, reply))) => {
-                    let _ = reply.send(self.apply_config(&mut guest, cfg).await);
+                    let _ = reply.send(self.apply_config(&mut guest, *cfg).await);
                     continue;
                 }
                 Some(Some(Command::Stop(reply))) => return self.leave(&mut guest, Some(reply)).await,
@@ -401,7 +397,7 @@ impl Driver {
             due = self.stepped(&mut guest, result).await;
             match command {
                 Some(Some(Command::Update(cfg, reply))) => {
-                    let _ = reply.send(self.apply_config(&mut guest, cfg).await);
+                    let _ = reply.send(self.apply_config(&mut guest, *cfg).await);
                 }
                 Some(Some(Command::Stop(reply))) => return self.leave(&mut guest, Some(reply)).await,
                 Some(None) => return self.leave(&mut guest, None).await,

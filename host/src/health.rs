@@ -55,10 +55,10 @@ impl LeadershipHandler {
     /// leadership ends, or `wait` passes. Followers then learn of a renewal, a resignation or a
     /// crash (the connection breaks) at once, without polling S3.
     pub async fn respond_watching<B>(&self, req: &Request<B>) -> Response<Full<Bytes>> {
-        if req.method() == Method::GET {
-            if let Some((wait, etag)) = watch_params(req.uri().query()) {
-                let _ = self.elector.wait_for_health_change(&etag, wait).await;
-            }
+        if req.method() == Method::GET
+            && let Some((wait, etag)) = watch_params(req.uri().query())
+        {
+            let _ = self.elector.wait_for_health_change(&etag, wait).await;
         }
         self.respond(req)
     }
@@ -137,7 +137,8 @@ impl HealthServer {
         tokio::spawn(async move {
             let mut failures = 0;
             let mut accept_warning = RateLimitedWarning::new("health endpoint accept failed", std::time::Duration::from_secs(10));
-            let mut refused_warning = RateLimitedWarning::new("health endpoint at its connection limit", std::time::Duration::from_secs(10));
+            let mut refused_warning =
+                RateLimitedWarning::new("health endpoint at its connection limit", std::time::Duration::from_secs(10));
             loop {
                 let (tcp, peer) = tokio::select! {
                     _ = stop.changed() => return,
@@ -174,7 +175,10 @@ impl HealthServer {
                             let resp = if req.uri().path() == path {
                                 handler.respond_watching(&req).await
                             } else {
-                                Response::builder().status(StatusCode::NOT_FOUND).body(Full::new(Bytes::from_static(b"not found\n"))).unwrap()
+                                Response::builder()
+                                    .status(StatusCode::NOT_FOUND)
+                                    .body(Full::new(Bytes::from_static(b"not found\n")))
+                                    .unwrap()
                             };
                             Ok::<_, std::convert::Infallible>(resp)
                         }

@@ -24,10 +24,10 @@ pub mod runtime;
 pub mod storage;
 pub mod tls;
 
+pub use admission::Limits as HealthLimits;
 pub use config::ElectorConfig;
 pub use elector::{Elector, LeadershipStatus, S3Elector, S3ElectorOptions};
 pub use error::{Error, Result};
-pub use admission::Limits as HealthLimits;
 pub use health::{HealthServer, HealthServerConfig, LeadershipHandler, leadership_handler};
 pub use hooks::{Hook, HookEvent, hook};
 pub use s3lect_guest::{ConfigError, LeaderRecord};

@@ -43,11 +43,7 @@ pub fn find_weed() -> Option<PathBuf> {
     if project.exists() {
         return Some(project);
     }
-    std::env::var_os("PATH")?
-        .to_str()?
-        .split(':')
-        .map(|d| Path::new(d).join("weed"))
-        .find(|p| p.exists())
+    std::env::var_os("PATH")?.to_str()?.split(':').map(|d| Path::new(d).join("weed")).find(|p| p.exists())
 }
 
 /// A port p with p, p+1, p+10000 and p+20000 free (SeaweedFS binds gRPC at +10000 and more at
@@ -123,8 +119,12 @@ impl LocalS3 {
             .stderr(log)
             .spawn()
             .map_err(|e| format!("starting {}: {e}", weed.display()))?;
-        let mut server =
-            LocalS3 { server: Server::Seaweed(child), endpoint: format!("http://127.0.0.1:{}", ports[0]), bucket: bucket.into(), _dir: dir };
+        let mut server = LocalS3 {
+            server: Server::Seaweed(child),
+            endpoint: format!("http://127.0.0.1:{}", ports[0]),
+            bucket: bucket.into(),
+            _dir: dir,
+        };
         server.wait_ready(Duration::from_secs(60)).await?;
         Ok(server)
     }
@@ -143,7 +143,8 @@ impl LocalS3 {
             .stdin(Stdio::null())
             .output()
             .map_err(|e| format!("running scripts/ceph.sh: {e}"))?;
-        let mut server = LocalS3 { server: Server::Ceph(cluster), endpoint: format!("http://127.0.0.1:{port}"), bucket: bucket.into(), _dir: dir };
+        let mut server =
+            LocalS3 { server: Server::Ceph(cluster), endpoint: format!("http://127.0.0.1:{port}"), bucket: bucket.into(), _dir: dir };
         if !out.status.success() {
             return Err(format!("Ceph did not start: {}", String::from_utf8_lossy(&out.stderr).trim()));
         }

@@ -116,14 +116,7 @@ fn timed_out(what: &str, ms: u64) -> wit_storage::StorageError {
 impl HostIo {
     /// Storage only: no probe, no hooks.
     pub fn new(storage: Arc<dyn Storage>) -> HostIo {
-        HostIo {
-            storage,
-            probe: None,
-            on_acquire: None,
-            on_lose: None,
-            hook_timeout: Duration::from_secs(10),
-            stopping: Stopping::never(),
-        }
+        HostIo { storage, probe: None, on_acquire: None, on_lose: None, hook_timeout: Duration::from_secs(10), stopping: Stopping::never() }
     }
 }
 
@@ -208,10 +201,7 @@ impl Runtime {
     /// The process-wide runtime for the embedded component, compiled on first use.
     pub fn shared() -> Result<Arc<Runtime>> {
         static SHARED: OnceLock<std::result::Result<Arc<Runtime>, String>> = OnceLock::new();
-        SHARED
-            .get_or_init(|| Runtime::load().map(Arc::new).map_err(|e| e.to_string()))
-            .clone()
-            .map_err(Error::Runtime)
+        SHARED.get_or_init(|| Runtime::load().map(Arc::new).map_err(|e| e.to_string())).clone().map_err(Error::Runtime)
     }
 
     fn engine() -> Result<Engine> {
@@ -341,11 +331,7 @@ impl ComponentElector {
         let iface = bindings.s3lect_election_election().elector();
         let wcfg = config_to_wit(cfg);
         let handle = match state {
-            None => iface
-                .call_create(&mut store, &wcfg)
-                .await
-                .map_err(rt_err)?
-                .map_err(|e| Error::Config(from_wit_config_error(e)))?,
+            None => iface.call_create(&mut store, &wcfg).await.map_err(rt_err)?.map_err(|e| Error::Config(from_wit_config_error(e)))?,
             Some(bytes) => iface.call_restore(&mut store, &wcfg, bytes).await.map_err(rt_err)?.map_err(Error::Storage)?,
         };
         Ok(ComponentElector { store, bindings, handle })

@@ -15,9 +15,8 @@ const VERSIONS: &[&rustls::SupportedProtocolVersion] = &[&rustls::version::TLS13
 
 /// Parses every certificate in a PEM bundle; an empty bundle is an error.
 pub fn parse_certs(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, String> {
-    let certs: Vec<_> = CertificateDer::pem_slice_iter(pem)
-        .collect::<Result<_, _>>()
-        .map_err(|e| format!("certificate PEM is invalid: {e}"))?;
+    let certs: Vec<_> =
+        CertificateDer::pem_slice_iter(pem).collect::<Result<_, _>>().map_err(|e| format!("certificate PEM is invalid: {e}"))?;
     if certs.is_empty() {
         return Err("no CERTIFICATE block found in the PEM data".into());
     }

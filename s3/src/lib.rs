@@ -4,8 +4,7 @@
 
 use aws_credential_types::Credentials;
 use aws_sigv4::http_request::{
-    PayloadChecksumKind, PercentEncodingMode, SignableBody, SignableRequest, SigningSettings,
-    UriPathNormalizationMode, sign,
+    PayloadChecksumKind, PercentEncodingMode, SignableBody, SignableRequest, SigningSettings, UriPathNormalizationMode, sign,
 };
 use aws_sigv4::sign::v4;
 use http::Uri;
@@ -114,7 +113,6 @@ fn env_var(k: &str) -> Option<String> {
     std::env::var(k).ok().filter(|v| !v.is_empty())
 }
 
-
 /// How a server wants the etag in `If-Match`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 #[non_exhaustive]
@@ -159,7 +157,7 @@ impl std::str::FromStr for EtagForm {
 pub struct Request {
     pub method: &'static str,
     pub scheme: String,
-    /// host[:port]
+    /// `host[:port]`
     pub authority: String,
     /// Percent-encoded path (no query).
     pub path: String,
@@ -267,14 +265,8 @@ impl Bucket {
     ) -> Result<Request, StorageError> {
         let mut req = Request { method, scheme: self.scheme.clone(), authority: self.authority.clone(), path, headers: Vec::new(), body };
         headers.push(("host".into(), self.authority.clone()));
-        let identity = Credentials::new(
-            &self.cfg.access_key_id,
-            &self.cfg.secret_access_key,
-            self.cfg.session_token.clone(),
-            None,
-            "s3lect",
-        )
-        .into();
+        let identity =
+            Credentials::new(&self.cfg.access_key_id, &self.cfg.secret_access_key, self.cfg.session_token.clone(), None, "s3lect").into();
         let mut settings = SigningSettings::default();
         settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
         settings.percent_encoding_mode = PercentEncodingMode::Single;
@@ -289,16 +281,10 @@ impl Bucket {
             .map_err(|e| StorageError::Invalid(format!("SigV4 parameters: {e}")))?
             .into();
         let url = req.url();
-        let signable = SignableRequest::new(
-            method,
-            &url,
-            headers.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-            SignableBody::Bytes(&req.body),
-        )
-        .map_err(|e| StorageError::Invalid(format!("SigV4 request: {e}")))?;
-        let (instructions, _) = sign(signable, &params)
-            .map_err(|e| StorageError::Invalid(format!("SigV4 signing: {e}")))?
-            .into_parts();
+        let signable =
+            SignableRequest::new(method, &url, headers.iter().map(|(k, v)| (k.as_str(), v.as_str())), SignableBody::Bytes(&req.body))
+                .map_err(|e| StorageError::Invalid(format!("SigV4 request: {e}")))?;
+        let (instructions, _) = sign(signable, &params).map_err(|e| StorageError::Invalid(format!("SigV4 signing: {e}")))?.into_parts();
         for (name, value) in instructions.headers() {
             headers.push((name.to_string(), value.to_string()));
         }
@@ -338,9 +324,7 @@ impl Bucket {
             (false, false) => format!("{}: {} (HTTP {status_text})", err.code, err.message),
         };
         match status {
-            404 if err.code == "NoSuchBucket" => {
-                StorageError::Invalid(format!("bucket {:?} does not exist: {detail}", self.cfg.bucket))
-            }
+            404 if err.code == "NoSuchBucket" => StorageError::Invalid(format!("bucket {:?} does not exist: {detail}", self.cfg.bucket)),
             404 => StorageError::NotFound,
             412 => StorageError::PreconditionFailed,
             409 => StorageError::Conflict,
@@ -352,8 +336,7 @@ impl Bucket {
 }
 
 fn etag_of(etag: Option<&str>) -> Result<String, StorageError> {
-    etag.map(str::to_string)
-        .ok_or_else(|| StorageError::Invalid("the server's reply carries no ETag header".into()))
+    etag.map(str::to_string).ok_or_else(|| StorageError::Invalid("the server's reply carries no ETag header".into()))
 }
 
 #[cfg(test)]

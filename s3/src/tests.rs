@@ -66,7 +66,9 @@ fn answers_map_to_election_errors() {
     assert!(matches!(b.got(404, None, xml("NoSuchBucket")), Err(StorageError::Invalid(m)) if m.contains("examplebucket")));
     assert_eq!(b.put_answer(412, None, b""), Err(StorageError::PreconditionFailed));
     assert_eq!(b.put_answer(409, None, b""), Err(StorageError::Conflict));
-    assert!(matches!(b.put_answer(403, None, &xml("AccessDenied")), Err(StorageError::Denied(m)) if m == "AccessDenied: m (HTTP 403 Forbidden)"));
+    assert!(
+        matches!(b.put_answer(403, None, &xml("AccessDenied")), Err(StorageError::Denied(m)) if m == "AccessDenied: m (HTTP 403 Forbidden)")
+    );
     assert!(matches!(b.put_answer(503, None, b""), Err(StorageError::Unavailable(_))));
     assert!(matches!(b.put_answer(200, None, b""), Err(StorageError::Invalid(m)) if m.contains("ETag")));
     assert_eq!(b.put_answer(200, Some("\"e\""), b""), Ok("\"e\"".into()));

@@ -24,7 +24,8 @@ fn bucket() -> Bucket {
 fn xmlish() -> impl Strategy<Value = Vec<u8>> {
     prop_oneof![
         proptest::collection::vec(any::<u8>(), 0..400),
-        ("[A-Za-z]{0,30}", ".{0,200}").prop_map(|(code, msg)| format!("<Error><Code>{code}</Code><Message>{msg}</Message></Error>").into_bytes()),
+        ("[A-Za-z]{0,30}", ".{0,200}")
+            .prop_map(|(code, msg)| format!("<Error><Code>{code}</Code><Message>{msg}</Message></Error>").into_bytes()),
         ".{0,300}".prop_map(|s| format!("<?xml version=\"1.0\"?><Error>{s}").into_bytes()),
     ]
 }

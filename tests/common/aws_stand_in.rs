@@ -70,7 +70,8 @@ fn answer(
         if req.method() != hyper::Method::PUT {
             return reply(405, String::new());
         }
-        let ttl = req.headers().get("x-aws-ec2-metadata-token-ttl-seconds").cloned().unwrap_or(hyper::header::HeaderValue::from_static("21600"));
+        let ttl =
+            req.headers().get("x-aws-ec2-metadata-token-ttl-seconds").cloned().unwrap_or(hyper::header::HeaderValue::from_static("21600"));
         let mut resp = reply(200, IMDS_TOKEN.into());
         resp.headers_mut().insert("x-aws-ec2-metadata-token-ttl-seconds", ttl);
         return resp;
@@ -91,9 +92,8 @@ fn answer(
             };
             let (key, secret) = keys[i];
             served.lock().unwrap().push(key.to_string());
-            let expiration = time::OffsetDateTime::from(SystemTime::now() + expires_in)
-                .format(&time::format_description::well_known::Rfc3339)
-                .unwrap();
+            let expiration =
+                time::OffsetDateTime::from(SystemTime::now() + expires_in).format(&time::format_description::well_known::Rfc3339).unwrap();
             reply(
                 200,
                 format!(

@@ -107,11 +107,8 @@ async fn handle(
     let (parts, body) = req.into_parts();
     let body = body.collect().await.map_err(std::io::Error::other)?.to_bytes();
     let quoted = parts.headers.get("if-match").is_some_and(|v| v.as_bytes().starts_with(b"\""));
-    let fault = if quirk.load(std::sync::atomic::Ordering::SeqCst) && quoted {
-        Fault::Answer(412, "PreconditionFailed")
-    } else {
-        plan(&parts)
-    };
+    let fault =
+        if quirk.load(std::sync::atomic::Ordering::SeqCst) && quoted { Fault::Answer(412, "PreconditionFailed") } else { plan(&parts) };
     *counts.lock().unwrap().entry(fault.name()).or_default() += 1;
     let answer = |status: u16, code: &str| {
         let xml = format!("<Error><Code>{code}</Code><Message>injected by the fault proxy</Message></Error>");

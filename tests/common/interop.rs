@@ -76,7 +76,12 @@ pub fn built_component(name: &str) -> PathBuf {
 pub fn node_host(env: &[(String, String)], args: &[&str]) -> Command {
     required(root().join("node/gen/s3lect-cron.js"), "scripts/build-components.sh");
     let mut cmd = Command::new("node");
-    cmd.arg(root().join("node/elector.mjs")).args(args).env_clear().env("PATH", std::env::var_os("PATH").unwrap()).envs(env.iter().cloned()).stdin(Stdio::null());
+    cmd.arg(root().join("node/elector.mjs"))
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap())
+        .envs(env.iter().cloned())
+        .stdin(Stdio::null());
     cmd
 }
 

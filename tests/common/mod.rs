@@ -6,14 +6,14 @@ use s3lect::{LeaderRecord, S3Storage, Storage};
 use std::future::Future;
 use std::time::{Duration, Instant};
 
+pub mod aws_stand_in;
 /// Starts a SeaweedFS server with a fresh bucket. Fails loudly if the binary is missing: these
 /// tests are about the real server, so there is no fallback.
 pub mod fake_s3;
 pub mod fault_proxy;
-pub mod aws_stand_in;
-pub mod session_front;
 pub mod interop;
 pub mod nodes;
+pub mod session_front;
 
 pub async fn seaweed(bucket: &str) -> LocalS3 {
     let weed = find_weed().expect("SeaweedFS not found: run scripts/setup-s3-server.sh (or set S3LECT_WEED)");

@@ -13,17 +13,14 @@ wit_bindgen::generate!({
     generate_all,
 });
 
-use exports::s3lect::election::storage::Guest;
 use exports::s3lect::election::storage as wit_storage;
+use exports::s3lect::election::storage::Guest;
 
 struct Component;
 
 fn bucket() -> Result<&'static Bucket, StorageError> {
     static BUCKET: OnceLock<Result<Bucket, String>> = OnceLock::new();
-    BUCKET
-        .get_or_init(bucket_from_env)
-        .as_ref()
-        .map_err(|e| StorageError::Invalid(format!("s3-storage component configuration: {e}")))
+    BUCKET.get_or_init(bucket_from_env).as_ref().map_err(|e| StorageError::Invalid(format!("s3-storage component configuration: {e}")))
 }
 
 /// Status, ETag header and body of one answer.

@@ -23,12 +23,8 @@ pub fn send(req: &Exchange, timeout_ms: u64) -> Result<Answer, HttpError> {
     let invalid = |what: &str| HttpError::Invalid(format!("the host rejected the request's {what}"));
     let deadline_ns = timeout_ms.saturating_mul(1_000_000);
     // Host is forbidden in wasi:http fields; the authority produces the same header.
-    let fields: Vec<(String, Vec<u8>)> = req
-        .headers
-        .iter()
-        .filter(|(k, _)| !k.eq_ignore_ascii_case("host"))
-        .map(|(k, v)| (k.clone(), v.clone().into_bytes()))
-        .collect();
+    let fields: Vec<(String, Vec<u8>)> =
+        req.headers.iter().filter(|(k, _)| !k.eq_ignore_ascii_case("host")).map(|(k, v)| (k.clone(), v.clone().into_bytes())).collect();
     let headers = Fields::from_list(&fields).map_err(|e| HttpError::Invalid(format!("request headers: {e:?}")))?;
     let outgoing = OutgoingRequest::new(headers);
     let method = match req.method {

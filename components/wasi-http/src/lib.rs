@@ -7,7 +7,7 @@ pub struct Exchange<'a> {
     pub method: &'a str,
     /// "http" or "https".
     pub scheme: &'a str,
-    /// host[:port]
+    /// `host[:port]`
     pub authority: &'a str,
     pub path: &'a str,
     pub headers: &'a [(String, String)],

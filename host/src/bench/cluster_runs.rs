@@ -14,12 +14,12 @@ pub const SHORT: [&str; 8] =
 async fn leader(s3: &S3Storage, lock: &str, min_term: u64, limit: Duration) -> Option<LeaderRecord> {
     let end = Instant::now() + limit;
     while Instant::now() < end {
-        if let Ok((d, _)) = s3.get(lock).await {
-            if let Ok(r) = LeaderRecord::parse(&d) {
-                if r.term >= min_term && !r.leader_id.is_empty() {
-                    return Some(r);
-                }
-            }
+        if let Ok((d, _)) = s3.get(lock).await
+            && let Ok(r) = LeaderRecord::parse(&d)
+            && r.term >= min_term
+            && !r.leader_id.is_empty()
+        {
+            return Some(r);
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -64,7 +64,18 @@ impl Pki {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let addr = format!("127.0.0.1:{port}");
         let f = |n: &str| self.dir.path().join(n).display().to_string();
-        vec!["--health-bind".into(), addr.clone(), "--server-addr".into(), addr, "--peer-ca".into(), f("ca.pem"), "--tls-cert".into(), f("c.pem"), "--tls-key".into(), f("k.pem")]
+        vec![
+            "--health-bind".into(),
+            addr.clone(),
+            "--server-addr".into(),
+            addr,
+            "--peer-ca".into(),
+            f("ca.pem"),
+            "--tls-cert".into(),
+            f("c.pem"),
+            "--tls-key".into(),
+            f("k.pem"),
+        ]
     }
 }
 

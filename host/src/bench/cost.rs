@@ -65,6 +65,9 @@ async fn batches<F: FnMut() -> Fut, Fut: std::future::Future<Output = ()>>(steps
 }
 
 /// A leader's renewal step (one conditional PUT answered in memory), repeated.
+// `batches` runs one future at a time: the RefCell borrow held across an await is never
+// contended, and a lock would add its own cost to what is measured.
+#[allow(clippy::await_holding_refcell_ref)]
 pub async fn step_cost(steps: usize) -> Vec<Row> {
     let mut io = MemIo { objects: HashMap::new(), n: 0, origin: Instant::now() };
     let mut e = s3lect_guest::Elector::new(core_config(), io.now()).unwrap();
@@ -78,9 +81,15 @@ pub async fn step_cost(steps: usize) -> Vec<Row> {
     let mut c = ComponentElector::create(&rt, HostIo::new(Arc::new(MemoryStorage::new())), &core_config(), None).await.unwrap();
     assert!(c.step().await.unwrap().status.is_leader);
     let c = std::cell::RefCell::new(c);
-    let wasm = batches(steps, || async { c.borrow_mut().step().await.unwrap(); }).await;
+    let wasm = batches(steps, || async {
+        c.borrow_mut().step().await.unwrap();
+    })
+    .await;
     // The fixed price of one async export call that does no I/O: a floor for any step.
-    let boundary = batches(steps, || async { c.borrow_mut().status().await.unwrap(); }).await;
+    let boundary = batches(steps, || async {
+        c.borrow_mut().status().await.unwrap();
+    })
+    .await;
     let ratio = wasm.iter().sum::<f64>() / native.iter().sum::<f64>();
     vec![
         Row::new("step cost, native core", "leader renewal, storage in memory; 10 batches", "µs", native, "–"),
@@ -138,7 +147,13 @@ pub async fn requests_per_hour(weed: &Path, secs: u64) -> Vec<Row> {
                 electors.push(e);
             }
             // Warm up: a leader, then a few intervals for followers to settle.
-            tokio::time::timeout(Duration::from_secs(30), async { while !electors.iter().any(|e| e.is_leader()) { tokio::time::sleep(Duration::from_millis(50)).await } }).await.unwrap();
+            tokio::time::timeout(Duration::from_secs(30), async {
+                while !electors.iter().any(|e| e.is_leader()) {
+                    tokio::time::sleep(Duration::from_millis(50)).await
+                }
+            })
+            .await
+            .unwrap();
             tokio::time::sleep(Duration::from_secs(5)).await;
             let (g0, p0) = (counter.gets(), counter.puts());
             tokio::time::sleep(Duration::from_secs(secs)).await;
@@ -150,7 +165,11 @@ pub async fn requests_per_hour(weed: &Path, secs: u64) -> Vec<Row> {
             let mode = if peer { "peer mode" } else { "S3 polling" };
             rows.push(Row::new(
                 "S3 requests per hour, steady state",
-                &format!("{nodes} nodes, {mode}: GET {gh:.0} + PUT {ph:.0}; Go s3lect {s3lect_go:.0} (GET {} + PUT 720) = {:.1}× ours", nodes * 720, s3lect_go / (gh + ph)),
+                &format!(
+                    "{nodes} nodes, {mode}: GET {gh:.0} + PUT {ph:.0}; Go s3lect {s3lect_go:.0} (GET {} + PUT 720) = {:.1}× ours",
+                    nodes * 720,
+                    s3lect_go / (gh + ph)
+                ),
                 "req/h",
                 vec![gh + ph],
                 "≥ 3× fewer than s3lect",
@@ -165,7 +184,12 @@ pub async fn requests_per_hour(weed: &Path, secs: u64) -> Vec<Row> {
 
 fn rss_mib() -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let kb: f64 = status.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse().ok()).unwrap_or(0.0);
+    let kb: f64 = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0);
     kb / 1024.0
 }
 
@@ -211,7 +235,9 @@ pub async fn scale(weed: &Path, groups: usize, secs: u64) -> Row {
     }
     Row::new(
         "scale: one host process",
-        &format!("{groups} election groups, default intervals, {leading} leading; RSS {rss:.0} MiB (was {rss_before:.0} before), CPU {cpu:.1} % of one core over {secs} s"),
+        &format!(
+            "{groups} election groups, default intervals, {leading} leading; RSS {rss:.0} MiB (was {rss_before:.0} before), CPU {cpu:.1} % of one core over {secs} s"
+        ),
         "% CPU",
         vec![cpu],
         "< 256 MiB, < 5 % CPU",

@@ -37,10 +37,10 @@ async fn read_record(storage: &dyn Storage) -> Option<(LeaderRecord, String)> {
 async fn watch(storage: &dyn Storage, limit: Duration, pred: impl Fn(&LeaderRecord) -> bool) -> Result<LeaderRecord, String> {
     let start = Instant::now();
     while start.elapsed() < limit {
-        if let Some((r, _)) = read_record(storage).await {
-            if pred(&r) {
-                return Ok(r);
-            }
+        if let Some((r, _)) = read_record(storage).await
+            && pred(&r)
+        {
+            return Ok(r);
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -119,7 +119,13 @@ async fn script(storage: &dyn Storage, nodes: &mut [Node]) -> Result<(), String>
     println!("[{:>6} ms] SIGKILL {} (no resignation: the others must wait out the lease)", t0.elapsed().as_millis(), first.leader_id);
     let second = watch(storage, Duration::from_secs(30), |r| r.term > first.term && !r.leader_id.is_empty()).await?;
     let crash_failover = killed_at.elapsed();
-    println!("[{:>6} ms] {} took over, term {} ({} ms after the kill)", t0.elapsed().as_millis(), second.leader_id, second.term, crash_failover.as_millis());
+    println!(
+        "[{:>6} ms] {} took over, term {} ({} ms after the kill)",
+        t0.elapsed().as_millis(),
+        second.leader_id,
+        second.term,
+        crash_failover.as_millis()
+    );
 
     let leader = nodes.iter().find(|n| n.id == second.leader_id).ok_or("new leader is not a demo node")?;
     leader.signal(libc::SIGTERM);
@@ -127,11 +133,22 @@ async fn script(storage: &dyn Storage, nodes: &mut [Node]) -> Result<(), String>
     println!("[{:>6} ms] SIGTERM {} (graceful: it resigns)", t0.elapsed().as_millis(), second.leader_id);
     let third = watch(storage, Duration::from_secs(30), |r| r.term > second.term && !r.leader_id.is_empty()).await?;
     let handover = stopped_at.elapsed();
-    println!("[{:>6} ms] {} took over, term {} ({} ms after the stop)", t0.elapsed().as_millis(), third.leader_id, third.term, handover.as_millis());
+    println!(
+        "[{:>6} ms] {} took over, term {} ({} ms after the stop)",
+        t0.elapsed().as_millis(),
+        third.leader_id,
+        third.term,
+        handover.as_millis()
+    );
 
     println!("\nsummary");
     println!("  term {}: {}", first.term, first.leader_id);
-    println!("  term {}: {}  crash failover {} ms (bound: lease timeout 3000 ms + polling)", second.term, second.leader_id, crash_failover.as_millis());
+    println!(
+        "  term {}: {}  crash failover {} ms (bound: lease timeout 3000 ms + polling)",
+        second.term,
+        second.leader_id,
+        crash_failover.as_millis()
+    );
     println!("  term {}: {}  graceful handover {} ms", third.term, third.leader_id, handover.as_millis());
     Ok(())
 }

@@ -1,8 +1,8 @@
 //! `s3lect run`: join the election until Ctrl-C or SIGTERM, then resign gracefully.
 
+use super::fail;
 use super::settings::{Flags, Settings};
 use super::shell_hooks::shell_hook;
-use super::fail;
 use s3lect::{Elector, HealthServer, HealthServerConfig, S3Elector, S3ElectorOptions};
 use std::process::ExitCode;
 
@@ -29,7 +29,12 @@ pub async fn run(flags: Flags) -> ExitCode {
     };
     let _health = match s.health {
         Some(h) => {
-            let server = match HealthServer::new(HealthServerConfig { bind_address: h.bind, cert_pem: h.cert_pem, key_pem: h.key_pem, elector: elector.clone() }) {
+            let server = match HealthServer::new(HealthServerConfig {
+                bind_address: h.bind,
+                cert_pem: h.cert_pem,
+                key_pem: h.key_pem,
+                elector: elector.clone(),
+            }) {
                 Ok(server) => server,
                 Err(e) => return fail(e),
             };

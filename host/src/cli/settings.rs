@@ -209,7 +209,11 @@ impl Flags {
         let (storage, location): (Arc<dyn Storage>, String) = match mock_dir {
             Some(dir) => (Arc::new(MockStorage::new(&dir)?), format!("mock storage {}/{}", dir.display(), c.lockfile_path)),
             None => {
-                let bucket = self.bucket.clone().or(file.s3.bucket.clone()).ok_or("no bucket: pass --bucket or set [s3] bucket in the config file")?;
+                let bucket = self
+                    .bucket
+                    .clone()
+                    .or(file.s3.bucket.clone())
+                    .ok_or("no bucket: pass --bucket or set [s3] bucket in the config file")?;
                 let mut s3 = S3Config::for_bucket(&bucket);
                 if let Some(r) = self.region.clone().or(file.s3.region.clone()) {
                     s3.region = r;
@@ -231,9 +235,15 @@ impl Flags {
                 (Arc::new(S3Storage::with_default_credentials(s3)?), location)
             }
         };
-        let health = match (self.health_bind.clone().or(file.health.bind.clone()), self.tls_cert.as_ref().or(file.health.cert.as_ref()), self.tls_key.as_ref().or(file.health.key.as_ref())) {
+        let health = match (
+            self.health_bind.clone().or(file.health.bind.clone()),
+            self.tls_cert.as_ref().or(file.health.cert.as_ref()),
+            self.tls_key.as_ref().or(file.health.key.as_ref()),
+        ) {
             (None, _, _) => None,
-            (Some(bind), Some(cert), Some(key)) => Some(HealthSettings { bind, cert_pem: read(cert, "TLS certificate")?, key_pem: read(key, "TLS key")? }),
+            (Some(bind), Some(cert), Some(key)) => {
+                Some(HealthSettings { bind, cert_pem: read(cert, "TLS certificate")?, key_pem: read(key, "TLS key")? })
+            }
             (Some(_), _, _) => return Err("the health endpoint needs both --tls-cert and --tls-key (PEM files)".into()),
         };
         Ok(Settings {

@@ -3,8 +3,8 @@
 use super::fail;
 use super::settings::Flags;
 use s3lect::storage::unquoted;
-use s3lect_guest::record::printable;
 use s3lect::{LeaderRecord, StorageError};
+use s3lect_guest::record::printable;
 use std::process::ExitCode;
 
 pub async fn status(flags: Flags, json: bool) -> ExitCode {
@@ -79,13 +79,20 @@ pub async fn resign(flags: Flags) -> ExitCode {
         Err(e) => return fail(format!("{}: {e}", s.location)),
     };
     if record.is_resigned() || record.leader_id != *id {
-        let who = if record.is_resigned() || record.leader_id.is_empty() { "nobody".to_string() } else { printable(&record.leader_id).into_owned() };
+        let who = if record.is_resigned() || record.leader_id.is_empty() {
+            "nobody".to_string()
+        } else {
+            printable(&record.leader_id).into_owned()
+        };
         return fail(format!("{id} does not lead (the lock object names {who})"));
     }
     let revoked = LeaderRecord { last_updated: time::OffsetDateTime::now_utc(), ..LeaderRecord::resigned(record.term) };
     let data = revoked.to_json();
     let done = || {
-        println!("revoked {id}'s leadership of term {}: it steps down at its next renewal; a follower takes over after one leader timeout", record.term);
+        println!(
+            "revoked {id}'s leadership of term {}: it steps down at its next renewal; a follower takes over after one leader timeout",
+            record.term
+        );
         ExitCode::SUCCESS
     };
     match s.storage.put_if_match(key, &data, Some(&etag)).await {

@@ -77,11 +77,7 @@ pub enum ConformanceError {
 pub const DEFAULT_STARTUP_BUDGET: Duration = Duration::from_secs(60);
 
 /// Runs the check against `lock_key`'s scratch object, `<lock_key>.s3lect-conformance`.
-pub async fn check_conditional_writes(
-    storage: &dyn Storage,
-    lock_key: &str,
-    budget: Duration,
-) -> Result<Conformance, ConformanceError> {
+pub async fn check_conditional_writes(storage: &dyn Storage, lock_key: &str, budget: Duration) -> Result<Conformance, ConformanceError> {
     let mut c = Check { storage, key: format!("{lock_key}.s3lect-conformance"), retry: Retry::new(budget), sent: Vec::new() };
     // Read first: a wrong bucket, region or credentials is named before anything is written
     // (some servers would create a missing bucket on PUT).

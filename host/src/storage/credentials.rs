@@ -17,7 +17,7 @@ const REFRESH_BEFORE_EXPIRY: Duration = Duration::from_secs(5 * 60);
 /// A signer's view of the bucket: the address, signed with the current credentials.
 pub(crate) enum Signer {
     Fixed(Arc<Bucket>),
-    Refreshing(Refreshing),
+    Refreshing(Box<Refreshing>),
 }
 
 pub(crate) struct Refreshing {
@@ -36,7 +36,7 @@ impl Signer {
     /// Credentials from `provider`, or from AWS's default chain when `None`.
     pub(crate) fn refreshing(cfg: S3Config, provider: Option<SharedCredentialsProvider>) -> Result<Signer, String> {
         Bucket::new(cfg.clone())?; // the address is checked now, not at the first request
-        Ok(Signer::Refreshing(Refreshing { cfg, provider: OnceCell::new(), given: provider, current: Mutex::new(None) }))
+        Ok(Signer::Refreshing(Box::new(Refreshing { cfg, provider: OnceCell::new(), given: provider, current: Mutex::new(None) })))
     }
 
     /// The bucket signed with credentials valid for a while yet.
@@ -59,10 +59,10 @@ impl Signer {
 impl Refreshing {
     async fn bucket(&self) -> Result<Arc<Bucket>, StorageError> {
         let mut current = self.current.lock().await;
-        if let Some((creds, bucket)) = current.as_ref() {
-            if !expires_soon(creds) {
-                return Ok(bucket.clone());
-            }
+        if let Some((creds, bucket)) = current.as_ref()
+            && !expires_soon(creds)
+        {
+            return Ok(bucket.clone());
         }
         let provider = self
             .provider

@@ -28,12 +28,7 @@ impl Storage for WithEtagForm {
         self.inner.get(key)
     }
 
-    fn put_if_match<'a>(
-        &'a self,
-        key: &'a str,
-        data: &'a [u8],
-        etag: Option<&'a str>,
-    ) -> BoxFuture<'a, Result<String, StorageError>> {
+    fn put_if_match<'a>(&'a self, key: &'a str, data: &'a [u8], etag: Option<&'a str>) -> BoxFuture<'a, Result<String, StorageError>> {
         self.inner.put_if_match(key, data, etag.map(|e| self.form.apply(e)))
     }
 

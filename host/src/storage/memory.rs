@@ -7,9 +7,12 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+/// Objects by key (bytes, etag), and the counter that makes etags unique.
+type Objects = (HashMap<String, (Vec<u8>, String)>, u64);
+
 #[derive(Default)]
 pub struct MemoryStorage {
-    objects: Mutex<(HashMap<String, (Vec<u8>, String)>, u64)>,
+    objects: Mutex<Objects>,
 }
 
 impl MemoryStorage {

@@ -49,12 +49,7 @@ impl MockStorage {
     }
 
     fn lock(&self) -> Result<File, StorageError> {
-        let f = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(self.dir.join(".lock"))
-            .map_err(io_err)?;
+        let f = OpenOptions::new().create(true).truncate(false).write(true).open(self.dir.join(".lock")).map_err(io_err)?;
         f.lock_exclusive().map_err(io_err)?;
         Ok(f)
     }

@@ -31,12 +31,7 @@ pub trait Storage: Send + Sync + 'static {
 
     /// Writes only if the current etag equals `etag` (`None`: only if absent). Returns the new
     /// etag, or [`StorageError::PreconditionFailed`] when another write got there first.
-    fn put_if_match<'a>(
-        &'a self,
-        key: &'a str,
-        data: &'a [u8],
-        etag: Option<&'a str>,
-    ) -> BoxFuture<'a, Result<String, StorageError>>;
+    fn put_if_match<'a>(&'a self, key: &'a str, data: &'a [u8], etag: Option<&'a str>) -> BoxFuture<'a, Result<String, StorageError>>;
 
     /// Removes an object (not used by the election; kept for tools and tests).
     fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), StorageError>>;

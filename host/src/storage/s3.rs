@@ -6,8 +6,8 @@ use super::{BoxFuture, Storage, StorageError};
 use crate::tls;
 pub use aws_credential_types::provider::SharedCredentialsProvider;
 use reqwest::header::{HeaderName, HeaderValue};
-use s3lect_s3::{Bucket, Request};
 pub use s3lect_s3::S3Config;
+use s3lect_s3::{Bucket, Request};
 use std::time::{Duration, SystemTime};
 
 pub struct S3Storage {
@@ -90,8 +90,7 @@ async fn read_capped(mut resp: reqwest::Response, cap: usize) -> Result<Vec<u8>,
     Ok(body)
 }
 
-impl S3Storage {
-}
+impl S3Storage {}
 
 /// reqwest's Display hides the cause chain; the cause is what tells a user what to fix.
 fn describe(e: &reqwest::Error) -> String {
@@ -126,12 +125,7 @@ impl Storage for S3Storage {
         })
     }
 
-    fn put_if_match<'a>(
-        &'a self,
-        key: &'a str,
-        data: &'a [u8],
-        etag: Option<&'a str>,
-    ) -> BoxFuture<'a, Result<String, StorageError>> {
+    fn put_if_match<'a>(&'a self, key: &'a str, data: &'a [u8], etag: Option<&'a str>) -> BoxFuture<'a, Result<String, StorageError>> {
         Box::pin(async move {
             let req = self.signer.bucket().await?.put_if_match(key, data, etag, SystemTime::now())?;
             let (status, etag, body) = self.send(req).await?;
