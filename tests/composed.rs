@@ -197,3 +197,18 @@ async fn unreadable_carried_state_is_dropped_for_a_cold_start() {
     let (_, r) = invoke(&env);
     assert_eq!(r["restored"].as_bool(), Some(true), "{r}");
 }
+
+/// The composed component reads at most 64 KiB + 1 byte of an answer (wasi-http client): a
+/// 100 MB lock object is reported as oversized from what was read, never downloaded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_100_mb_lock_object_is_not_downloaded_by_the_composed_component() {
+    let server = seaweed("composed-big").await;
+    let s3 = storage(&server);
+    let lock = "cron/big.json";
+    s3.put_if_match(lock, &vec![b' '; 100 << 20], None).await.unwrap();
+    let started = std::time::Instant::now();
+    let (_, r) = invoke(&component_env(&server, "big", lock));
+    let problem = r["lastError"].as_str().unwrap_or_default().to_string();
+    assert!(problem.contains("over the 65536-byte limit (at least 65537 bytes)"), "{r}");
+    println!("100 MB lock object: invocation took {} ms: {problem}", started.elapsed().as_millis());
+}

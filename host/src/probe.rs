@@ -1,7 +1,7 @@
 //! The outbound peer probe: HTTPS GET of the leader's health endpoint, trusting the configured
 //! peer CA (or, without one, the public webpki roots). Connections are pooled and reused.
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, chain};
 use crate::tls;
 use s3lect_guest::ProbeReply;
 use s3lect_guest::record::MAX_RECORD_BYTES;
@@ -47,15 +47,4 @@ impl PeerProbe {
             other => Err(format!("probe {url}: unexpected HTTP {other}")),
         }
     }
-}
-
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }

@@ -87,7 +87,7 @@ impl Refreshing {
             }
             // Fetching failed, but the credentials we have are still valid: use them.
             Err(e) if current.as_ref().is_some_and(|(c, _)| !expired(c)) => {
-                tracing::warn!(error = %describe(&e), "refreshing S3 credentials failed; using the current ones until they expire");
+                tracing::warn!(error = %crate::error::chain(&e), "refreshing S3 credentials failed; using the current ones until they expire");
                 Ok(current.as_ref().unwrap().1.clone())
             }
             Err(e) => Err(credentials_error(e)),
@@ -106,21 +106,9 @@ fn expired(c: &Credentials) -> bool {
 /// No credentials anywhere is a configuration problem; a provider that failed to answer
 /// (IMDS or STS down) may answer next time.
 fn credentials_error(e: CredentialsError) -> StorageError {
-    let text = format!("no AWS credentials: {}", describe(&e));
+    let text = format!("no AWS credentials: {}", crate::error::chain(&e));
     match e {
         CredentialsError::CredentialsNotLoaded(_) | CredentialsError::InvalidConfiguration(_) => StorageError::Denied(text),
         _ => StorageError::Unavailable(text),
     }
-}
-
-/// The provider errors' Display hides their cause, which is what names the fix.
-fn describe(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }

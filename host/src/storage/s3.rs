@@ -94,14 +94,7 @@ impl S3Storage {}
 
 /// reqwest's Display hides the cause chain; the cause is what tells a user what to fix.
 fn describe(e: &reqwest::Error) -> String {
-    let mut text = if e.is_timeout() { "request timed out".to_string() } else { e.to_string() };
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
+    if e.is_timeout() { "request timed out".to_string() } else { crate::error::chain(e) }
 }
 
 impl S3Storage {
