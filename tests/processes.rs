@@ -197,3 +197,16 @@ async fn a_resignation_that_cannot_be_written_is_reported_in_the_exit_code() {
     // Bounded by the in-flight renewal and the resignation's own timeouts (2.5 s each).
     assert!(stopped.elapsed() < Duration::from_secs(8), "exited after {:?}", stopped.elapsed());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_needs_no_server_id() {
+    let server = seaweed("procs-status-anon").await;
+    let mut cmd = std::process::Command::new(BIN);
+    cmd.args(["status", "--bucket", &server.bucket, "--endpoint", &server.endpoint, "--lockfile", "group/anon.json"])
+        .env("AWS_ACCESS_KEY_ID", s3lect::local_s3::ACCESS_KEY)
+        .env("AWS_SECRET_ACCESS_KEY", s3lect::local_s3::SECRET_KEY)
+        .env("AWS_EC2_METADATA_DISABLED", "true");
+    let out = output(cmd);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("no election has happened yet"));
+}

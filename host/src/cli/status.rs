@@ -7,7 +7,9 @@ use s3lect::{LeaderRecord, StorageError};
 use s3lect_guest::record::printable;
 use std::process::ExitCode;
 
-pub async fn status(flags: Flags, json: bool) -> ExitCode {
+pub async fn status(mut flags: Flags, json: bool) -> ExitCode {
+    // Reading the lock object needs no identity: the README's `status` has none.
+    flags.server_id.get_or_insert_with(|| "status".into());
     let s = match flags.resolve() {
         Ok(s) => s,
         Err(e) => return fail(e),
