@@ -210,3 +210,38 @@ async fn status_needs_no_server_id() {
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).contains("no election has happened yet"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flags_fall_back_to_the_components_variables_and_logs_can_be_json() {
+    let server = seaweed("procs-env-json").await;
+    let s3 = storage(&server);
+    let dir = tempfile::tempdir().unwrap();
+    // The same S3LECT_* variables the wasm components read, and no --bucket/--lockfile/--server-id.
+    let mut cmd = std::process::Command::new(BIN);
+    cmd.args(["step", "--endpoint", &server.endpoint])
+        .args(TIMINGS)
+        .arg("--state")
+        .arg(dir.path().join("state"))
+        .env("S3LECT_BUCKET", &server.bucket)
+        .env("S3LECT_LOCKFILE_PATH", "group/env.json")
+        .env("S3LECT_SERVER_ID", "from-env")
+        .env("AWS_ACCESS_KEY_ID", s3lect::local_s3::ACCESS_KEY)
+        .env("AWS_SECRET_ACCESS_KEY", s3lect::local_s3::SECRET_KEY)
+        .env("AWS_EC2_METADATA_DISABLED", "true");
+    let out = output(cmd);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(record(&s3, "group/env.json").await.unwrap().leader_id, "from-env");
+
+    // JSON logs, with a record whose leaderID carries a newline: one object per line.
+    let lock = "group/json.json";
+    let hostile = s3lect::LeaderRecord::leading("evil\nforged", "", 0, 3);
+    s3.put_if_match(lock, &hostile.to_json(), None).await.unwrap();
+    let node = start(&server, "j1", lock, dir.path(), &["--log-format", "json"]);
+    wait_record(&s3, lock, "the node replacing the record", Duration::from_secs(30), |r| r.leader_id == "j1").await;
+    let log = node.stderr();
+    let lines: Vec<serde_json::Value> =
+        log.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON line ({e}): {l:?}"))).collect();
+    let observed = lines.iter().find(|v| v["fields"]["message"] == "leader observed").expect("a leader-observed event");
+    assert_eq!(observed["fields"]["leader"], "evil\\nforged", "escaped: {observed}");
+    assert!(lines.iter().all(|v| v["level"].is_string() && v["timestamp"].is_string()), "{log}");
+}

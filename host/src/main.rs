@@ -3,7 +3,7 @@
 
 mod cli;
 
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
 use std::process::ExitCode;
 
 #[derive(Parser)]
@@ -11,6 +11,16 @@ use std::process::ExitCode;
 struct Args {
     #[command(subcommand)]
     command: Cmd,
+    /// Log lines on stderr as text, or as one JSON object each (fields: timestamp, level,
+    /// fields.message and the event's named fields). The filter is RUST_LOG or S3LECT_LOG.
+    #[arg(long, global = true, value_enum, env = "S3LECT_LOG_FORMAT", default_value = "text")]
+    log_format: LogFormat,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -44,21 +54,19 @@ enum Cmd {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            // AWS's credential providers narrate every lookup at info: only their warnings by
-            // default, unless the filter names them.
-            tracing_subscriber::EnvFilter::try_new(format!(
-                "aws_config=warn,{}",
-                std::env::var("S3LECT_LOG").or_else(|_| std::env::var("RUST_LOG")).unwrap_or_else(|_| "info".into())
-            ))
-            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
+    // AWS's credential providers narrate every lookup at info: only their warnings by default,
+    // unless the filter names them.
+    let filter = tracing_subscriber::EnvFilter::try_new(format!(
+        "aws_config=warn,{}",
+        std::env::var("S3LECT_LOG").or_else(|_| std::env::var("RUST_LOG")).unwrap_or_else(|_| "info".into())
+    ))
+    .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false);
+    match args.log_format {
         // Colour codes only for a terminal, not for log files and pipes.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_target(false)
-        .init();
+        LogFormat::Text => logs.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).init(),
+        LogFormat::Json => logs.json().init(),
+    }
     let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => return cli::fail(format!("cannot start the async runtime: {e}")),

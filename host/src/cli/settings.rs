@@ -8,47 +8,60 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+// Flags win over the environment, which wins over the config file, which wins over the
+// defaults. The S3LECT_* names are the ones the wasm components read (guest/src/env_config.rs).
 #[derive(Args, Clone, Default)]
 pub struct Flags {
     /// TOML config file (sections: election, s3, health, peer, hooks).
     #[arg(long, short)]
     pub config: Option<PathBuf>,
-    #[arg(long)]
+    /// This instance's unique identity (not needed by `status`).
+    #[arg(long, env = "S3LECT_SERVER_ID")]
     pub server_id: Option<String>,
-    /// S3 key of the lock object.
-    #[arg(long)]
+    /// S3 key of the lock object, e.g. leader/my-group.json.
+    #[arg(long, env = "S3LECT_LOCKFILE_PATH")]
     pub lockfile: Option<String>,
     /// host:port that followers probe in peer mode.
-    #[arg(long)]
+    #[arg(long, env = "S3LECT_SERVER_ADDR")]
     pub server_addr: Option<String>,
-    #[arg(long)]
+    /// S3 bucket of the lock object.
+    #[arg(long, env = "S3LECT_BUCKET")]
     pub bucket: Option<String>,
-    /// S3 endpoint URL (default: AWS_ENDPOINT_URL, else AWS).
+    /// S3 endpoint URL [default: AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL, else AWS].
     #[arg(long)]
     pub endpoint: Option<String>,
+    /// AWS region [default: AWS_REGION or AWS_DEFAULT_REGION, else us-east-1].
     #[arg(long)]
     pub region: Option<String>,
-    /// Path-style addressing (default with a custom endpoint).
+    /// Path-style addressing [default: true with a custom endpoint].
     #[arg(long)]
     pub path_style: Option<bool>,
     /// Use the filesystem MockStorage in this directory instead of S3.
     #[arg(long)]
     pub mock_dir: Option<PathBuf>,
-    #[arg(long)]
+    /// Step interval during transitions, and the leader's renewals [default: 5000].
+    #[arg(long, env = "S3LECT_FREQUENT_INTERVAL_MS")]
     pub frequent_ms: Option<u64>,
-    #[arg(long)]
+    /// Follower polling interval while a healthy leader is known [default: 30000].
+    #[arg(long, env = "S3LECT_INFREQUENT_INTERVAL_MS")]
     pub infrequent_ms: Option<u64>,
-    #[arg(long)]
+    /// A follower takes over after watching one etag unchanged this long [default: 15000].
+    #[arg(long, env = "S3LECT_LEADER_TIMEOUT_MS")]
     pub leader_timeout_ms: Option<u64>,
-    #[arg(long)]
+    /// A leader stops believing it leads this long after its last successful renewal was
+    /// sent [default: 10000].
+    #[arg(long, env = "S3LECT_RENEW_DEADLINE_MS")]
     pub renew_deadline_ms: Option<u64>,
-    #[arg(long)]
+    /// Timeout of one peer probe [default: 3000].
+    #[arg(long, env = "S3LECT_PEER_TIMEOUT_MS")]
     pub peer_timeout_ms: Option<u64>,
     /// Serve the HTTPS health endpoint on this address (needs --tls-cert and --tls-key).
     #[arg(long)]
     pub health_bind: Option<String>,
+    /// Certificate chain (PEM) of the health endpoint.
     #[arg(long)]
     pub tls_cert: Option<PathBuf>,
+    /// Private key (PEM) of the health endpoint.
     #[arg(long)]
     pub tls_key: Option<PathBuf>,
     /// Enable peer mode, trusting this CA (PEM) for the leader's health endpoint.
@@ -60,6 +73,7 @@ pub struct Flags {
     /// Shell command run on losing leadership.
     #[arg(long)]
     pub on_lose: Option<String>,
+    /// Longest a hook may run; an acquire hook that overruns counts as failed [default: 10000].
     #[arg(long)]
     pub hook_timeout_ms: Option<u64>,
     /// Pass the AWS credential variables on to hooks (by default they are removed).
