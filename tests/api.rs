@@ -198,3 +198,27 @@ async fn mock_storage_conditional_writes_are_atomic_across_threads_and_processes
 fn futures_lite<T>(f: impl std::future::Future<Output = T>) -> T {
     tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f)
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leadership_changes_are_signalled_to_subscribers() {
+    let storage = Arc::new(MockStorage::new_mock().unwrap());
+    let a = elector(config("a", "g/watch.json"), &storage);
+    let b = elector(config("b", "g/watch.json"), &storage);
+    let (mut wa, mut wb) = (a.watch_leadership(), b.watch_leadership());
+    assert!(!wa.is_leader() && !wb.is_leader());
+    a.start().await.unwrap();
+    assert!(tokio::time::timeout(Duration::from_secs(10), wa.changed()).await.unwrap().unwrap(), "a starts leading");
+    b.start().await.unwrap();
+    // b's subscriber hears nothing while a leads, then b's takeover once a leaves.
+    assert!(tokio::time::timeout(Duration::from_millis(1_500), wb.changed()).await.is_err(), "no change for b while a leads");
+    let stopping = tokio::spawn({
+        let a = a.clone();
+        async move { a.stop().await }
+    });
+    assert!(!tokio::time::timeout(Duration::from_secs(5), wa.changed()).await.unwrap().unwrap(), "a's leadership ends");
+    assert!(matches!(tokio::time::timeout(Duration::from_secs(5), wa.changed()).await.unwrap(), Err(Error::Stopped)));
+    stopping.await.unwrap().unwrap();
+    assert!(tokio::time::timeout(Duration::from_secs(10), wb.changed()).await.unwrap().unwrap(), "b took over");
+    assert!(wb.is_leader() && b.is_leader());
+    b.stop().await.unwrap();
+}

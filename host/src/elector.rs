@@ -90,6 +90,48 @@ impl LeadershipStatus {
     }
 }
 
+/// Leadership changes of one elector (see [`S3Elector::watch_leadership`]).
+pub struct LeadershipWatch {
+    rx: watch::Receiver<Snapshot>,
+    leading: bool,
+}
+
+impl LeadershipWatch {
+    /// Whether this instance led when last observed.
+    pub fn is_leader(&self) -> bool {
+        self.leading
+    }
+
+    /// Waits until leadership starts or ends and returns the new value; [`Error::Stopped`] once
+    /// the elector has stopped (after reporting the end of a leadership first).
+    pub async fn changed(&mut self) -> Result<bool> {
+        loop {
+            let (now_leading, stopped, wake) = {
+                let s = self.rx.borrow_and_update();
+                let now = Instant::now();
+                // A lease ends without a new snapshot: wake for that instant too.
+                (s.leading(now), s.stopped, s.lease_deadline.filter(|_| s.leading(now)))
+            };
+            if now_leading != self.leading {
+                self.leading = now_leading;
+                return Ok(now_leading);
+            }
+            if stopped {
+                return Err(Error::Stopped);
+            }
+            let changed = self.rx.changed();
+            match wake {
+                Some(deadline) => {
+                    if let Ok(Err(_)) = tokio::time::timeout_at(deadline.into(), changed).await {
+                        return Err(Error::Stopped);
+                    }
+                }
+                None => changed.await.map_err(|_| Error::Stopped)?,
+            }
+        }
+    }
+}
+
 /// Options for [`S3Elector::new`].
 pub struct S3ElectorOptions {
     pub config: ElectorConfig,
@@ -165,6 +207,15 @@ impl S3Elector {
         let mut reply = s.health.clone()?;
         reply.lease_remaining_ms = u64::try_from(s.lease_deadline?.saturating_duration_since(now).as_millis()).unwrap_or(u64::MAX);
         Some(reply.to_json())
+    }
+
+    /// A subscription to this instance's leadership: [`LeadershipWatch::changed`] resolves
+    /// with the new value each time it starts or ends — lease expiry included, which happens
+    /// between steps — so an embedder need not poll [`Elector::is_leader`].
+    pub fn watch_leadership(&self) -> LeadershipWatch {
+        let rx = self.inner.shared.snapshot.subscribe();
+        let leading = rx.borrow().leading(Instant::now());
+        LeadershipWatch { rx, leading }
     }
 
     /// Resolves when the health reply would differ from one for `etag`: a renewal, the end of

@@ -26,7 +26,7 @@ pub mod tls;
 
 pub use admission::Limits as HealthLimits;
 pub use config::ElectorConfig;
-pub use elector::{Elector, LeadershipStatus, S3Elector, S3ElectorOptions};
+pub use elector::{Elector, LeadershipStatus, LeadershipWatch, S3Elector, S3ElectorOptions};
 pub use error::{Error, Result};
 pub use health::{HealthServer, HealthServerConfig, LeadershipHandler, leadership_handler};
 pub use hooks::{Hook, HookEvent, hook};
