@@ -170,7 +170,7 @@ impl Storage for CreatesOnIfMatch {
 }
 
 #[tokio::test]
-async fn a_server_that_creates_objects_on_if_match_is_refused_by_name_and_cleaned_up_after() {
+async fn a_server_that_creates_objects_on_if_match_is_refused_by_name() {
     let s = CreatesOnIfMatch(s3lect::storage::MemoryStorage::new());
     let err = check_conditional_writes(&s, LOCK, BUDGET).await.unwrap_err();
     assert!(matches!(err, ConformanceError::NotEnforced(Violation::IfMatchOnMissingKeyAccepted)), "{err:?}");

@@ -7,7 +7,7 @@ use crate::config::ElectorConfig;
 use crate::error::{Error, Result};
 use crate::probe::PeerProbe;
 use crate::runtime::{ComponentElector, HostIo, Outcome, Runtime, Stopping};
-use crate::storage::{EtagForm, Storage, WithEtagForm, check_conditional_writes};
+use crate::storage::{Storage, conforming_storage};
 use s3lect_guest::record::printable;
 use s3lect_guest::{HealthReply, Status};
 use serde::Serialize;
@@ -256,21 +256,6 @@ fn host_io(cfg: &ElectorConfig, storage: &Arc<dyn Storage>, stopping: &Stopping)
     })
 }
 
-/// Runs the start-up conformance check (if configured) and returns the storage to elect on:
-/// the one given, sending `If-Match` etags in the form the server accepts.
-pub(crate) async fn conforming(storage: Arc<dyn Storage>, cfg: &ElectorConfig) -> Result<Arc<dyn Storage>> {
-    if !cfg.check_conditional_writes {
-        return Ok(storage);
-    }
-    let found = check_conditional_writes(storage.as_ref(), &cfg.lockfile_path, cfg.startup_budget).await?;
-    if found.if_match == EtagForm::Unquoted {
-        tracing::warn!(
-            "the storage refuses If-Match with the etag as it returned it (quoted) and accepts it unquoted (a known Ceph RGW quirk); sending etags unquoted"
-        );
-    }
-    Ok(WithEtagForm::wrap(storage, found.if_match))
-}
-
 fn wall(ns: i128) -> Option<time::OffsetDateTime> {
     time::OffsetDateTime::from_unix_timestamp_nanos(ns).ok()
 }
@@ -283,7 +268,10 @@ impl Elector for S3Elector {
         }
         let cfg = self.config();
         cfg.validate()?;
-        let storage = conforming(self.inner.storage.clone(), &cfg).await?;
+        let storage = match cfg.check_conditional_writes {
+            true => conforming_storage(self.inner.storage.clone(), &cfg.lockfile_path, cfg.startup_budget).await?.0,
+            false => self.inner.storage.clone(),
+        };
         let runtime = Runtime::shared()?;
         let (stop, stopping) = Stopping::channel();
         let guest = ComponentElector::create(&runtime, host_io(&cfg, &storage, &stopping)?, &cfg.core(), None).await?;
@@ -413,46 +401,47 @@ impl Driver {
     async fn drive(self, mut guest: ComponentElector, mut commands: mpsc::Receiver<Command>) {
         let mut due = tokio::time::Instant::now();
         loop {
+            // A command between steps, or one heard while the due step ran (`None`: none).
             let command = tokio::select! {
                 biased;
                 command = commands.recv() => Some(command),
-                _ = tokio::time::sleep_until(due) => None,
+                _ = tokio::time::sleep_until(due) => {
+                    let (result, command) = self.step_listening(&mut guest, &mut commands).await;
+                    due = self.stepped(&mut guest, result).await;
+                    command
+                }
             };
             match command {
                 Some(Some(Command::Update(cfg, reply))) => {
                     let _ = reply.send(self.apply_config(&mut guest, *cfg).await);
-                    continue;
                 }
                 Some(Some(Command::Stop(reply))) => return self.leave(&mut guest, Some(reply)).await,
                 // Every handle to the elector was dropped: leave the election cleanly.
                 Some(None) => return self.leave(&mut guest, None).await,
                 None => {}
             }
-            let (result, command) = {
-                let step = guest.step();
-                tokio::pin!(step);
-                let mut command = None;
-                let result = loop {
-                    tokio::select! {
-                        result = &mut step => break result,
-                        c = commands.recv(), if command.is_none() => {
-                            if matches!(c, Some(Command::Stop(_)) | None) {
-                                self.stop.send_replace(true);
-                            }
-                            command = Some(c);
-                        }
+        }
+    }
+
+    /// Runs one step while listening for one command; a stop (or every handle dropped) raises
+    /// the stop flag at once, other commands wait for the step to end.
+    async fn step_listening(
+        &self,
+        guest: &mut ComponentElector,
+        commands: &mut mpsc::Receiver<Command>,
+    ) -> (Result<Outcome>, Option<Option<Command>>) {
+        let step = guest.step();
+        tokio::pin!(step);
+        let mut command = None;
+        loop {
+            tokio::select! {
+                result = &mut step => return (result, command),
+                c = commands.recv(), if command.is_none() => {
+                    if matches!(c, Some(Command::Stop(_)) | None) {
+                        self.stop.send_replace(true);
                     }
-                };
-                (result, command)
-            };
-            due = self.stepped(&mut guest, result).await;
-            match command {
-                Some(Some(Command::Update(cfg, reply))) => {
-                    let _ = reply.send(self.apply_config(&mut guest, *cfg).await);
+                    command = Some(c);
                 }
-                Some(Some(Command::Stop(reply))) => return self.leave(&mut guest, Some(reply)).await,
-                Some(None) => return self.leave(&mut guest, None).await,
-                None => {}
             }
         }
     }

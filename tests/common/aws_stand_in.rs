@@ -8,7 +8,6 @@
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper_util::rt::TokioIo;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
@@ -33,25 +32,15 @@ impl StandIn {
 
 /// Serves `keys[0]` until `rotate_after` has passed, then `keys[1]`.
 pub async fn credentials_stand_in(keys: [(&'static str, &'static str); 2], rotate_after: Duration) -> StandIn {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
     let served: Arc<Mutex<Vec<String>>> = Arc::default();
     let unauthenticated = Arc::new(AtomicU32::new(0));
     let started = Instant::now();
     let (s, u) = (served.clone(), unauthenticated.clone());
-    tokio::spawn(async move {
-        loop {
-            let Ok((tcp, _)) = listener.accept().await else { return };
-            let (s, u) = (s.clone(), u.clone());
-            tokio::spawn(async move {
-                let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
-                    let (s, u) = (s.clone(), u.clone());
-                    async move { Ok::<_, std::convert::Infallible>(answer(&req, keys, rotate_after, started, &s, &u)) }
-                });
-                let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(tcp), service).await;
-            });
-        }
-    });
+    let addr = super::serve(move |req: hyper::Request<Incoming>| {
+        let (s, u) = (s.clone(), u.clone());
+        async move { Ok::<_, std::convert::Infallible>(answer(&req, keys, rotate_after, started, &s, &u)) }
+    })
+    .await;
     StandIn { addr, served, unauthenticated }
 }
 

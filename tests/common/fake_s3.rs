@@ -5,7 +5,6 @@
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper_util::rt::TokioIo;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -32,27 +31,17 @@ pub struct FakeS3 {
 
 /// Serves `status` with `body` (and an ETag header) for every request, until the test ends.
 pub async fn fake_s3(status: u16, body: &'static str) -> FakeS3 {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
     let requests = Arc::new(AtomicU32::new(0));
     let counter = requests.clone();
-    tokio::spawn(async move {
-        loop {
-            let Ok((tcp, _)) = listener.accept().await else { return };
-            let counter = counter.clone();
-            tokio::spawn(async move {
-                let service = hyper::service::service_fn(move |_req: hyper::Request<Incoming>| {
-                    let n = counter.fetch_add(1, Ordering::SeqCst);
-                    let resp = hyper::Response::builder()
-                        .status(status)
-                        .header("ETag", format!("\"fake-{n}\""))
-                        .body(Full::new(Bytes::from_static(body.as_bytes())))
-                        .unwrap();
-                    async move { Ok::<_, std::convert::Infallible>(resp) }
-                });
-                let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(tcp), service).await;
-            });
-        }
-    });
+    let addr = super::serve(move |_req: hyper::Request<Incoming>| {
+        let n = counter.fetch_add(1, Ordering::SeqCst);
+        let resp = hyper::Response::builder()
+            .status(status)
+            .header("ETag", format!("\"fake-{n}\""))
+            .body(Full::new(Bytes::from_static(body.as_bytes())))
+            .unwrap();
+        async move { Ok::<_, std::convert::Infallible>(resp) }
+    })
+    .await;
     FakeS3 { addr, requests }
 }

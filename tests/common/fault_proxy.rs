@@ -70,25 +70,15 @@ impl FaultProxy {
 
 /// Starts a proxy to `upstream` (host:port) on a free loopback port.
 pub async fn fault_proxy(upstream: SocketAddr, plan: Plan) -> FaultProxy {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
     let counts: Arc<Mutex<BTreeMap<&'static str, u32>>> = Arc::default();
     let ceph_quirk = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let proxy = FaultProxy { addr, counts: counts.clone(), ceph_quirk: ceph_quirk.clone() };
-    tokio::spawn(async move {
-        loop {
-            let Ok((tcp, _)) = listener.accept().await else { return };
-            let (plan, counts, quirk) = (plan.clone(), counts.clone(), ceph_quirk.clone());
-            tokio::spawn(async move {
-                let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
-                    let (plan, counts, quirk) = (plan.clone(), counts.clone(), quirk.clone());
-                    async move { handle(upstream, req, plan, counts, quirk).await }
-                });
-                let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(tcp), service).await;
-            });
-        }
-    });
-    proxy
+    let (c, q) = (counts.clone(), ceph_quirk.clone());
+    let addr = super::serve(move |req: hyper::Request<Incoming>| {
+        let (plan, counts, quirk) = (plan.clone(), c.clone(), q.clone());
+        async move { handle(upstream, req, plan, counts, quirk).await }
+    })
+    .await;
+    FaultProxy { addr, counts, ceph_quirk }
 }
 
 type Body = http_body_util::combinators::BoxBody<Bytes, std::io::Error>;

@@ -103,3 +103,29 @@ pub async fn join_all<F: Future>(futs: impl Iterator<Item = F>) -> Vec<F::Output
     .await;
     out.into_iter().map(|o| o.expect("every future finished")).collect()
 }
+
+/// Serves HTTP/1.1 on a fresh loopback port with `handler`, until the test ends; returns the
+/// address. Every stand-in server of the tests is one of these.
+pub async fn serve<F, Fut, B, E>(handler: F) -> std::net::SocketAddr
+where
+    F: Fn(hyper::Request<hyper::body::Incoming>) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Result<hyper::Response<B>, E>> + Send + 'static,
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    E: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else { return };
+            let handler = handler.clone();
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(handler);
+                let _ = hyper::server::conn::http1::Builder::new().serve_connection(hyper_util::rt::TokioIo::new(tcp), service).await;
+            });
+        }
+    });
+    addr
+}

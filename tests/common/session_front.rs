@@ -10,7 +10,6 @@ use super::fault_proxy::forward;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper_util::rt::TokioIo;
 use s3lect::S3Config;
 use s3lect_s3::Bucket;
 use std::collections::BTreeSet;
@@ -49,24 +48,14 @@ enum Tokens {
 }
 
 async fn front(upstream: SocketAddr, base: S3Config, tokens: Tokens) -> SessionFront {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
     let seen: Arc<Mutex<BTreeSet<String>>> = Arc::default();
-    let front = SessionFront { addr, keys: seen.clone() };
-    tokio::spawn(async move {
-        loop {
-            let Ok((tcp, _)) = listener.accept().await else { return };
-            let (seen, base) = (seen.clone(), base.clone());
-            tokio::spawn(async move {
-                let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
-                    let (seen, base) = (seen.clone(), base.clone());
-                    async move { handle(upstream, base, tokens, seen, req).await }
-                });
-                let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(tcp), service).await;
-            });
-        }
-    });
-    front
+    let keys = seen.clone();
+    let addr = super::serve(move |req: hyper::Request<Incoming>| {
+        let (seen, base) = (keys.clone(), base.clone());
+        async move { handle(upstream, base, tokens, seen, req).await }
+    })
+    .await;
+    SessionFront { addr, keys: seen }
 }
 
 fn refuse(code: &str) -> hyper::Response<Full<Bytes>> {

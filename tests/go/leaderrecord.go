@@ -15,7 +15,7 @@ import (
 	"time"
 )
 
-// LeaderRecord as documented in the seed (shared/seed/s3lect-api.txt).
+// LeaderRecord as Go s3lect declares it (its documented wire format; see README "Wire format").
 type LeaderRecord struct {
 	LeaderID    string    `json:"leaderID,omitempty"`
 	LeaderAddr  string    `json:"leaderAddr,omitempty"`

@@ -2,7 +2,7 @@
 
 use super::fail;
 use super::settings::Flags;
-use s3lect::storage::unquoted;
+use s3lect::storage::conforming_storage;
 use s3lect::{LeaderRecord, StorageError};
 use s3lect_guest::record::printable;
 use std::process::ExitCode;
@@ -89,30 +89,24 @@ pub async fn resign(flags: Flags) -> ExitCode {
         return fail(format!("{id} does not lead (the lock object names {who})"));
     }
     let revoked = LeaderRecord { last_updated: time::OffsetDateTime::now_utc(), ..LeaderRecord::resigned(record.term) };
-    let data = revoked.to_json();
-    let done = || {
-        println!(
-            "revoked {id}'s leadership of term {}: it steps down at its next renewal; a follower takes over after one leader timeout",
-            record.term
-        );
-        ExitCode::SUCCESS
+    // The same check as `run`: it refuses a server that would ignore the condition, and finds
+    // the If-Match form the server accepts (Ceph RGW 16 wants etags unquoted).
+    let storage = match s.elector.check_conditional_writes {
+        true => match conforming_storage(s.storage.clone(), key, s.elector.startup_budget).await {
+            Ok((storage, _)) => storage,
+            Err(e) => return fail(e),
+        },
+        false => s.storage.clone(),
     };
-    match s.storage.put_if_match(key, &data, Some(&etag)).await {
-        Ok(_) => done(),
-        Err(StorageError::PreconditionFailed) => {
-            // A 412 while the object still has the etag we read is the server refusing its own
-            // quoted etag (Ceph RGW 16): the unquoted form is the same condition.
-            match s.storage.get(key).await {
-                Ok((_, now)) if now == etag => match s.storage.put_if_match(key, &data, Some(unquoted(&etag))).await {
-                    Ok(_) => done(),
-                    Err(StorageError::PreconditionFailed) => fail(format!(
-                        "the storage refused If-Match with the lock object's current etag {etag}, quoted and unquoted: it does not support conditional writes correctly"
-                    )),
-                    Err(e) => fail(format!("writing {}: {e}", s.location)),
-                },
-                _ => fail("the lock object changed while revoking; run status and try again"),
-            }
+    match storage.put_if_match(key, &revoked.to_json(), Some(&etag)).await {
+        Ok(_) => {
+            println!(
+                "revoked {id}'s leadership of term {}: it steps down at its next renewal; a follower takes over after one leader timeout",
+                record.term
+            );
+            ExitCode::SUCCESS
         }
+        Err(StorageError::PreconditionFailed) => fail("the lock object changed while revoking; run status and try again"),
         Err(e) => fail(format!("writing {}: {e}", s.location)),
     }
 }

@@ -5,7 +5,7 @@ use super::fail;
 use super::run::with_hooks;
 use super::settings::Flags;
 use s3lect::oneshot::step_once;
-use s3lect::storage::{EtagForm, WithEtagForm, check_conditional_writes};
+use s3lect::storage::{EtagForm, WithEtagForm, conforming_storage};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -24,19 +24,19 @@ pub async fn step(flags: Flags, state_path: PathBuf, json: bool) -> ExitCode {
     // The conformance check costs requests: once per state file, with what it found out about
     // the server's If-Match (Ceph wants etags unquoted) kept beside the state.
     let finding_path = PathBuf::from(format!("{}.conformance", state_path.display()));
-    let mut form = read_finding(&finding_path);
-    if s.elector.check_conditional_writes && (state.is_none() || form.is_none()) {
-        match check_conditional_writes(s.storage.as_ref(), &s.elector.lockfile_path, s.elector.startup_budget).await {
-            Ok(found) => {
-                if let Err(e) = write_atomically(&finding_path, finding_text(found.if_match).as_bytes()) {
+    let storage = match read_finding(&finding_path) {
+        Some(form) if state.is_some() || !s.elector.check_conditional_writes => WithEtagForm::wrap(s.storage.clone(), form),
+        None if !s.elector.check_conditional_writes => s.storage.clone(),
+        _ => match conforming_storage(s.storage.clone(), &s.elector.lockfile_path, s.elector.startup_budget).await {
+            Ok((storage, form)) => {
+                if let Err(e) = write_atomically(&finding_path, finding_text(form).as_bytes()) {
                     return fail(format!("cannot write {}: {e}", finding_path.display()));
                 }
-                form = Some(found.if_match);
+                storage
             }
             Err(e) => return fail(e),
-        }
-    }
-    let storage = WithEtagForm::wrap(s.storage.clone(), form.unwrap_or_default());
+        },
+    };
     let result = match step_once(&s.elector, storage, state.as_deref()).await {
         Ok(r) => r,
         Err(e) => return fail(format!("election step on {} failed: {e}", s.location)),

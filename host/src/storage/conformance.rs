@@ -10,8 +10,9 @@
 //! a concurrent check on another node see a legitimate second create, and a key that is reused
 //! cannot pile up.
 
-use super::{EtagForm, Storage, StorageError};
+use super::{EtagForm, Storage, StorageError, WithEtagForm};
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -124,6 +125,22 @@ pub async fn check_conditional_writes(storage: &dyn Storage, lock_key: &str, bud
         // Another node's check replaced the object: pause (jittered) and try again.
         c.retry.wait(StorageError::Conflict).await?;
     }
+}
+
+/// Runs the check, then returns the storage to elect on — sending `If-Match` in the form the
+/// server accepts (the quirk logged once) — and that form, for a caller that keeps it.
+pub async fn conforming_storage(
+    storage: Arc<dyn Storage>,
+    lock_key: &str,
+    budget: Duration,
+) -> Result<(Arc<dyn Storage>, EtagForm), ConformanceError> {
+    let found = check_conditional_writes(storage.as_ref(), lock_key, budget).await?;
+    if found.if_match == EtagForm::Unquoted {
+        tracing::warn!(
+            "the storage refuses If-Match with the etag as it returned it (quoted) and accepts it unquoted (a known Ceph RGW quirk); sending etags unquoted"
+        );
+    }
+    Ok((WithEtagForm::wrap(storage, found.if_match), found.if_match))
 }
 
 struct Check<'a> {
