@@ -22,9 +22,8 @@ pub(crate) enum Signer {
 
 pub(crate) struct Refreshing {
     cfg: S3Config,
+    /// The provider given, or else the default chain, built on first use (it reads files).
     provider: OnceCell<SharedCredentialsProvider>,
-    /// A fixed provider, or none for the default chain (built on first use: it reads files).
-    given: Option<SharedCredentialsProvider>,
     current: Mutex<Option<(Credentials, Arc<Bucket>)>>,
 }
 
@@ -36,7 +35,7 @@ impl Signer {
     /// Credentials from `provider`, or from AWS's default chain when `None`.
     pub(crate) fn refreshing(cfg: S3Config, provider: Option<SharedCredentialsProvider>) -> Result<Signer, String> {
         Bucket::new(cfg.clone())?; // the address is checked now, not at the first request
-        Ok(Signer::Refreshing(Box::new(Refreshing { cfg, provider: OnceCell::new(), given: provider, current: Mutex::new(None) })))
+        Ok(Signer::Refreshing(Box::new(Refreshing { cfg, provider: OnceCell::new_with(provider), current: Mutex::new(None) })))
     }
 
     /// The bucket signed with credentials valid for a while yet.
@@ -44,14 +43,6 @@ impl Signer {
         match self {
             Signer::Fixed(b) => Ok(b.clone()),
             Signer::Refreshing(r) => r.bucket().await,
-        }
-    }
-
-    /// Any bucket handle, for reading answers (which needs no credentials).
-    pub(crate) fn address(&self) -> Result<Bucket, StorageError> {
-        match self {
-            Signer::Fixed(b) => Ok((**b).clone()),
-            Signer::Refreshing(r) => Bucket::new(r.cfg.clone()).map_err(StorageError::Invalid),
         }
     }
 }
@@ -67,12 +58,7 @@ impl Refreshing {
         let provider = self
             .provider
             .get_or_init(|| async {
-                match &self.given {
-                    Some(p) => p.clone(),
-                    None => SharedCredentialsProvider::new(
-                        aws_config::default_provider::credentials::DefaultCredentialsChain::builder().build().await,
-                    ),
-                }
+                SharedCredentialsProvider::new(aws_config::default_provider::credentials::DefaultCredentialsChain::builder().build().await)
             })
             .await;
         match provider.provide_credentials().await {

@@ -6,14 +6,12 @@ use super::{BoxFuture, Storage, StorageError};
 use crate::tls;
 pub use aws_credential_types::provider::SharedCredentialsProvider;
 use reqwest::header::{HeaderName, HeaderValue};
+use s3lect_s3::Request;
 pub use s3lect_s3::S3Config;
-use s3lect_s3::{Bucket, Request};
 use std::time::{Duration, SystemTime};
 
 pub struct S3Storage {
     signer: Signer,
-    /// For reading answers, which needs no credentials.
-    bucket: Bucket,
     client: reqwest::Client,
 }
 
@@ -51,8 +49,7 @@ impl S3Storage {
             .pool_idle_timeout(Duration::from_secs(60))
             .build()
             .map_err(|e| format!("building the S3 HTTP client: {e}"))?;
-        let bucket = signer.address().map_err(|e| e.to_string())?;
-        Ok(S3Storage { signer, bucket, client })
+        Ok(S3Storage { signer, client })
     }
 
     async fn send(&self, req: Request) -> Result<Answer, StorageError> {
@@ -101,11 +98,12 @@ impl S3Storage {
     /// Creates the bucket (path-style test servers start empty). An existing bucket of ours
     /// counts as created.
     pub async fn create_bucket(&self) -> Result<(), StorageError> {
-        let (status, _, body) = self.send(self.signer.bucket().await?.create_bucket(SystemTime::now())?).await?;
+        let b = self.signer.bucket().await?;
+        let (status, _, body) = self.send(b.create_bucket(SystemTime::now())?).await?;
         match status {
             200..=299 => Ok(()),
             _ if String::from_utf8_lossy(&body).contains("BucketAlreadyOwnedByYou") => Ok(()),
-            _ => Err(self.bucket.classify(status, &body)),
+            _ => Err(b.classify(status, &body)),
         }
     }
 }
@@ -113,23 +111,25 @@ impl S3Storage {
 impl Storage for S3Storage {
     fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(Vec<u8>, String), StorageError>> {
         Box::pin(async move {
-            let (status, etag, body) = self.send(self.signer.bucket().await?.get(key, SystemTime::now())?).await?;
-            self.bucket.got(status, etag.as_deref(), body)
+            let b = self.signer.bucket().await?;
+            let (status, etag, body) = self.send(b.get(key, SystemTime::now())?).await?;
+            b.got(status, etag.as_deref(), body)
         })
     }
 
     fn put_if_match<'a>(&'a self, key: &'a str, data: &'a [u8], etag: Option<&'a str>) -> BoxFuture<'a, Result<String, StorageError>> {
         Box::pin(async move {
-            let req = self.signer.bucket().await?.put_if_match(key, data, etag, SystemTime::now())?;
-            let (status, etag, body) = self.send(req).await?;
-            self.bucket.put_answer(status, etag.as_deref(), &body)
+            let b = self.signer.bucket().await?;
+            let (status, etag, body) = self.send(b.put_if_match(key, data, etag, SystemTime::now())?).await?;
+            b.put_answer(status, etag.as_deref(), &body)
         })
     }
 
     fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), StorageError>> {
         Box::pin(async move {
-            let (status, _, body) = self.send(self.signer.bucket().await?.delete(key, SystemTime::now())?).await?;
-            self.bucket.deleted(status, &body)
+            let b = self.signer.bucket().await?;
+            let (status, _, body) = self.send(b.delete(key, SystemTime::now())?).await?;
+            b.deleted(status, &body)
         })
     }
 }
