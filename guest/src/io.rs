@@ -1,6 +1,8 @@
 //! The vocabulary between the state machine and whoever performs its I/O: the actions it asks
 //! for, and the completions it is fed. Nothing here does I/O.
 
+use crate::machine::{HookTicket, ProbeTicket, ReadTicket, WriteTicket};
+use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// A reading of this process's clocks. `mono_ns` drives every timing rule; `wall_ns` (unix
@@ -17,7 +19,8 @@ pub struct Object {
     pub etag: String,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// The WIT's `storage-error`, case for case (exhaustive: a new case is a contract change).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum StorageError {
     NotFound,
     PreconditionFailed,
@@ -49,12 +52,14 @@ pub enum ProbeReply {
     NotLeader,
 }
 
-/// What the state machine wants done next. Exactly one action is outstanding at a time.
+/// What the state machine wants done next. Exactly one action is outstanding at a time; its
+/// ticket goes back with the answer, in the [`Completion`] of the same kind.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Action {
     Get {
         key: String,
         timeout_ms: u64,
+        ticket: ReadTicket,
     },
     /// `etag: None` means If-None-Match: *. Send it at once: the lease counts from the moment
     /// this action was produced.
@@ -63,19 +68,23 @@ pub enum Action {
         data: Vec<u8>,
         etag: Option<String>,
         timeout_ms: u64,
+        ticket: WriteTicket,
     },
     Probe {
         addr: String,
         path: String,
         timeout_ms: u64,
+        ticket: ProbeTicket,
     },
     AcquireHook {
         term: u64,
         leader_id: String,
+        ticket: HookTicket,
     },
     LoseHook {
         term: u64,
         leader_id: String,
+        ticket: HookTicket,
     },
     /// The step is over; run the next one after this delay.
     Done {
@@ -83,13 +92,13 @@ pub enum Action {
     },
 }
 
-/// The answer to the outstanding action.
+/// The answer to the outstanding action, with the action's ticket.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Completion {
-    Got(Result<Object, StorageError>),
-    Put(Result<String, StorageError>),
-    Probed(Result<ProbeReply, String>),
-    Hook(Result<(), String>),
+    Got(ReadTicket, Result<Object, StorageError>),
+    Put(WriteTicket, Result<String, StorageError>),
+    Probed(ProbeTicket, Result<ProbeReply, String>),
+    Hook(HookTicket, Result<(), String>),
 }
 
 /// Performs actions for [`crate::drive_step`]: the WIT imports in the component, fakes in tests.

@@ -1,6 +1,7 @@
 //! s3lect's election core.
 //!
-//! - [`machine`]: the election algorithm as a sans-IO state machine.
+//! - [`machine`]: the election algorithm as a sans-IO state machine; its decisions are in
+//!   `policy` (numbered cases), what it reports wrong in [`problem`].
 //! - [`config`], [`record`]: configuration rules and the lock object's JSON.
 //! - [`env_config`]: configuration from S3LECT_* environment variables (for components).
 //! - [`io`]: the actions the machine asks for and the completions it is fed.
@@ -12,6 +13,8 @@ pub mod config;
 pub mod env_config;
 pub mod io;
 pub mod machine;
+mod policy;
+pub mod problem;
 pub mod record;
 pub mod snapshot;
 mod wit_glue;
@@ -24,7 +27,8 @@ mod machine_tests;
 
 pub use config::{Config, ConfigError};
 pub use io::{Action, Clock, Completion, Io, Object, ProbeReply, StorageError};
-pub use machine::{Elector, Status};
+pub use machine::{Elector, HookTicket, ProbeTicket, ReadTicket, Status, WriteTicket};
+pub use problem::{Loss, Problem, ProblemKind};
 pub use record::{HealthReply, LeaderRecord};
 
 /// Runs actions through `io` until the machine says the step is done; returns the delay before
@@ -34,11 +38,11 @@ pub fn drive(elector: &mut Elector, io: &mut impl Io, first: Action) -> u64 {
     loop {
         let completion = match action {
             Action::Done { next_step_in_ms } => return next_step_in_ms,
-            Action::Get { key, timeout_ms } => Completion::Got(io.get(&key, timeout_ms)),
-            Action::Put { key, data, etag, timeout_ms } => Completion::Put(io.put(&key, &data, etag.as_deref(), timeout_ms)),
-            Action::Probe { addr, path, timeout_ms } => Completion::Probed(io.probe(&addr, &path, timeout_ms)),
-            Action::AcquireHook { term, leader_id } => Completion::Hook(io.acquire_hook(term, &leader_id)),
-            Action::LoseHook { term, leader_id } => Completion::Hook(io.lose_hook(term, &leader_id)),
+            Action::Get { key, timeout_ms, ticket } => Completion::Got(ticket, io.get(&key, timeout_ms)),
+            Action::Put { key, data, etag, timeout_ms, ticket } => Completion::Put(ticket, io.put(&key, &data, etag.as_deref(), timeout_ms)),
+            Action::Probe { addr, path, timeout_ms, ticket } => Completion::Probed(ticket, io.probe(&addr, &path, timeout_ms)),
+            Action::AcquireHook { term, leader_id, ticket } => Completion::Hook(ticket, io.acquire_hook(term, &leader_id)),
+            Action::LoseHook { term, leader_id, ticket } => Completion::Hook(ticket, io.lose_hook(term, &leader_id)),
         };
         let now = io.now();
         action = elector.complete(now, completion);

@@ -6,12 +6,13 @@
 
 use crate::config::{Config, ConfigError};
 use crate::io::{Action, Clock, Completion, Object, ProbeReply, StorageError};
+use crate::policy::{self, FollowerMove, FollowerView, LeaderMove, MS, Takeover};
+use crate::problem::{Loss, Problem, ProblemKind, Recovery};
 use crate::record::{HealthReply, LeaderRecord, RecordError};
 use std::mem;
 
-const MS: u64 = 1_000_000;
 /// Pseudo-etag for "the object was there and is gone": watched like any other etag.
-const ABSENT: &str = "";
+pub(crate) const ABSENT: &str = "";
 /// Storage and probe calls in one step, at most; protects against a 409/412 ping-pong.
 const MAX_OPS_PER_STEP: u32 = 6;
 /// Unanswered writes remembered at most. Each costs a failed request, and requests are
@@ -36,8 +37,9 @@ pub(crate) struct Lease {
     pub record: LeaderRecord,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) enum Role {
+    #[default]
     Follower,
     Leader(Lease),
 }
@@ -69,21 +71,26 @@ pub(crate) struct SentWrite {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum WriteKind {
+pub(crate) enum WriteKind {
     Claim,
     Renew,
     Resign { stop: bool },
 }
 
+/// What follows a hook.
 #[derive(Clone, Debug, PartialEq, Eq)]
-enum AfterLose {
+pub(crate) enum AfterHook {
+    /// The acquire hook: on success the instance acts as leader.
+    Lead,
+    /// A lose hook, then observe as a follower.
     Observe,
+    /// A lose hook, then write the resigned record.
     Resign { etag: String, term: u64, stop: bool },
 }
 
 /// Why a step reads the lock object.
 #[derive(Clone, Debug, PartialEq, Eq)]
-enum ReadFor {
+pub(crate) enum ReadFor {
     /// To learn its state (a follower's poll, or a re-read after a 409).
     Observe,
     /// After a 412 to our write conditioned on `condition`: if the object still carries that
@@ -93,21 +100,39 @@ enum ReadFor {
     Prove,
 }
 
+// Each action carries a ticket that the host hands back with the answer. A ticket holds what
+// the step does next, so an answer of the wrong kind cannot be expressed; its serial catches an
+// answer to an action the machine no longer waits for (a step abandoned for a new one).
+
+/// Handed back with the answer to [`Action::Get`](crate::Action::Get).
 #[derive(Clone, Debug, PartialEq, Eq)]
-enum Pending {
-    Idle,
-    Read(ReadFor),
-    /// `watching`: the etag we asked the leader to hold the answer on until it changes.
-    Probe {
-        sent_at: u64,
-        watching: Option<String>,
-    },
-    Write {
-        kind: WriteKind,
-        sent: SentWrite,
-    },
-    AcquireHook,
-    LoseHook(AfterLose),
+pub struct ReadTicket {
+    serial: u64,
+    why: ReadFor,
+}
+
+/// Handed back with the answer to [`Action::Put`](crate::Action::Put).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WriteTicket {
+    serial: u64,
+    kind: WriteKind,
+    sent: SentWrite,
+}
+
+/// Handed back with the answer to [`Action::Probe`](crate::Action::Probe).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProbeTicket {
+    serial: u64,
+    sent_at: u64,
+    /// The etag we asked the leader to hold the answer on until it changes.
+    watching: Option<String>,
+}
+
+/// Handed back with the answer to a hook action.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HookTicket {
+    serial: u64,
+    after: AfterHook,
 }
 
 /// Everything the elector reports about itself.
@@ -123,33 +148,57 @@ pub struct Status {
     pub consecutive_fails: u32,
     pub term: u64,
     pub lease_until: Option<u64>,
+    /// The most recent problem's message ([`Elector::problem`] has it as a value).
     pub last_error: Option<String>,
+    /// The most recent problem's kind, for hosts that act on it.
+    pub problem: Option<ProblemKind>,
     pub stopped: bool,
+}
+
+/// What the elector knows beyond one step: exactly what a snapshot saves.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Knowledge {
+    pub role: Role,
+    pub obs: Option<Observation>,
+    /// Highest term seen in any record or written by us.
+    pub highest_term: u64,
+    /// Our writes that may have been applied without our knowing (oldest first).
+    pub unanswered: Vec<SentWrite>,
+    /// After a failed acquire hook: no competing before this instant.
+    pub backoff_until: Option<u64>,
+    /// Our own object vanished under our lease: we may recreate it without waiting.
+    pub recreate_now: bool,
+    pub stopped: bool,
+}
+
+/// What the elector tells its host, beyond its knowledge.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Report {
+    pub fails: u32,
+    pub problem: Option<Problem>,
+    pub leader_last_seen: Option<i128>,
+    pub last_election: Option<i128>,
+    /// Monotonic instant at which the next step is due, set when a step ends.
+    pub next_step_at: Option<u64>,
+}
+
+/// Scratch of the step in progress, reset when a step begins.
+#[derive(Clone, Debug, Default)]
+struct StepScratch {
+    /// Serial of the outstanding action's ticket.
+    serial: u64,
+    ops: u32,
+    probe_failed: bool,
+    probe_ok: bool,
 }
 
 /// One participant in one election.
 #[derive(Clone, Debug)]
 pub struct Elector {
     pub(crate) cfg: Config,
-    pub(crate) role: Role,
-    pub(crate) obs: Option<Observation>,
-    /// Highest term seen in any record or written by us.
-    pub(crate) known_term: u64,
-    /// Our writes that may have been applied without our knowing (oldest first).
-    pub(crate) unanswered: Vec<SentWrite>,
-    /// After a failed acquire hook: no competing before this instant.
-    pub(crate) backoff_until: Option<u64>,
-    pub(crate) fails: u32,
-    pub(crate) last_error: Option<String>,
-    pub(crate) leader_last_seen: Option<i128>,
-    pub(crate) last_election: Option<i128>,
-    pub(crate) stopped: bool,
-    /// Our own object vanished under our lease: we may recreate it without waiting.
-    recreate_now: bool,
-    pending: Pending,
-    ops: u32,
-    probe_failed: bool,
-    probe_ok: bool,
+    pub(crate) known: Knowledge,
+    pub(crate) report: Report,
+    step: StepScratch,
     rng: fastrand::Rng,
 }
 
@@ -161,21 +210,9 @@ impl Elector {
             cfg.server_id.bytes().fold(now.mono_ns ^ 0x9e37_79b9_7f4a_7c15, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
         Ok(Elector {
             cfg,
-            role: Role::Follower,
-            obs: None,
-            known_term: 0,
-            unanswered: Vec::new(),
-            backoff_until: None,
-            fails: 0,
-            last_error: None,
-            leader_last_seen: None,
-            last_election: None,
-            stopped: false,
-            recreate_now: false,
-            pending: Pending::Idle,
-            ops: 0,
-            probe_failed: false,
-            probe_ok: false,
+            known: Knowledge::default(),
+            report: Report::default(),
+            step: StepScratch::default(),
             rng: fastrand::Rng::with_seed(seed),
         })
     }
@@ -199,16 +236,16 @@ impl Elector {
     }
 
     pub fn is_leader(&self, now: Clock) -> bool {
-        matches!(&self.role, Role::Leader(l) if l.hook_ok && l.proven && now.mono_ns < l.until)
+        matches!(&self.known.role, Role::Leader(l) if l.hook_ok && l.proven && now.mono_ns < l.until)
     }
 
     pub fn status(&self, now: Clock) -> Status {
-        let (leader_id, leader_addr, term) = match (&self.role, &self.obs) {
+        let (leader_id, leader_addr, term) = match (&self.known.role, &self.known.obs) {
             (Role::Leader(l), _) => (self.cfg.server_id.clone(), self.cfg.server_addr.clone(), l.term),
             (Role::Follower, Some(Observation { record: Ok(r), .. })) if !r.is_resigned() => {
-                (r.leader_id.clone(), r.leader_addr.clone(), self.known_term)
+                (r.leader_id.clone(), r.leader_addr.clone(), self.known.highest_term)
             }
-            _ => (String::new(), String::new(), self.known_term),
+            _ => (String::new(), String::new(), self.known.highest_term),
         };
         let is_leader = self.is_leader(now);
         Status {
@@ -217,22 +254,23 @@ impl Elector {
             is_leader,
             leader_id,
             leader_addr,
-            leader_last_seen_unix_ns: if is_leader { Some(now.wall_ns) } else { self.leader_last_seen },
-            last_election_unix_ns: self.last_election,
-            consecutive_fails: self.fails,
+            leader_last_seen_unix_ns: if is_leader { Some(now.wall_ns) } else { self.report.leader_last_seen },
+            last_election_unix_ns: self.report.last_election,
+            consecutive_fails: self.report.fails,
             term,
-            lease_until: match &self.role {
+            lease_until: match &self.known.role {
                 Role::Leader(l) if is_leader => Some(l.until),
                 _ => None,
             },
-            last_error: self.last_error.clone(),
-            stopped: self.stopped,
+            last_error: self.report.problem.as_ref().map(Problem::to_string),
+            problem: self.report.problem.as_ref().map(Problem::kind),
+            stopped: self.known.stopped,
         }
     }
 
     /// The health endpoint's body, while this instance leads.
     pub fn health(&self, now: Clock) -> Option<Vec<u8>> {
-        match &self.role {
+        match &self.known.role {
             Role::Leader(l) if self.is_leader(now) => Some(
                 HealthReply { record: l.record.clone(), etag: l.etag.clone(), lease_remaining_ms: (l.until - now.mono_ns) / MS }.to_json(),
             ),
@@ -240,87 +278,88 @@ impl Elector {
         }
     }
 
+    /// The most recent problem, until what it describes is over.
+    pub fn problem(&self) -> Option<&Problem> {
+        self.report.problem.as_ref()
+    }
+
+    /// The monotonic instant the last finished step asked to be woken at (in the manner of
+    /// quinn-proto's `poll_timeout`); `None` before the first step ends.
+    pub fn next_step_at(&self) -> Option<u64> {
+        self.report.next_step_at
+    }
+
     // ---- step entry points -------------------------------------------------------------
 
     pub fn begin_step(&mut self, now: Clock) -> Action {
-        self.pending = Pending::Idle;
-        self.ops = 0;
-        self.probe_failed = false;
-        self.probe_ok = false;
-        if self.stopped {
-            return self.done(now, self.cfg.infrequent_interval_ms);
+        self.step = StepScratch { serial: self.step.serial.wrapping_add(1), ..StepScratch::default() };
+        if self.known.stopped {
+            return self.done(now, now.mono_ns + self.cfg.infrequent_interval_ms * MS);
         }
-        match &self.role {
-            // A lease from carried state: read first, act only on what the record proves.
-            Role::Leader(l) if !l.proven => {
-                self.ops += 1;
-                self.read(ReadFor::Prove)
-            }
-            Role::Leader(_) => self.renew(now),
+        match &self.known.role {
+            Role::Leader(_) => self.lead(now),
             Role::Follower => self.observe(now),
         }
     }
 
     /// Leaves the election. A leader runs its lose hook, then writes the resigned record.
     pub fn begin_resign(&mut self, now: Clock) -> Action {
-        self.pending = Pending::Idle;
-        self.ops = 0;
-        if self.stopped {
-            return self.done(now, self.cfg.infrequent_interval_ms);
+        self.step = StepScratch { serial: self.step.serial.wrapping_add(1), ..StepScratch::default() };
+        let quiet = now.mono_ns + self.cfg.infrequent_interval_ms * MS;
+        if self.known.stopped {
+            return self.done(now, quiet);
         }
-        match mem::replace(&mut self.role, Role::Follower) {
+        match mem::take(&mut self.known.role) {
             // An unproven (carried) lease writes nothing: its etag may be someone else's.
-            Role::Leader(l) if !l.proven => {
-                self.stopped = true;
-                self.done(now, self.cfg.infrequent_interval_ms)
+            Role::Leader(l) if l.proven && l.hook_ok => {
+                self.lose_hook(l.term, AfterHook::Resign { etag: l.etag, term: l.term, stop: true })
             }
-            Role::Leader(l) => {
-                if l.hook_ok {
-                    self.lose_hook(l.term, AfterLose::Resign { etag: l.etag, term: l.term, stop: true })
-                } else {
-                    self.write_resigned(now, l.etag, l.term, true)
-                }
-            }
-            Role::Follower => {
-                self.stopped = true;
-                self.done(now, self.cfg.infrequent_interval_ms)
+            Role::Leader(l) if l.proven => self.write_resigned(now, l.etag, l.term, true),
+            Role::Leader(_) | Role::Follower => {
+                self.known.stopped = true;
+                self.done(now, quiet)
             }
         }
     }
 
+    /// Continues the step with the answer to its outstanding action.
     pub fn complete(&mut self, now: Clock, completion: Completion) -> Action {
-        match (mem::replace(&mut self.pending, Pending::Idle), completion) {
-            (Pending::Read(why), Completion::Got(r)) => self.on_read(now, why, r),
-            (Pending::Probe { sent_at, watching }, Completion::Probed(r)) => self.on_probe(now, sent_at, watching, r),
-            (Pending::Write { kind, sent }, Completion::Put(r)) => match kind {
-                WriteKind::Claim => self.on_claim(now, sent, r),
-                WriteKind::Renew => self.on_renew(now, sent, r),
-                WriteKind::Resign { stop } => self.on_resigned(now, sent.term, stop, r),
+        if completion.serial() != self.step.serial {
+            // An answer to an action of an abandoned step: what it did is unknown here, so
+            // end this step too and start afresh (a write it reported is then unknown to us:
+            // a later read counts it as someone else's, the safe reading).
+            self.step.serial = self.step.serial.wrapping_add(1);
+            return self.done(now, now.mono_ns + self.cfg.frequent_interval_ms * MS);
+        }
+        match completion {
+            Completion::Got(t, r) => self.on_read(now, t.why, r),
+            Completion::Probed(t, r) => self.on_probe(now, t.sent_at, t.watching, r),
+            Completion::Put(t, r) => match t.kind {
+                WriteKind::Claim => self.on_claim(now, t.sent, r),
+                WriteKind::Renew => self.on_renew(now, t.sent, r),
+                WriteKind::Resign { stop } => self.on_resigned(now, t.sent.term, stop, r),
             },
-            (Pending::AcquireHook, Completion::Hook(r)) => self.on_acquire_hook(now, r),
-            (Pending::LoseHook(after), Completion::Hook(r)) => self.on_lose_hook(now, after, r),
-            (pending, completion) => {
-                self.last_error = Some(format!("host bug: answered {completion:?} while waiting for {pending:?}"));
-                self.done(now, self.cfg.frequent_interval_ms)
-            }
+            Completion::Hook(t, r) => match t.after {
+                AfterHook::Lead => self.on_acquire_hook(now, r),
+                after => self.on_lose_hook(now, after, r),
+            },
         }
     }
 
     // ---- followers -----------------------------------------------------------------------
 
     fn observe(&mut self, now: Clock) -> Action {
-        if self.ops >= MAX_OPS_PER_STEP {
-            return self.done(now, self.cfg.frequent_interval_ms);
+        if let Some(wait) = self.out_of_ops(now) {
+            return wait;
         }
-        self.ops += 1;
         if self.cfg.peer_mode
-            && !self.probe_failed
-            && self.unanswered.is_empty()
+            && !self.step.probe_failed
+            && self.known.unanswered.is_empty()
             && let Some(addr) = self.probe_target()
         {
             // A long poll ("watch"): the leader answers when its etag changes, when it stops
             // leading, or after `wait`; a crashed leader's connection breaks at once.
-            let watching = self.obs.as_ref().map(|o| o.etag.clone());
+            let watching = self.known.obs.as_ref().map(|o| o.etag.clone());
             let (path, timeout_ms) = match &watching {
                 Some(etag) => (
                     format!("{}?wait={}&etag={}", self.cfg.peer_health_path, self.cfg.frequent_interval_ms, hex(etag)),
@@ -328,21 +367,21 @@ impl Elector {
                 ),
                 None => (self.cfg.peer_health_path.clone(), self.cfg.peer_timeout_ms),
             };
-            self.pending = Pending::Probe { sent_at: now.mono_ns, watching };
-            return Action::Probe { addr, path, timeout_ms };
+            let ticket = ProbeTicket { serial: self.issue(), sent_at: now.mono_ns, watching };
+            return Action::Probe { addr, path, timeout_ms, ticket };
         }
         self.read(ReadFor::Observe)
     }
 
     fn read(&mut self, why: ReadFor) -> Action {
-        self.pending = Pending::Read(why);
-        Action::Get { key: self.cfg.lockfile_path.clone(), timeout_ms: self.request_timeout_ms() }
+        let ticket = ReadTicket { serial: self.issue(), why };
+        Action::Get { key: self.cfg.lockfile_path.clone(), timeout_ms: self.request_timeout_ms(), ticket }
     }
 
     /// The leader to probe: a live-looking record naming someone else with an address that is
     /// a plain `host:port` (anything else is not probed: S3 is read instead).
     fn probe_target(&self) -> Option<String> {
-        match &self.obs {
+        match &self.known.obs {
             Some(Observation { record: Ok(r), .. }) if !r.is_resigned() && r.leader_id != self.cfg.server_id => {
                 r.probe_addr().map(str::to_string)
             }
@@ -351,253 +390,207 @@ impl Elector {
     }
 
     fn on_read(&mut self, now: Clock, why: ReadFor, r: Result<Object, StorageError>) -> Action {
-        match r {
-            Ok(obj) => {
-                self.succeeded();
-                if let Some(mine) = self.settle(&obj) {
-                    // One of our unanswered writes was applied after all: it is ours, and its
-                    // send time bounds the lease it gave us.
-                    self.note(now, &obj);
-                    return match &mut self.role {
-                        Role::Leader(lease) => {
-                            lease.proven = true;
-                            lease.etag = obj.etag;
-                            lease.sent_at = mine.sent_at;
-                            lease.until = mine.sent_at + self.cfg.renew_deadline_ms * MS;
-                            lease.record = mine.record;
-                            self.renew(now)
-                        }
-                        // Our claim was applied: the lease it won is ours, first acquired now.
-                        Role::Follower if mine.claim => self.hold(now, obj.etag, mine.term, mine.sent_at, mine.record),
-                        // A renewal of a leadership that has since ended: that leadership is
-                        // not resumed (its lose hook ran). The record is ours, so claim a new
-                        // term on top of it at once; success proves nobody wrote since.
-                        Role::Follower => self.claim(now, Some(obj.etag)),
-                    };
-                }
-                if why == ReadFor::Prove {
-                    return self.prove(now, obj);
-                }
-                if matches!(&why, ReadFor::Refused { condition: Some(c) } if *c == obj.etag) {
-                    self.note(now, &obj);
-                    return self.refused_correct_write(now, &obj.etag);
-                }
-                if let Role::Leader(lease) = &self.role {
-                    if obj.etag == lease.etag {
-                        // A 409 on our renewal, and nothing changed: renew again.
-                        return self.renew(now);
-                    }
-                    self.note(now, &obj);
-                    return self.lose(now, "another instance wrote the lock object");
-                }
-                self.note(now, &obj);
-                self.decide(now)
-            }
+        let obj = match r {
+            Ok(obj) => obj,
             Err(StorageError::NotFound) => {
-                self.unanswered.retain(|w| w.condition.is_none());
-                match self.role {
+                self.known.unanswered.retain(|w| w.condition.is_none());
+                return match self.known.role {
                     Role::Leader(_) => self.lose_deleted(now),
                     Role::Follower => self.on_absent(now),
-                }
+                };
             }
-            Err(StorageError::Conflict) => self.reread(now, ReadFor::Observe),
-            Err(e) => self.failed(now, e),
+            Err(StorageError::Conflict) => return self.reread(now, ReadFor::Observe),
+            Err(e) => return self.failed(now, e),
+        };
+        self.succeeded();
+        if let Some(mine) = self.settle(&obj) {
+            // One of our unanswered writes was applied after all: it is ours, and its send
+            // time bounds the lease it gave us.
+            self.note(now, &obj);
+            return match &mut self.known.role {
+                Role::Leader(lease) => {
+                    lease.proven = true;
+                    lease.etag = obj.etag;
+                    lease.sent_at = mine.sent_at;
+                    lease.until = policy::lease_until(&self.cfg, mine.sent_at);
+                    lease.record = mine.record;
+                    self.lead(now)
+                }
+                // Our claim was applied: the lease it won is ours, first acquired now.
+                Role::Follower if mine.claim => self.hold(now, obj.etag, mine.term, mine.sent_at, mine.record),
+                // A renewal of a leadership that has since ended: that leadership is not
+                // resumed (its lose hook ran). The record is ours, so claim a new term on top
+                // of it at once; success proves nobody wrote since.
+                Role::Follower => self.claim(now, Some(obj.etag)),
+            };
         }
+        if why == ReadFor::Prove {
+            return self.prove(now, obj);
+        }
+        if matches!(&why, ReadFor::Refused { condition: Some(c) } if *c == obj.etag) {
+            self.note(now, &obj);
+            return self.refused_correct_write(now, obj.etag);
+        }
+        if let Role::Leader(lease) = &self.known.role {
+            if obj.etag == lease.etag {
+                // A 409 on our renewal, and nothing changed: renew again.
+                return self.lead(now);
+            }
+            self.note(now, &obj);
+            return self.lose(now, Loss::OtherWriter);
+        }
+        let first_look = self.known.obs.is_none();
+        self.note(now, &obj);
+        self.decide(now, first_look)
     }
 
     /// A restored lease meets the object: it stands only if the object at its etag is its own
     /// record (a forged or stale state naming another writer's etag is caught here, before any
     /// write or hook).
     fn prove(&mut self, now: Clock, obj: Object) -> Action {
-        let Role::Leader(lease) = &mut self.role else { return self.observe(now) };
+        let Role::Leader(lease) = &self.known.role else { return self.observe(now) };
         let ours = obj.etag == lease.etag
             && lease.record.leader_id == self.cfg.server_id
             && LeaderRecord::parse(&obj.data).is_ok_and(|r| r == lease.record);
         self.note(now, &obj);
-        if ours {
-            if let Role::Leader(lease) = &mut self.role {
-                lease.proven = true;
-            }
-            return self.renew(now);
+        if !ours {
+            return self.lose(now, Loss::CarriedLeaseNotHeld);
         }
-        self.lose(now, "the carried state names a lease the lock object does not hold")
+        if let Role::Leader(lease) = &mut self.known.role {
+            lease.proven = true;
+        }
+        self.lead(now)
     }
 
     /// Settles our unanswered writes against the object a read returned: the one it shows, if
     /// any, is returned; those conditioned on another etag can never apply and are forgotten.
     fn settle(&mut self, obj: &Object) -> Option<SentWrite> {
-        if let Some(i) = self.unanswered.iter().position(|w| w.data == obj.data) {
-            let mine = self.unanswered.swap_remove(i);
-            self.unanswered.clear();
+        if let Some(i) = self.known.unanswered.iter().position(|w| w.data == obj.data) {
+            let mine = self.known.unanswered.swap_remove(i);
+            self.known.unanswered.clear();
             return Some(mine);
         }
-        self.unanswered.retain(|w| w.condition.as_deref() == Some(obj.etag.as_str()));
+        self.known.unanswered.retain(|w| w.condition.as_deref() == Some(obj.etag.as_str()));
         None
     }
 
     /// The server answered 412 to a write conditioned on the etag the object still has. No
     /// competitor did that: the server does not honour If-Match as we send it. Report it as
     /// what it is and retry with backoff; a leader keeps its lease until it runs out.
-    fn refused_correct_write(&mut self, now: Clock, etag: &str) -> Action {
-        self.fails = self.fails.saturating_add(1);
-        self.last_error = Some(format!(
-            "storage refused a conditional write with the lock object's current etag {etag}: the server does not honour If-Match as sent (a server quirk; the start-up conformance check detects it)"
-        ));
-        let wait = self.backoff_ms(now);
-        self.done(now, wait)
+    fn refused_correct_write(&mut self, now: Clock, etag: String) -> Action {
+        self.report.fails = self.report.fails.saturating_add(1);
+        self.report.problem = Some(Problem::RefusedCorrectWrite { etag });
+        let at = self.retry_at(now);
+        self.done(now, at)
     }
 
     /// No lock object (a GET's 404, or a 404 on our If-Match). If we were watching a record,
     /// someone deleted it — perhaps under a leader whose lease still runs — so the absence
-    /// must stand for a leader timeout like any record. We create it at once only if we held
-    /// the last lease ourselves, or, with `trust_absent_object`, if we have watched nothing.
+    /// stands for a leader timeout like any record, unless the policy says otherwise (F1, F2).
     fn on_absent(&mut self, now: Clock) -> Action {
-        if std::mem::take(&mut self.recreate_now) || (self.obs.is_none() && self.cfg.trust_absent_object) {
-            self.obs = None;
-            return self.claim(now, None);
-        }
-        let first_seen = match &self.obs {
+        let first_look = self.known.obs.is_none();
+        let first_seen = match &self.known.obs {
             None => now.mono_ns,
             Some(o) if o.etag == ABSENT => o.first_seen,
             Some(_) => {
-                self.last_error =
-                    Some(format!("lock object {} was deleted; recreating it after one leader timeout", self.cfg.lockfile_path));
+                if !self.known.recreate_now {
+                    self.report.problem = Some(Problem::Deleted { key: self.cfg.lockfile_path.clone() });
+                }
                 now.mono_ns
             }
         };
-        self.obs = Some(Observation {
+        self.known.obs = Some(Observation {
             etag: ABSENT.into(),
             first_seen,
             record: Err(RecordError::Invalid("deleted".into())),
             changed: first_seen == now.mono_ns,
         });
-        if now.mono_ns - first_seen >= self.cfg.leader_timeout_ms * MS {
-            return self.claim(now, None);
-        }
-        let wait = self.follower_wait_ms(now);
-        self.done(now, wait)
+        self.decide(now, first_look)
     }
 
     /// Records what a read (or a probe) showed; resets the watch when the etag changed.
     fn note_record(&mut self, now: Clock, etag: &str, record: Result<LeaderRecord, RecordError>) {
-        if let Ok(r) = &record {
-            self.known_term = self.known_term.max(r.term);
-        }
         match &record {
-            Err(e) => self.last_error = Some(format!("lock object {}: {e}", self.cfg.lockfile_path)),
-            Ok(_) if self.last_error.as_deref().is_some_and(|e| e.starts_with("lock object")) => self.last_error = None,
-            Ok(_) => {}
-        }
-        let changed = match &self.obs {
-            Some(o) if o.etag == etag => {
-                self.obs.as_mut().unwrap().record = record;
-                self.obs.as_mut().unwrap().changed = false;
-                return;
+            Ok(r) => {
+                self.known.highest_term = self.known.highest_term.max(r.term);
+                // A record stands there now: if it goes, it is not our own object vanishing.
+                self.known.recreate_now = false;
+                self.recovered(Recovery::RecordRead);
             }
-            Some(_) => true,
-            None => false,
-        };
-        if changed || self.obs.is_none() {
-            self.leader_last_seen = Some(now.wall_ns);
+            Err(e) => self.report.problem = Some(Problem::Record { key: self.cfg.lockfile_path.clone(), error: e.clone() }),
         }
-        self.obs = Some(Observation { etag: etag.to_string(), first_seen: now.mono_ns, record, changed });
+        if let Some(o) = self.known.obs.as_mut().filter(|o| o.etag == etag) {
+            o.record = record;
+            o.changed = false;
+            return;
+        }
+        // A new etag (or the first look): its writer was alive recently.
+        let changed = self.known.obs.is_some();
+        self.report.leader_last_seen = Some(now.wall_ns);
+        self.known.obs = Some(Observation { etag: etag.to_string(), first_seen: now.mono_ns, record, changed });
     }
 
     fn note(&mut self, now: Clock, obj: &Object) {
         self.note_record(now, &obj.etag, LeaderRecord::parse(&obj.data));
     }
 
-    /// A follower has fresh knowledge of the object: take over, or wait.
-    fn decide(&mut self, now: Clock) -> Action {
-        let Some(o) = &self.obs else { return self.claim(now, None) };
-        let etag = o.etag.clone();
-        let takeover = match &o.record {
-            Ok(r) if r.is_resigned() => true,
-            _ => self.is_stale(now, o),
-        };
-        if takeover {
-            self.claim(now, Some(etag))
-        } else {
-            let wait = self.follower_wait_ms(now);
-            self.done(now, wait)
-        }
-    }
-
-    /// The etag has stood unchanged for a whole leader-timeout of our own clock — or, in the
-    /// opt-in timestamp mode, the writer's timestamp is older than leader-timeout plus skew.
-    fn is_stale(&self, now: Clock, o: &Observation) -> bool {
-        if now.mono_ns.saturating_sub(o.first_seen) >= self.cfg.leader_timeout_ms * MS {
-            return true;
-        }
-        match (&o.record, self.cfg.max_clock_skew_ms) {
-            (Ok(r), Some(skew)) => {
-                let age_ns = now.wall_ns - r.last_updated_unix_ns();
-                age_ns >= i128::from(self.cfg.leader_timeout_ms + skew) * i128::from(MS)
+    /// A follower has fresh knowledge of the object: the policy's follower rule decides.
+    fn decide(&mut self, now: Clock, first_look: bool) -> Action {
+        let Some(obs) = &self.known.obs else { return self.claim(now, None) };
+        let view = FollowerView { obs, first_look, recreate_now: self.known.recreate_now, probe_ok: self.step.probe_ok };
+        match policy::follower(&self.cfg, &view, now) {
+            FollowerMove::Claim { over, case } => {
+                if matches!(case, Takeover::F1Recreate | Takeover::F2TrustAbsent) {
+                    // We create the object as if nothing had been there.
+                    self.known.recreate_now = false;
+                    self.known.obs = None;
+                }
+                self.claim(now, over)
             }
-            _ => false,
+            FollowerMove::Wait { until } => self.done(now, until),
         }
-    }
-
-    /// When to look again: at the moment the current etag could become stale, and no later
-    /// than the frequent interval — or the infrequent one while a live leader is known.
-    fn follower_wait_ms(&self, now: Clock) -> u64 {
-        let Some(o) = &self.obs else { return self.cfg.frequent_interval_ms };
-        let healthy = o.changed && matches!(&o.record, Ok(r) if !r.is_resigned());
-        let base =
-            if healthy && !(self.cfg.peer_mode && self.probe_ok) { self.cfg.infrequent_interval_ms } else { self.cfg.frequent_interval_ms };
-        let stale_at = o.first_seen + self.cfg.leader_timeout_ms * MS;
-        let until_stale = stale_at.saturating_sub(now.mono_ns).div_ceil(MS);
-        if healthy { base } else { base.min(until_stale.max(1)) }
     }
 
     fn on_probe(&mut self, now: Clock, sent_at: u64, watching: Option<String>, r: Result<ProbeReply, String>) -> Action {
         let reply = match r {
-            Ok(ProbeReply::Leader(body)) => HealthReply::parse(&body).map_err(|e| e.to_string()),
-            Ok(ProbeReply::NotLeader) => Err("peer says it is not leader".to_string()),
-            Err(e) => Err(e),
+            Ok(ProbeReply::Leader(body)) => HealthReply::parse(&body).ok(),
+            Ok(ProbeReply::NotLeader) | Err(_) => None,
         };
-        match reply {
-            // A leader reports only the etag of a completed renewal: as good as reading it.
-            Ok(h) if !h.record.is_resigned() && h.lease_remaining_ms > 0 => {
-                self.probe_ok = true;
-                self.note_record(now, &h.etag, Ok(h.record));
-                let o = self.obs.as_ref().expect("just noted");
-                if self.is_stale(now, o) {
-                    let etag = o.etag.clone();
-                    return self.claim(now, Some(etag));
-                }
-                // An answer that brings news, or that was held for a while, means the leader
-                // supports watching: watch again at once. One that came back at once with
-                // nothing new is from a peer that does not: probe at the normal interval.
-                let news = watching.as_deref() != Some(o.etag.as_str());
-                let held = now.mono_ns - sent_at >= self.cfg.frequent_interval_ms * MS / 2;
-                if watching.is_some() && (news || held) {
-                    return self.done(now, 0);
-                }
-                // Trust extends no further than the lease the leader reported.
-                let wait = self.follower_wait_ms(now).min(h.lease_remaining_ms.max(1));
-                self.done(now, wait)
-            }
+        // A leader reports only the etag of a completed renewal: as good as reading it.
+        let Some(h) = reply.filter(|h| !h.record.is_resigned() && h.lease_remaining_ms > 0) else {
             // Failed probe: read S3 now, and poll frequently until things settle.
-            _ => {
-                self.probe_failed = true;
-                self.observe(now)
-            }
+            self.step.probe_failed = true;
+            return self.observe(now);
+        };
+        self.step.probe_ok = true;
+        self.note_record(now, &h.etag, Ok(h.record));
+        let o = self.known.obs.as_ref().expect("just noted");
+        if policy::stale(&self.cfg, o, now).is_some() {
+            let etag = o.etag.clone();
+            return self.claim(now, Some(etag));
         }
+        // An answer that brings news, or that was held for a while, means the leader supports
+        // watching: watch again at once. One that came back at once with nothing new is from a
+        // peer that does not: probe at the normal interval.
+        let news = watching.as_deref() != Some(o.etag.as_str());
+        let held = now.mono_ns - sent_at >= self.cfg.frequent_interval_ms * MS / 2;
+        if watching.is_some() && (news || held) {
+            return self.done(now, now.mono_ns);
+        }
+        // Trust extends no further than the lease the leader reported.
+        let at = policy::follower_next_at(&self.cfg, o, true, now).min(now.mono_ns + h.lease_remaining_ms.max(1) * MS);
+        self.done(now, at)
     }
 
     fn claim(&mut self, now: Clock, etag: Option<String>) -> Action {
-        if let Some(b) = self.backoff_until {
-            if now.mono_ns < b {
-                return self.done(now, (b - now.mono_ns).div_ceil(MS));
-            }
-            self.backoff_until = None;
+        if let Some(until) = policy::claim_blocked_until(self.known.backoff_until, now) {
+            return self.done(now, until);
         }
-        if self.ops >= MAX_OPS_PER_STEP {
-            return self.done(now, self.cfg.frequent_interval_ms);
+        self.known.backoff_until = None;
+        if let Some(wait) = self.out_of_ops(now) {
+            return wait;
         }
-        self.ops += 1;
-        let term = self.known_term + 1;
+        let term = self.known.highest_term + 1;
         let record = LeaderRecord::leading(&self.cfg.server_id, &self.cfg.server_addr, now.wall_ns, term);
         self.write(now, WriteKind::Claim, etag, term, record)
     }
@@ -606,15 +599,15 @@ impl Elector {
         // Unique bytes per write, so content-hash etags change on every write (see record.rs).
         record.nonce = self.rng.u64(1..);
         let data = record.to_json();
-        let timeout_ms = match (&self.role, kind) {
+        let timeout_ms = match (&self.known.role, kind) {
             // A renewal that answers after the lease is useless: give up at the deadline.
             (Role::Leader(l), WriteKind::Renew) if l.until > now.mono_ns => (l.until - now.mono_ns).div_ceil(MS),
             _ => self.request_timeout_ms(),
         };
         let claim = kind == WriteKind::Claim;
         let sent = SentWrite { data: data.clone(), condition: etag.clone(), sent_at: now.mono_ns, term, record, claim };
-        self.pending = Pending::Write { kind, sent };
-        Action::Put { key: self.cfg.lockfile_path.clone(), data, etag, timeout_ms }
+        let ticket = WriteTicket { serial: self.issue(), kind, sent };
+        Action::Put { key: self.cfg.lockfile_path.clone(), data, etag, timeout_ms, ticket }
     }
 
     fn on_claim(&mut self, now: Clock, sent: SentWrite, r: Result<String, StorageError>) -> Action {
@@ -637,45 +630,44 @@ impl Elector {
     /// A write timed out or met a 5xx: it may have been applied, now or later. Remember what
     /// we sent, so a later read can recognise it as ours.
     fn unanswered(&mut self, now: Clock, write: SentWrite, e: StorageError) -> Action {
-        if self.unanswered.len() == MAX_UNANSWERED {
-            self.unanswered.remove(0);
+        if self.known.unanswered.len() == MAX_UNANSWERED {
+            self.known.unanswered.remove(0);
         }
-        self.unanswered.push(write);
+        self.known.unanswered.push(write);
         self.failed(now, e)
     }
 
     fn reread(&mut self, now: Clock, why: ReadFor) -> Action {
-        if self.ops >= MAX_OPS_PER_STEP {
-            return self.done(now, self.cfg.frequent_interval_ms);
+        if let Some(wait) = self.out_of_ops(now) {
+            return wait;
         }
-        self.ops += 1;
         self.read(why)
     }
 
     /// Our write `etag`, sent at `sent_at`, succeeded: we hold the lease. Run the acquire hook
     /// before acting as leader; if the lease ran out while we waited, renew first.
     fn hold(&mut self, now: Clock, etag: String, term: u64, sent_at: u64, record: LeaderRecord) -> Action {
-        self.known_term = self.known_term.max(term);
+        self.known.highest_term = self.known.highest_term.max(term);
         // A write of ours succeeded: every earlier one was conditioned on an etag that is gone.
-        self.unanswered.clear();
+        self.known.unanswered.clear();
         self.note_record(now, &etag, Ok(record.clone()));
-        let until = sent_at + self.cfg.renew_deadline_ms * MS;
-        self.role = Role::Leader(Lease { etag, term, sent_at, until, hook_ok: false, proven: true, record });
+        let until = policy::lease_until(&self.cfg, sent_at);
+        self.known.role = Role::Leader(Lease { etag, term, sent_at, until, hook_ok: false, proven: true, record });
         if now.mono_ns >= until {
-            return self.renew(now);
+            return self.lead(now);
         }
-        self.run_acquire_hook(term)
+        self.acquire_hook(term)
     }
 
     /// Asks for the acquire hook; the instance acts as leader only once it succeeded.
-    fn run_acquire_hook(&mut self, term: u64) -> Action {
-        self.pending = Pending::AcquireHook;
-        Action::AcquireHook { term, leader_id: self.cfg.server_id.clone() }
+    fn acquire_hook(&mut self, term: u64) -> Action {
+        let ticket = HookTicket { serial: self.issue(), after: AfterHook::Lead };
+        Action::AcquireHook { term, leader_id: self.cfg.server_id.clone(), ticket }
     }
 
     fn on_acquire_hook(&mut self, now: Clock, r: Result<(), String>) -> Action {
-        let Role::Leader(lease) = &mut self.role else {
-            return self.done(now, self.cfg.frequent_interval_ms);
+        let Role::Leader(lease) = &mut self.known.role else {
+            return self.done(now, now.mono_ns + self.cfg.frequent_interval_ms * MS);
         };
         match r {
             Ok(()) => {
@@ -685,15 +677,15 @@ impl Elector {
                 if now.mono_ns >= lease.until {
                     return self.send_renewal(now);
                 }
-                let wait = self.leader_wait_ms(now);
-                self.done(now, wait)
+                let at = policy::renew_at(&self.cfg, lease);
+                self.done(now, at)
             }
             Err(e) => {
                 // Resign, and stay out for a leader-timeout so we do not loop acquire → resign.
                 let (etag, term) = (lease.etag.clone(), lease.term);
-                self.last_error = Some(format!("acquire hook failed, resigned: {e}"));
-                self.role = Role::Follower;
-                self.backoff_until = Some(now.mono_ns + self.cfg.leader_timeout_ms * MS);
+                self.report.problem = Some(Problem::AcquireHook(e));
+                self.known.role = Role::Follower;
+                self.known.backoff_until = Some(now.mono_ns + self.cfg.leader_timeout_ms * MS);
                 self.write_resigned(now, etag, term, false)
             }
         }
@@ -701,57 +693,55 @@ impl Elector {
 
     // ---- leaders -------------------------------------------------------------------------
 
-    fn renew(&mut self, now: Clock) -> Action {
-        let Role::Leader(lease) = &self.role else { return self.observe(now) };
-        if !lease.proven {
-            return self.reread(now, ReadFor::Prove);
+    /// A leader's step: the policy's leader rule decides.
+    fn lead(&mut self, now: Clock) -> Action {
+        let Role::Leader(lease) = &self.known.role else { return self.observe(now) };
+        match policy::leader(lease, now) {
+            LeaderMove::Prove => self.reread(now, ReadFor::Prove),
+            LeaderMove::StepDown(why) => self.lose(now, why),
+            LeaderMove::Renew => self.send_renewal(now),
         }
-        if now.mono_ns >= lease.until && lease.hook_ok {
-            return self.lose(now, "lease expired before a renewal succeeded");
-        }
-        self.send_renewal(now)
     }
 
     fn send_renewal(&mut self, now: Clock) -> Action {
-        let Role::Leader(lease) = &self.role else { return self.observe(now) };
-        if self.ops >= MAX_OPS_PER_STEP {
-            let wait = self.leader_wait_ms(now);
-            return self.done(now, wait);
+        if let Some(wait) = self.out_of_ops(now) {
+            return wait;
         }
-        self.ops += 1;
+        let Role::Leader(lease) = &self.known.role else { return self.observe(now) };
         let (etag, term) = (lease.etag.clone(), lease.term);
         let record = LeaderRecord::leading(&self.cfg.server_id, &self.cfg.server_addr, now.wall_ns, term);
         self.write(now, WriteKind::Renew, Some(etag), term, record)
     }
 
     fn on_renew(&mut self, now: Clock, sent: SentWrite, r: Result<String, StorageError>) -> Action {
-        let Role::Leader(lease) = &mut self.role else { return self.done(now, self.cfg.frequent_interval_ms) };
+        let Role::Leader(lease) = &mut self.known.role else {
+            return self.done(now, now.mono_ns + self.cfg.frequent_interval_ms * MS);
+        };
         match r {
             Ok(etag) => {
                 let record = sent.record;
                 lease.etag = etag.clone();
                 lease.sent_at = sent.sent_at;
-                lease.until = sent.sent_at + self.cfg.renew_deadline_ms * MS;
+                lease.until = policy::lease_until(&self.cfg, sent.sent_at);
                 lease.record = record.clone();
-                let hook_ok = lease.hook_ok;
+                let (hook_ok, in_time, renew_at) = (lease.hook_ok, policy::renewed_in_time(lease, now), policy::renew_at(&self.cfg, lease));
                 self.succeeded();
-                self.unanswered.clear();
+                self.known.unanswered.clear();
                 self.note_record(now, &etag, Ok(record));
                 if !hook_ok {
                     // The lease was won while its hook could not run (it had already lapsed).
-                    return self.run_acquire_hook(sent.term);
+                    return self.acquire_hook(sent.term);
                 }
-                if now.mono_ns >= self.lease_until() {
-                    return self.lose(now, "renewal succeeded only after the lease had expired");
+                if !in_time {
+                    return self.lose(now, Loss::RenewedTooLate);
                 }
-                let wait = self.leader_wait_ms(now);
-                self.done(now, wait)
+                self.done(now, renew_at)
             }
             // Someone wrote since our last renewal — or our own unanswered write was applied,
             // or the server refused a correct write. Only a read can tell which.
             Err(StorageError::PreconditionFailed) => self.reread(now, ReadFor::Refused { condition: sent.condition }),
             Err(StorageError::Conflict) => self.reread(now, ReadFor::Observe),
-            Err(StorageError::NotFound) if !self.unanswered.is_empty() => self.reread(now, ReadFor::Observe),
+            Err(StorageError::NotFound) if !self.known.unanswered.is_empty() => self.reread(now, ReadFor::Observe),
             Err(StorageError::NotFound) => self.lose_deleted(now),
             Err(e @ StorageError::Unavailable(_)) => self.unanswered(now, sent, e),
             Err(e) => self.failed(now, e),
@@ -759,33 +749,32 @@ impl Elector {
     }
 
     /// Leadership ends now. The lose hook runs if the acquire hook had run.
-    fn lose(&mut self, now: Clock, why: &str) -> Action {
-        let Role::Leader(lease) = mem::replace(&mut self.role, Role::Follower) else {
+    fn lose(&mut self, now: Clock, why: Loss) -> Action {
+        let Role::Leader(lease) = mem::take(&mut self.known.role) else {
             return self.observe(now);
         };
-        self.last_error = Some(format!("lost leadership of term {}: {why}", lease.term));
-        if lease.hook_ok { self.lose_hook(lease.term, AfterLose::Observe) } else { self.observe(now) }
+        self.report.problem = Some(Problem::Lost { term: lease.term, why });
+        if lease.hook_ok { self.lose_hook(lease.term, AfterHook::Observe) } else { self.observe(now) }
     }
 
-    /// Our object vanished under our lease: nobody else can hold one (watchers wait a leader
-    /// timeout on an absence), so we may recreate it at once.
+    /// Our object vanished under our lease: we may recreate it at once (policy F1).
     fn lose_deleted(&mut self, now: Clock) -> Action {
-        self.recreate_now = true;
-        self.lose(now, "the lock object was deleted")
+        self.known.recreate_now = true;
+        self.lose(now, Loss::Deleted)
     }
 
-    fn lose_hook(&mut self, term: u64, after: AfterLose) -> Action {
-        self.pending = Pending::LoseHook(after);
-        Action::LoseHook { term, leader_id: self.cfg.server_id.clone() }
+    fn lose_hook(&mut self, term: u64, after: AfterHook) -> Action {
+        let ticket = HookTicket { serial: self.issue(), after };
+        Action::LoseHook { term, leader_id: self.cfg.server_id.clone(), ticket }
     }
 
-    fn on_lose_hook(&mut self, now: Clock, after: AfterLose, r: Result<(), String>) -> Action {
+    fn on_lose_hook(&mut self, now: Clock, after: AfterHook, r: Result<(), String>) -> Action {
         if let Err(e) = r {
-            self.last_error = Some(format!("lose hook failed: {e}"));
+            self.report.problem = Some(Problem::LoseHook(e));
         }
         match after {
-            AfterLose::Observe => self.observe(now),
-            AfterLose::Resign { etag, term, stop } => self.write_resigned(now, etag, term, stop),
+            AfterHook::Resign { etag, term, stop } => self.write_resigned(now, etag, term, stop),
+            AfterHook::Observe | AfterHook::Lead => self.observe(now),
         }
     }
 
@@ -794,7 +783,7 @@ impl Elector {
     }
 
     fn on_resigned(&mut self, now: Clock, term: u64, stop: bool, r: Result<String, StorageError>) -> Action {
-        self.stopped = stop;
+        self.known.stopped = stop;
         match r {
             Ok(etag) => {
                 self.succeeded();
@@ -802,31 +791,35 @@ impl Elector {
             }
             // Best effort: if it failed, followers take over when the lease runs out.
             Err(e) => {
-                self.fails += 1;
-                self.last_error = Some(format!("writing the resigned record failed: {e}"));
+                self.report.fails += 1;
+                self.report.problem = Some(Problem::Resign(e));
             }
         }
-        let wait = match self.backoff_until {
-            Some(b) if b > now.mono_ns => (b - now.mono_ns).div_ceil(MS),
-            _ => self.cfg.frequent_interval_ms,
-        };
-        self.done(now, wait)
+        let at = policy::claim_blocked_until(self.known.backoff_until, now).unwrap_or(now.mono_ns + self.cfg.frequent_interval_ms * MS);
+        self.done(now, at)
     }
 
     // ---- shared helpers --------------------------------------------------------------------
 
-    fn lease_until(&self) -> u64 {
-        match &self.role {
-            Role::Leader(l) => l.until,
-            Role::Follower => 0,
-        }
+    /// A new ticket serial: the outstanding action is now this one.
+    fn issue(&mut self) -> u64 {
+        self.step.serial = self.step.serial.wrapping_add(1);
+        self.step.serial
     }
 
-    /// Next renewal one frequent interval after the last successful send, before the deadline.
-    fn leader_wait_ms(&self, now: Clock) -> u64 {
-        let Role::Leader(l) = &self.role else { return self.cfg.frequent_interval_ms };
-        let next = (l.sent_at + self.cfg.frequent_interval_ms * MS).min(l.until);
-        next.saturating_sub(now.mono_ns).div_ceil(MS).max(1)
+    /// Counts one storage or probe call against the step's budget (it guards against a 409/412
+    /// ping-pong). Over budget, the step ends: a leader resumes at its renewal instant, a
+    /// follower after the frequent interval.
+    fn out_of_ops(&mut self, now: Clock) -> Option<Action> {
+        if self.step.ops < MAX_OPS_PER_STEP {
+            self.step.ops += 1;
+            return None;
+        }
+        let at = match &self.known.role {
+            Role::Leader(l) => policy::renew_at(&self.cfg, l),
+            Role::Follower => now.mono_ns + self.cfg.frequent_interval_ms * MS,
+        };
+        Some(self.done(now, at))
     }
 
     fn request_timeout_ms(&self) -> u64 {
@@ -834,38 +827,49 @@ impl Elector {
     }
 
     fn succeeded(&mut self) {
-        self.fails = 0;
-        if self.last_error.as_deref().is_some_and(|e| e.starts_with("storage")) {
-            self.last_error = None;
+        self.report.fails = 0;
+        self.recovered(Recovery::StorageAnswered);
+    }
+
+    fn recovered(&mut self, event: Recovery) {
+        if self.report.problem.as_ref().is_some_and(|p| p.cleared_by(event)) {
+            self.report.problem = None;
         }
     }
 
-    /// A storage call failed: report it and retry with exponential backoff and jitter — for a
-    /// leader, always before its lease runs out.
+    /// A storage call failed: report it and retry with backoff — for a leader, always before
+    /// its lease runs out.
     fn failed(&mut self, now: Clock, e: StorageError) -> Action {
-        self.fails = self.fails.saturating_add(1);
-        self.last_error = Some(e.to_string());
-        let wait = self.backoff_ms(now);
-        self.done(now, wait)
+        self.report.fails = self.report.fails.saturating_add(1);
+        self.report.problem = Some(Problem::Storage(e));
+        let at = self.retry_at(now);
+        self.done(now, at)
     }
 
-    /// Exponential in the failures in a row, jittered, capped at the frequent interval and,
-    /// for a leader, at its lease's end.
-    fn backoff_ms(&mut self, now: Clock) -> u64 {
-        let base = (self.cfg.frequent_interval_ms / 8).max(1);
-        let backoff = base.saturating_mul(1 << self.fails.min(10).saturating_sub(1)).min(self.cfg.frequent_interval_ms);
-        let jittered = backoff / 2 + self.rng.u64(0..=backoff / 2);
-        let wait = match &self.role {
-            Role::Leader(l) => jittered.min(l.until.saturating_sub(now.mono_ns).div_ceil(MS)),
-            Role::Follower => jittered,
+    fn retry_at(&mut self, now: Clock) -> u64 {
+        let lease = match &self.known.role {
+            Role::Leader(l) => Some(l),
+            Role::Follower => None,
         };
-        wait.max(1)
+        policy::retry_at(&self.cfg, self.report.fails, &mut self.rng, lease, now)
     }
 
-    fn done(&mut self, now: Clock, next_step_in_ms: u64) -> Action {
-        self.pending = Pending::Idle;
-        self.last_election = Some(now.wall_ns);
-        Action::Done { next_step_in_ms }
+    /// Ends the step; the next is due at the monotonic instant `at` (at once if it has passed).
+    fn done(&mut self, now: Clock, at: u64) -> Action {
+        self.report.last_election = Some(now.wall_ns);
+        self.report.next_step_at = Some(at);
+        Action::Done { next_step_in_ms: at.saturating_sub(now.mono_ns).div_ceil(MS) }
+    }
+}
+
+impl Completion {
+    fn serial(&self) -> u64 {
+        match self {
+            Completion::Got(t, _) => t.serial,
+            Completion::Put(t, _) => t.serial,
+            Completion::Probed(t, _) => t.serial,
+            Completion::Hook(t, _) => t.serial,
+        }
     }
 }
 

@@ -142,6 +142,21 @@ impl Io for Node<'_> {
     }
 }
 
+fn got(a: Action, r: Result<Object, StorageError>) -> Completion {
+    let Action::Get { ticket, .. } = a else { panic!("expected a read, got {a:?}") };
+    Completion::Got(ticket, r)
+}
+
+fn put_answer(a: Action, r: Result<String, StorageError>) -> Completion {
+    let Action::Put { ticket, .. } = a else { panic!("expected a write, got {a:?}") };
+    Completion::Put(ticket, r)
+}
+
+fn hook_answer(a: Action, r: Result<(), String>) -> Completion {
+    let (Action::AcquireHook { ticket, .. } | Action::LoseHook { ticket, .. }) = a else { panic!("expected a hook, got {a:?}") };
+    Completion::Hook(ticket, r)
+}
+
 fn cfg(id: &str) -> Config {
     Config { lockfile_path: KEY.into(), server_id: id.into(), server_addr: format!("{id}:8993"), ..Config::default() }
 }
@@ -328,12 +343,12 @@ fn if_match_on_a_deleted_object_competes_with_if_none_match() {
     let stale = w.objects[KEY].clone();
     w.advance(15_000);
     // b reads the stale record and takes over with If-Match; the object vanishes in between.
-    assert!(matches!(b.begin_step(w.clock()), Action::Get { .. }));
-    let put = b.complete(w.clock(), Completion::Got(Ok(stale.clone())));
+    let read = b.begin_step(w.clock());
+    let put = b.complete(w.clock(), got(read, Ok(stale.clone())));
     assert!(matches!(&put, Action::Put { etag: Some(e), .. } if *e == stale.etag), "{put:?}");
     // Someone may have replaced the record and lead, and that replacement been deleted: the
     // absence must stand for a leader timeout, then b competes with If-None-Match.
-    let wait = b.complete(w.clock(), Completion::Put(Err(StorageError::NotFound)));
+    let wait = b.complete(w.clock(), put_answer(put, Err(StorageError::NotFound)));
     assert!(matches!(wait, Action::Done { .. }), "{wait:?}");
     w.objects.remove(KEY);
     let start = w.mono;
@@ -441,19 +456,17 @@ fn an_acquire_hook_slower_than_the_lease_is_followed_by_a_renewal_not_a_loss() {
     let mut b = elector(&w, "b");
     w.hook_latency_ms = 12_000;
     let first = b.begin_step(w.clock());
-    assert!(matches!(first, Action::Get { .. }));
-    let claim = b.complete(w.clock(), Completion::Got(Err(StorageError::NotFound)));
+    let claim = b.complete(w.clock(), got(first, Err(StorageError::NotFound)));
     assert!(matches!(claim, Action::Put { etag: None, .. }));
-    let hook = b.complete(w.clock(), Completion::Put(Ok("\"mine\"".into())));
+    let hook = b.complete(w.clock(), put_answer(claim, Ok("\"mine\"".into())));
     assert!(matches!(hook, Action::AcquireHook { term: 1, .. }));
     w.advance(12_000);
-    let renew = b.complete(w.clock(), Completion::Hook(Ok(())));
+    let renew = b.complete(w.clock(), hook_answer(hook, Ok(())));
     assert!(matches!(&renew, Action::Put { etag: Some(e), .. } if e == "\"mine\""), "{renew:?}");
     // A 412 is read back first: only another instance's record means a loss.
-    let read = b.complete(w.clock(), Completion::Put(Err(StorageError::PreconditionFailed)));
-    assert!(matches!(read, Action::Get { .. }), "{read:?}");
+    let read = b.complete(w.clock(), put_answer(renew, Err(StorageError::PreconditionFailed)));
     let theirs = Object { data: LeaderRecord::leading("c", "", w.wall, 2).to_json(), etag: "\"theirs\"".into() };
-    let lose = b.complete(w.clock(), Completion::Got(Ok(theirs)));
+    let lose = b.complete(w.clock(), got(read, Ok(theirs)));
     assert!(matches!(lose, Action::LoseHook { term: 1, .. }), "{lose:?}");
     assert!(b.status(w.clock()).last_error.unwrap().contains("another instance wrote"));
 }
@@ -894,4 +907,39 @@ mod hostile {
         }
         assert_eq!(w.probes, 0, "never probed: {:?}", w.probe_paths);
     }
+}
+
+#[test]
+fn an_answer_to_an_abandoned_step_is_not_taken_for_the_new_one() {
+    let w = World::new();
+    let mut a = elector(&w, "a");
+    let old = a.begin_step(w.clock());
+    let new = a.begin_step(w.clock());
+    // The old step's read answers "absent": taken for the new step, it would claim.
+    let after = a.complete(w.clock(), got(old, Err(StorageError::NotFound)));
+    assert!(matches!(after, Action::Done { .. }), "{after:?}");
+    // The host lost track of what is outstanding: the new step's answer is dropped too.
+    let after = a.complete(w.clock(), got(new, Err(StorageError::NotFound)));
+    assert!(matches!(after, Action::Done { .. }), "{after:?}");
+    assert!(!a.is_leader(w.clock()));
+}
+
+#[test]
+fn only_our_own_vanished_object_is_recreated_at_once_not_a_later_leaders() {
+    let mut w = World::new();
+    let mut a = elector(&w, "a");
+    step(&mut w, &mut a);
+    w.advance(5_000);
+    // a's renewal meets a deleted object; before a reads again, b has created its own.
+    let renew = a.begin_step(w.clock());
+    let lose = a.complete(w.clock(), put_answer(renew, Err(StorageError::NotFound)));
+    let read = a.complete(w.clock(), hook_answer(lose, Ok(())));
+    let theirs = Object { data: LeaderRecord::leading("b", "", w.wall, 2).to_json(), etag: "\"b\"".into() };
+    let done = a.complete(w.clock(), got(read, Ok(theirs)));
+    assert!(matches!(done, Action::Done { .. }), "{done:?}");
+    // b's object is deleted under b's lease: a must wait a leader timeout, as for anyone's.
+    w.objects.remove(KEY);
+    w.advance(1_000);
+    step(&mut w, &mut a);
+    assert!(!a.is_leader(w.clock()) && !w.objects.contains_key(KEY), "b's lease may still run");
 }

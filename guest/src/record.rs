@@ -41,11 +41,14 @@ fn zero_time() -> OffsetDateTime {
 }
 
 /// Why a lock object could not be read as a record.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub enum RecordError {
     TooLarge(usize),
     Invalid(String),
 }
+
+impl std::error::Error for RecordError {}
 
 impl fmt::Display for RecordError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

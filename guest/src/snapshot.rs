@@ -9,6 +9,7 @@
 use crate::config::Config;
 use crate::io::Clock;
 use crate::machine::{Elector, Lease, Observation, Role, SentWrite};
+use crate::problem::Problem;
 use crate::record::{LeaderRecord, RecordError};
 use serde::{Deserialize, Serialize};
 
@@ -32,7 +33,10 @@ struct Saved {
     unanswered: Vec<SavedSentWrite>,
     backoff_until: Option<u64>,
     fails: u32,
-    last_error: Option<String>,
+    /// Older states saved the problem's text as `last_error`; it is not read back (a message
+    /// is not a problem the elector can reason about).
+    #[serde(default)]
+    problem: Option<Problem>,
     leader_last_seen: Option<i128>,
     stopped: bool,
 }
@@ -70,7 +74,7 @@ struct SavedSentWrite {
 
 impl Elector {
     pub fn export_state(&self, now: Clock) -> Vec<u8> {
-        let lease = match &self.role {
+        let lease = match &self.known.role {
             Role::Leader(l) => Some(SavedLease {
                 etag: l.etag.clone(),
                 term: l.term,
@@ -88,16 +92,16 @@ impl Elector {
             mono_ns: now.mono_ns,
             wall_ns: now.wall_ns,
             lease,
-            observation: self.obs.as_ref().map(|o| SavedObservation {
+            observation: self.known.obs.as_ref().map(|o| SavedObservation {
                 etag: o.etag.clone(),
                 first_seen: o.first_seen,
                 record: o.record.as_ref().ok().cloned(),
                 error: o.record.as_ref().err().map(|e| e.to_string()),
                 changed: o.changed,
             }),
-            known_term: self.known_term,
+            known_term: self.known.highest_term,
             unanswered: self
-                .unanswered
+                .known.unanswered
                 .iter()
                 .map(|a| SavedSentWrite {
                     data: a.data.clone(),
@@ -108,11 +112,11 @@ impl Elector {
                     record: a.record.clone(),
                 })
                 .collect(),
-            backoff_until: self.backoff_until,
-            fails: self.fails,
-            last_error: self.last_error.clone(),
-            leader_last_seen: self.leader_last_seen,
-            stopped: self.stopped,
+            backoff_until: self.known.backoff_until,
+            fails: self.report.fails,
+            problem: self.report.problem.clone(),
+            leader_last_seen: self.report.leader_last_seen,
+            stopped: self.known.stopped,
         };
         serde_json::to_vec(&saved).expect("state always serialises")
     }
@@ -135,7 +139,7 @@ impl Elector {
         let past = |t: u64| if continuous { t } else { 0 };
         let since = |t: u64| if continuous { t } else { now.mono_ns };
         let timeout = e.cfg.leader_timeout_ms * MS;
-        e.role = match saved.lease {
+        e.known.role = match saved.lease {
             Some(l) => Role::Leader(Lease {
                 etag: l.etag,
                 term: l.term,
@@ -149,7 +153,7 @@ impl Elector {
             }),
             None => Role::Follower,
         };
-        e.obs = saved.observation.map(|o| Observation {
+        e.known.obs = saved.observation.map(|o| Observation {
             etag: o.etag,
             first_seen: since(o.first_seen),
             record: match o.record {
@@ -158,8 +162,8 @@ impl Elector {
             },
             changed: o.changed,
         });
-        e.known_term = saved.known_term;
-        e.unanswered = saved
+        e.known.highest_term = saved.known_term;
+        e.known.unanswered = saved
             .unanswered
             .into_iter()
             .map(|a| SentWrite {
@@ -171,11 +175,11 @@ impl Elector {
                 claim: a.claim,
             })
             .collect();
-        e.backoff_until = saved.backoff_until.map(|b| if continuous { b } else { now.mono_ns + timeout });
-        e.fails = saved.fails;
-        e.last_error = saved.last_error;
-        e.leader_last_seen = saved.leader_last_seen;
-        e.stopped = saved.stopped;
+        e.known.backoff_until = saved.backoff_until.map(|b| if continuous { b } else { now.mono_ns + timeout });
+        e.report.fails = saved.fails;
+        e.report.problem = saved.problem;
+        e.report.leader_last_seen = saved.leader_last_seen;
+        e.known.stopped = saved.stopped;
         Ok(e)
     }
 }

@@ -54,6 +54,50 @@ macro_rules! status_to_wit {
                 term: s.term,
                 lease_until: s.lease_until,
                 last_error: s.last_error,
+                problem: s.problem.map(|k| match k {
+                    $crate::ProblemKind::Storage => $m::ProblemKind::Storage,
+                    $crate::ProblemKind::RefusedCorrectWrite => $m::ProblemKind::RefusedCorrectWrite,
+                    $crate::ProblemKind::Record => $m::ProblemKind::Record,
+                    $crate::ProblemKind::Deleted => $m::ProblemKind::Deleted,
+                    $crate::ProblemKind::Lost => $m::ProblemKind::Lost,
+                    $crate::ProblemKind::AcquireHook => $m::ProblemKind::AcquireHook,
+                    $crate::ProblemKind::LoseHook => $m::ProblemKind::LoseHook,
+                    $crate::ProblemKind::Resign => $m::ProblemKind::Resign,
+                }),
+                stopped: s.stopped,
+            }
+        }
+    };
+}
+
+/// `status_from_wit!(m)`, where `m` is a generated `types` module in scope, defines
+/// `status_from_wit(m::Status) -> Status`.
+#[macro_export]
+macro_rules! status_from_wit {
+    ($m:ident) => {
+        fn status_from_wit(s: $m::Status) -> $crate::Status {
+            $crate::Status {
+                server_id: s.server_id,
+                lockfile_path: s.lockfile_path,
+                is_leader: s.is_leader,
+                leader_id: s.leader_id,
+                leader_addr: s.leader_addr,
+                leader_last_seen_unix_ns: s.leader_last_seen_unix_ns.map(i128::from),
+                last_election_unix_ns: s.last_election_unix_ns.map(i128::from),
+                consecutive_fails: s.consecutive_fails,
+                term: s.term,
+                lease_until: s.lease_until,
+                last_error: s.last_error,
+                problem: s.problem.map(|k| match k {
+                    $m::ProblemKind::Storage => $crate::ProblemKind::Storage,
+                    $m::ProblemKind::RefusedCorrectWrite => $crate::ProblemKind::RefusedCorrectWrite,
+                    $m::ProblemKind::Record => $crate::ProblemKind::Record,
+                    $m::ProblemKind::Deleted => $crate::ProblemKind::Deleted,
+                    $m::ProblemKind::Lost => $crate::ProblemKind::Lost,
+                    $m::ProblemKind::AcquireHook => $crate::ProblemKind::AcquireHook,
+                    $m::ProblemKind::LoseHook => $crate::ProblemKind::LoseHook,
+                    $m::ProblemKind::Resign => $crate::ProblemKind::Resign,
+                }),
                 stopped: s.stopped,
             }
         }

@@ -25,7 +25,8 @@
 //!
 //! A violation panics with the seed and the recent event log; rerun that seed to replay it.
 
-use s3lect_guest::{Action, Clock, Completion, Config, Elector, LeaderRecord, Object, ProbeReply, StorageError};
+use s3lect_guest::{Loss, Problem};
+use s3lect_guest::{Action, Clock, Completion, Config, Elector, HookTicket, LeaderRecord, Object, ProbeReply, ProbeTicket, ReadTicket, StorageError, WriteTicket};
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap};
 
@@ -98,7 +99,7 @@ enum Reply {
 enum Ev {
     Step(usize),
     /// Completion for node, valid only if the node's generation still matches.
-    Deliver(usize, u64, Completion),
+    Deliver(usize, u64, Answer),
     Apply {
         node: usize,
         epoch: u64,
@@ -126,6 +127,8 @@ struct Node {
     epoch: u64,
     /// Outstanding action and its timeout (real time).
     waiting: Option<(u64, u64)>,
+    /// The outstanding action's ticket, handed back with its answer.
+    ticket: Option<Ticket>,
     /// Term of a successful acquire not yet followed by a lose (or a crash).
     acquired: Option<u64>,
     pending_acquire: Option<u64>,
@@ -173,6 +176,7 @@ impl Sim {
                 partitioned_until: 0,
                 epoch: 0,
                 waiting: None,
+                ticket: None,
                 acquired: None,
                 pending_acquire: None,
                 pending_lose: false,
@@ -355,7 +359,8 @@ impl Sim {
                 if std::env::var("SIM_TRACE").is_ok() {
                     self.note(format!("n{i} <- {}", format!("{completion:?}").chars().take(90).collect::<String>()));
                 }
-                self.complete(i, completion);
+                let ticket = self.nodes[i].ticket.take().expect("a node waits only with a ticket");
+                self.complete(i, ticket.answer(completion));
             }
             Ev::Apply { node, epoch, key_etag, data, reply, reply_delay } => {
                 let result = self.apply(key_etag, data);
@@ -365,7 +370,7 @@ impl Sim {
                     Reply::Reset => Err(StorageError::Unavailable("connection reset".into())),
                     Reply::Delivered => result,
                 };
-                self.push(self.now + reply_delay, Ev::Deliver(node, epoch, Completion::Put(result)));
+                self.push(self.now + reply_delay, Ev::Deliver(node, epoch, Answer::Put(result)));
             }
             Ev::Crash(i) => {
                 if self.nodes[i].elector.take().is_some() {
@@ -448,6 +453,7 @@ impl Sim {
             self.note(format!("n{i} -> {:?} (leader {lead})", short(&action)));
         }
         let epoch = self.nodes[i].epoch;
+        self.nodes[i].ticket = Ticket::of(&action);
         let timeout_ms = match &action {
             Action::Get { timeout_ms, .. } | Action::Put { timeout_ms, .. } | Action::Probe { timeout_ms, .. } => Some(*timeout_ms),
             _ => None,
@@ -477,7 +483,7 @@ impl Sim {
                     2 => Err(StorageError::Unavailable("503 SlowDown".into())),
                     _ => self.object.clone().ok_or(StorageError::NotFound),
                 };
-                self.push(self.now + d1 + d2, Ev::Deliver(i, epoch, Completion::Got(reply)));
+                self.push(self.now + d1 + d2, Ev::Deliver(i, epoch, Answer::Got(reply)));
             }
             Action::Put { data, etag, timeout_ms, .. } => {
                 self.nodes[i].written.insert(data.clone());
@@ -491,9 +497,9 @@ impl Sim {
                         let at = self.real_after(i, timeout_ms) + self.rng.u64(1..3_000) * MS;
                         self.push(at, Ev::Apply { node: i, epoch, key_etag: etag, data, reply: Reply::Lost, reply_delay: 0 });
                     }
-                    1 => self.push(self.now + d1 + d2, Ev::Deliver(i, epoch, Completion::Put(Err(StorageError::Conflict)))),
+                    1 => self.push(self.now + d1 + d2, Ev::Deliver(i, epoch, Answer::Put(Err(StorageError::Conflict)))),
                     2 => {
-                        self.push(self.now + d1 + d2, Ev::Deliver(i, epoch, Completion::Put(Err(StorageError::Unavailable("500".into())))))
+                        self.push(self.now + d1 + d2, Ev::Deliver(i, epoch, Answer::Put(Err(StorageError::Unavailable("500".into())))))
                     }
                     // Applied, but the reply is lost (always so while partitioned), or the
                     // connection is cut before it.
@@ -523,27 +529,27 @@ impl Sim {
                     }
                     _ => Err("connection refused".to_string()),
                 };
-                self.push(self.now + 2 * d, Ev::Deliver(i, epoch, Completion::Probed(reply)));
+                self.push(self.now + 2 * d, Ev::Deliver(i, epoch, Answer::Probed(reply)));
             }
             Action::AcquireHook { term, .. } => {
                 let ok = !(self.faulty() && self.rng.u8(0..15) == 0);
                 self.nodes[i].pending_acquire = ok.then_some(term);
                 let d = self.rng.u64(0..HOOK_MAX_MS) * MS;
                 let result = if ok { Ok(()) } else { Err("hook failed".to_string()) };
-                self.push(self.now + d, Ev::Deliver(i, epoch, Completion::Hook(result)));
+                self.push(self.now + d, Ev::Deliver(i, epoch, Answer::Hook(result)));
             }
             Action::LoseHook { term, .. } => {
                 self.nodes[i].pending_lose = true;
                 self.note(format!("n{i} lose hook term {term}"));
                 let d = self.rng.u64(0..HOOK_MAX_MS) * MS;
-                self.push(self.now + d, Ev::Deliver(i, epoch, Completion::Hook(Ok(()))));
+                self.push(self.now + d, Ev::Deliver(i, epoch, Answer::Hook(Ok(()))));
             }
         }
     }
 
     fn complete(&mut self, i: usize, completion: Completion) {
         let n = &mut self.nodes[i];
-        if matches!(completion, Completion::Hook(_)) {
+        if matches!(completion, Completion::Hook(..)) {
             if let Some(term) = n.pending_acquire.take() {
                 if n.last_acquired.is_some_and(|t| t >= term) {
                     let prev = n.last_acquired;
@@ -563,14 +569,14 @@ impl Sim {
         }
         let now = self.clock(i);
         let elector = self.nodes[i].elector.as_mut().unwrap();
-        let error_before = elector.status(now).last_error;
+        let error_before = elector.problem().cloned();
         let shown = match &completion {
-            Completion::Got(Ok(obj)) => Some(obj.data.clone()),
+            Completion::Got(_, Ok(obj)) => Some(obj.data.clone()),
             _ => None,
         };
         let action = elector.complete(now, completion);
-        let error_after = elector.status(now).last_error;
-        if error_after != error_before && error_after.as_deref().is_some_and(|e| e.contains("another instance wrote")) {
+        let error_after = elector.problem().cloned();
+        if error_after != error_before && matches!(error_after, Some(Problem::Lost { why: Loss::OtherWriter, .. })) {
             match shown {
                 Some(data) if !self.nodes[i].written.contains(&data) => {}
                 _ => self.fail(format!("n{i} stepped down for another instance's write, but the object was its own")),
@@ -598,12 +604,12 @@ fn short(a: &Action) -> String {
     }
 }
 
-fn timeout_completion(action: &Action) -> Completion {
+fn timeout_completion(action: &Action) -> Answer {
     let e = StorageError::Unavailable("timed out".into());
     match action {
-        Action::Get { .. } => Completion::Got(Err(e)),
-        Action::Put { .. } => Completion::Put(Err(e)),
-        _ => Completion::Probed(Err("timed out".into())),
+        Action::Get { .. } => Answer::Got(Err(e)),
+        Action::Put { .. } => Answer::Put(Err(e)),
+        _ => Answer::Probed(Err("timed out".into())),
     }
 }
 
@@ -677,4 +683,43 @@ fn sweep_many_seeds() {
         steps += run_seed(1_000_000 + seed, Broken::None);
     }
     println!("sweep: {n} seeds, {steps} election steps, {} s simulated, 0 violations, in {:?}", n * 240, start.elapsed());
+}
+
+/// An answer as the simulated network delivers it; it meets its ticket on delivery.
+#[derive(Debug)]
+enum Answer {
+    Got(Result<Object, StorageError>),
+    Put(Result<String, StorageError>),
+    Probed(Result<ProbeReply, String>),
+    Hook(Result<(), String>),
+}
+
+#[derive(Debug)]
+enum Ticket {
+    Read(ReadTicket),
+    Write(WriteTicket),
+    Probe(ProbeTicket),
+    Hook(HookTicket),
+}
+
+impl Ticket {
+    fn of(action: &Action) -> Option<Ticket> {
+        Some(match action {
+            Action::Get { ticket, .. } => Ticket::Read(ticket.clone()),
+            Action::Put { ticket, .. } => Ticket::Write(ticket.clone()),
+            Action::Probe { ticket, .. } => Ticket::Probe(ticket.clone()),
+            Action::AcquireHook { ticket, .. } | Action::LoseHook { ticket, .. } => Ticket::Hook(ticket.clone()),
+            Action::Done { .. } => return None,
+        })
+    }
+
+    fn answer(self, a: Answer) -> Completion {
+        match (self, a) {
+            (Ticket::Read(t), Answer::Got(r)) => Completion::Got(t, r),
+            (Ticket::Write(t), Answer::Put(r)) => Completion::Put(t, r),
+            (Ticket::Probe(t), Answer::Probed(r)) => Completion::Probed(t, r),
+            (Ticket::Hook(t), Answer::Hook(r)) => Completion::Hook(t, r),
+            (t, a) => panic!("simulator bug: {a:?} delivered for {t:?}"),
+        }
+    }
 }

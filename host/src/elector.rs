@@ -9,7 +9,7 @@ use crate::probe::PeerProbe;
 use crate::runtime::{ComponentElector, HostIo, Outcome, Runtime, Stopping};
 use crate::storage::{Storage, conforming_storage};
 use s3lect_guest::record::printable;
-use s3lect_guest::{HealthReply, Status};
+use s3lect_guest::{HealthReply, ProblemKind, Status};
 use serde::Serialize;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
@@ -505,9 +505,9 @@ async fn resign(shared: &Shared, guest: &mut ComponentElector) -> Result<()> {
     let status = guest.resign().await;
     let outcome = match &status {
         Err(e) => Err(Error::Storage(format!("resigning failed ({e}); followers take over when the lease runs out"))),
-        // The core reports a failed resignation write as its last problem.
-        Ok(st) => match st.last_error.as_deref() {
-            Some(e) if e.starts_with("writing the resigned record failed") && st.last_error != before => {
+        // The core reports a failed resignation write as its newest problem.
+        Ok(st) => match (&st.problem, &st.last_error) {
+            (Some(ProblemKind::Resign), Some(e)) if st.last_error != before => {
                 Err(Error::Storage(format!("{e}; followers take over when the lease runs out")))
             }
             _ => Ok(()),

@@ -350,20 +350,20 @@ impl ComponentElector {
         self.refuel()?;
         let iface = self.bindings.s3lect_election_election().elector();
         let o = iface.call_step(&mut self.store, self.handle).await.map_err(rt_err)?;
-        Ok(Outcome { status: from_wit_status(o.status), next_step: Duration::from_millis(o.next_step_in_ms), health: o.health })
+        Ok(Outcome { status: status_from_wit(o.status), next_step: Duration::from_millis(o.next_step_in_ms), health: o.health })
     }
 
     /// The component's status, without a step (one export call, no I/O).
     pub async fn status(&mut self) -> Result<Status> {
         self.refuel()?;
         let iface = self.bindings.s3lect_election_election().elector();
-        Ok(from_wit_status(iface.call_status(&mut self.store, self.handle).await.map_err(rt_err)?))
+        Ok(status_from_wit(iface.call_status(&mut self.store, self.handle).await.map_err(rt_err)?))
     }
 
     pub async fn resign(&mut self) -> Result<Status> {
         self.refuel()?;
         let iface = self.bindings.s3lect_election_election().elector();
-        Ok(from_wit_status(iface.call_resign(&mut self.store, self.handle).await.map_err(rt_err)?))
+        Ok(status_from_wit(iface.call_resign(&mut self.store, self.handle).await.map_err(rt_err)?))
     }
 
     pub async fn update_config(&mut self, cfg: &Config) -> Result<()> {
@@ -389,22 +389,7 @@ fn from_wit_config_error(e: wit::ConfigError) -> ConfigError {
     ConfigError { rule: e.rule, message: e.message }
 }
 
-fn from_wit_status(s: wit::Status) -> Status {
-    Status {
-        server_id: s.server_id,
-        lockfile_path: s.lockfile_path,
-        is_leader: s.is_leader,
-        leader_id: s.leader_id,
-        leader_addr: s.leader_addr,
-        leader_last_seen_unix_ns: s.leader_last_seen_unix_ns.map(i128::from),
-        last_election_unix_ns: s.last_election_unix_ns.map(i128::from),
-        consecutive_fails: s.consecutive_fails,
-        term: s.term,
-        lease_until: s.lease_until,
-        last_error: s.last_error,
-        stopped: s.stopped,
-    }
-}
+s3lect_guest::status_from_wit!(wit);
 
 #[cfg(test)]
 mod tests {

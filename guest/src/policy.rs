@@ -1,0 +1,177 @@
+//! The election's decisions in one place: given what a node knows and the time, claim, renew,
+//! step down (why) or wait (until when). The machine around it only keeps books and asks for
+//! I/O. The numbered cases are the ones `docs/design.md` argues safe; a change here must pass
+//! the long simulator sweep (see the README, "Where things live").
+//!
+//! Every instant is on the node's monotonic clock, in nanoseconds; deadlines are named here
+//! and nowhere else.
+
+use crate::config::Config;
+use crate::io::Clock;
+use crate::machine::{ABSENT, Lease, Observation};
+use crate::problem::Loss;
+
+pub(crate) const MS: u64 = 1_000_000;
+
+/// What a follower does with fresh knowledge of the lock object.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum FollowerMove {
+    /// Write a claim conditioned on `over` (`None`: If-None-Match, the object is absent).
+    Claim { over: Option<String>, case: Takeover },
+    /// Look again at this instant.
+    Wait { until: u64 },
+}
+
+/// Which case of [`follower`] allowed a claim.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Takeover {
+    F1Recreate,
+    F2TrustAbsent,
+    F3Resigned,
+    F4Unchanged,
+    F5Timestamp,
+}
+
+/// What a follower knows when it decides.
+pub(crate) struct FollowerView<'a> {
+    /// The lock object as last seen (`ABSENT` etag while it is missing).
+    pub obs: &'a Observation,
+    /// This read is the first look: nothing was watched before it.
+    pub first_look: bool,
+    /// Our own object vanished under our lease.
+    pub recreate_now: bool,
+    /// A peer probe answered in this step: the leader is watched at the frequent interval.
+    pub probe_ok: bool,
+}
+
+/// The follower's rule; the first case that applies wins.
+///
+/// - **F1** No object, and our own object vanished under our lease → claim at once (nobody
+///   else can hold a lease: watchers wait a leader timeout on an absence).
+/// - **F2** No object at the first look, with `trust_absent_object` → claim at once.
+/// - **F3** The record is resigned → claim over it.
+/// - **F4** The etag (or the absence) has stood unchanged for a leader timeout of our
+///   monotonic clock → claim over it.
+/// - **F5** Timestamp mode: the writer's timestamp is older than leader timeout plus skew →
+///   claim over it.
+/// - **F6** Otherwise wait until [`follower_next_at`].
+///
+/// A claim is further held back by [`claim_blocked_until`].
+pub(crate) fn follower(cfg: &Config, v: &FollowerView, now: Clock) -> FollowerMove {
+    let o = v.obs;
+    let absent = o.etag == ABSENT;
+    let over = if absent { None } else { Some(o.etag.clone()) };
+    let case = if absent && v.recreate_now {
+        Some(Takeover::F1Recreate)
+    } else if absent && v.first_look && cfg.trust_absent_object {
+        Some(Takeover::F2TrustAbsent)
+    } else if matches!(&o.record, Ok(r) if r.is_resigned()) {
+        Some(Takeover::F3Resigned)
+    } else {
+        stale(cfg, o, now)
+    };
+    match case {
+        Some(case) => FollowerMove::Claim { over, case },
+        None => FollowerMove::Wait { until: follower_next_at(cfg, o, v.probe_ok, now) },
+    }
+}
+
+/// F4 and F5: the record's writer may be gone.
+pub(crate) fn stale(cfg: &Config, o: &Observation, now: Clock) -> Option<Takeover> {
+    if now.mono_ns >= stale_at(cfg, o) {
+        return Some(Takeover::F4Unchanged);
+    }
+    match (&o.record, cfg.max_clock_skew_ms) {
+        (Ok(r), Some(skew))
+            if now.wall_ns - r.last_updated_unix_ns() >= i128::from(cfg.leader_timeout_ms + skew) * i128::from(MS) =>
+        {
+            Some(Takeover::F5Timestamp)
+        }
+        _ => None,
+    }
+}
+
+/// When an unchanged etag becomes stale (F4).
+pub(crate) fn stale_at(cfg: &Config, o: &Observation) -> u64 {
+    o.first_seen + cfg.leader_timeout_ms * MS
+}
+
+/// F6: when a waiting follower looks again. At the instant the etag can become stale, and no
+/// later than the frequent interval; a leader seen alive (its etag just changed) is polled at
+/// the infrequent interval, unless a peer probe watches it.
+pub(crate) fn follower_next_at(cfg: &Config, o: &Observation, probe_ok: bool, now: Clock) -> u64 {
+    let healthy = o.changed && matches!(&o.record, Ok(r) if !r.is_resigned());
+    if healthy {
+        let interval = if cfg.peer_mode && probe_ok { cfg.frequent_interval_ms } else { cfg.infrequent_interval_ms };
+        return now.mono_ns + interval * MS;
+    }
+    (now.mono_ns + cfg.frequent_interval_ms * MS).min(stale_at(cfg, o)).max(now.mono_ns + MS)
+}
+
+/// F0: after a failed acquire hook a node does not compete until its backoff ends.
+pub(crate) fn claim_blocked_until(backoff_until: Option<u64>, now: Clock) -> Option<u64> {
+    backoff_until.filter(|&b| now.mono_ns < b)
+}
+
+/// What a leader does at the start of a step.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum LeaderMove {
+    /// Read the object first: the lease came from carried state.
+    Prove,
+    /// Leadership is over.
+    StepDown(Loss),
+    /// Write a renewal conditioned on the lease's etag.
+    Renew,
+}
+
+/// The leader's rule; the first case that applies wins.
+///
+/// - **L1** A lease restored from carried state is not acted on until a read shows the
+///   object holds its record → read.
+/// - **L2** The lease ran out (its acquire hook had run) before a renewal succeeded → step
+///   down. A lease whose hook has not run yet is renewed instead: nobody saw it lead, and a
+///   successful renewal proves nobody wrote meanwhile.
+/// - **L3** Otherwise renew.
+///
+/// After a renewal: **L4** it succeeded only after the lease's end → step down
+/// ([`renewed_in_time`]); otherwise wait until [`renew_at`].
+pub(crate) fn leader(lease: &Lease, now: Clock) -> LeaderMove {
+    if !lease.proven {
+        LeaderMove::Prove
+    } else if now.mono_ns >= lease.until && lease.hook_ok {
+        LeaderMove::StepDown(Loss::LeaseExpired)
+    } else {
+        LeaderMove::Renew
+    }
+}
+
+/// L4.
+pub(crate) fn renewed_in_time(lease: &Lease, now: Clock) -> bool {
+    now.mono_ns < lease.until
+}
+
+/// A lease won by a write sent at `sent_at` ends here, answered or not: the renew deadline
+/// counts from the send, so no delay of the answer can stretch it.
+pub(crate) fn lease_until(cfg: &Config, sent_at: u64) -> u64 {
+    sent_at + cfg.renew_deadline_ms * MS
+}
+
+/// The next renewal: one frequent interval after the last successful send, before the lease
+/// ends.
+pub(crate) fn renew_at(cfg: &Config, lease: &Lease) -> u64 {
+    (lease.sent_at + cfg.frequent_interval_ms * MS).min(lease.until)
+}
+
+/// Retry after a failure: exponential in the failures in a row (`fails` ≥ 1), jittered,
+/// capped at the frequent interval and, for a leader, at its lease's end.
+pub(crate) fn retry_at(cfg: &Config, fails: u32, rng: &mut fastrand::Rng, lease: Option<&Lease>, now: Clock) -> u64 {
+    let base = (cfg.frequent_interval_ms / 8).max(1);
+    let backoff = base.saturating_mul(1 << fails.min(10).saturating_sub(1)).min(cfg.frequent_interval_ms);
+    let jittered = backoff / 2 + rng.u64(0..=backoff / 2);
+    let at = now.mono_ns + jittered * MS;
+    let at = match lease {
+        Some(l) => at.min(l.until.max(now.mono_ns)),
+        None => at,
+    };
+    at.max(now.mono_ns + MS)
+}
