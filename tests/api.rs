@@ -1,10 +1,10 @@
-//! The Rust API that mirrors Go s3lect: the Elector trait on S3Elector, status, waiters,
+//! The Rust API that mirrors Go s3lect: the Elector trait on Elector, status, waiters,
 //! config updates, hooks, and MockStorage's cross-process atomicity.
 
 mod common;
 
-use s3lect::elector::wait_until;
-use s3lect::{Elector, ElectorConfig, Error, LeaderRecord, MockStorage, S3Elector, S3ElectorOptions, Storage, StorageError, hook};
+use common::wait_until;
+use s3lect::{Elector, ElectorConfig, Error, LeaderRecord, MockStorage, Storage, StorageError, hook};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -22,8 +22,8 @@ fn config(id: &str, lock: &str) -> ElectorConfig {
     }
 }
 
-fn elector(cfg: ElectorConfig, storage: &Arc<MockStorage>) -> S3Elector {
-    S3Elector::new(S3ElectorOptions { config: cfg, storage: storage.clone() }).unwrap()
+fn elector(cfg: ElectorConfig, storage: &Arc<MockStorage>) -> Elector {
+    Elector::new(cfg, storage.clone()).unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -31,7 +31,7 @@ async fn elector_lifecycle_status_and_waiters() {
     let storage = Arc::new(MockStorage::new_mock().unwrap());
     let a = elector(config("a", "g/api.json"), &storage);
     assert!(!a.is_leader());
-    assert_eq!(a.get_leadership_status().server_id, "a");
+    assert_eq!(a.status().server_id, "a");
     assert!(matches!(a.stop().await, Err(Error::NotStarted)));
 
     // Many waiters, registered before anything happens, are all woken.
@@ -52,7 +52,7 @@ async fn elector_lifecycle_status_and_waiters() {
     }
     tokio::time::timeout(Duration::from_secs(10), leader_waiter).await.unwrap().unwrap().unwrap();
 
-    let st = a.get_leadership_status();
+    let st = a.status();
     assert!(st.is_leader && a.is_leader());
     assert_eq!((st.leader_id.as_str(), st.leader_addr.as_str(), st.term, st.consecutive_fails), ("a", "a.local:8993", 1, 0));
     assert!(st.lease_remaining_ms.is_some_and(|ms| ms <= 600), "{st:?}");
@@ -79,7 +79,7 @@ async fn elector_lifecycle_status_and_waiters() {
     let other_id = config("z", "g/api.json");
     assert!(matches!(a.update_config(other_id).await, Err(Error::Config(e)) if e.rule == "identity-immutable"));
     a.update_config(ElectorConfig { infrequent_interval: Duration::from_millis(500), ..config("a", "g/api.json") }).await.unwrap();
-    assert_eq!(a.get_config().infrequent_interval, Duration::from_millis(500));
+    assert_eq!(a.config().infrequent_interval, Duration::from_millis(500));
     assert!(a.is_leader(), "a config update does not disturb leadership");
 
     a.stop().await.unwrap();
@@ -93,7 +93,7 @@ async fn elector_lifecycle_status_and_waiters() {
 async fn failed_acquire_hook_resigns_and_another_elector_takes_over() {
     let storage = Arc::new(MockStorage::new_mock().unwrap());
     let mut cfg = config("a", "g/hook.json");
-    cfg.on_acquire_leadership = Some(hook(|_| async { Err("cannot attach the network interface".to_string()) }));
+    cfg.on_acquire_leadership = Some(hook(|_| async { Err("cannot attach the network interface".into()) }));
     let a = elector(cfg, &storage);
     a.start().await.unwrap();
     let st = wait_until(&a, Duration::from_secs(10), |s| s.last_error.is_some()).await.unwrap();
@@ -129,7 +129,7 @@ async fn status_readers_never_wait_behind_a_slow_hook() {
     entered_rx.await.unwrap();
     let t = Instant::now();
     for _ in 0..100 {
-        let st = a.get_leadership_status();
+        let st = a.status();
         assert!(!st.is_leader, "not leader before its acquire hook finished");
     }
     assert!(t.elapsed() < Duration::from_millis(100), "status reads took {:?} while the hook ran", t.elapsed());

@@ -3,13 +3,9 @@
 
 mod common;
 
-use common::{seaweed, storage};
-use s3lect::elector::wait_until;
+use common::{seaweed, storage, wait_until};
 use s3lect::tls::{self, GeneratedPki};
-use s3lect::{
-    Elector, ElectorConfig, HealthServer, HealthServerConfig, LeaderRecord, MockStorage, S3Elector, S3ElectorOptions, Storage,
-    leadership_handler,
-};
+use s3lect::{Elector, ElectorConfig, HealthServer, HealthServerConfig, LeaderRecord, MockStorage, Storage, leadership_handler};
 use s3lect_guest::HealthReply;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -39,10 +35,10 @@ async fn node(
     storage: Arc<dyn Storage>,
     pki: &GeneratedPki,
     tune: impl FnOnce(&mut ElectorConfig),
-) -> (S3Elector, HealthServer, String) {
+) -> (Elector, HealthServer, String) {
     let mut cfg = config(id, lock);
     tune(&mut cfg);
-    let elector = S3Elector::new(S3ElectorOptions { config: cfg.clone(), storage }).unwrap();
+    let elector = Elector::new(cfg.clone(), storage).unwrap();
     let server = HealthServer::new(HealthServerConfig {
         bind_address: "127.0.0.1:0".into(),
         cert_pem: pki.server_cert_pem.clone().into_bytes(),
@@ -102,7 +98,7 @@ async fn peer_mode_follower_probes_over_tls_instead_of_reading_s3_and_takes_over
     let counted = s3lect::storage::CountingStorage::new(s3.clone());
     let (b, _sb, _) = node("b", lock, counted.clone(), &pki, |_| {}).await;
     b.enable_peer_mode(pki.ca_cert_pem.as_bytes()).await.unwrap();
-    assert!(b.get_config().peer_mode);
+    assert!(b.config().peer_mode);
     b.start().await.unwrap();
     wait_until(&b, Duration::from_secs(10), |s| s.leader_id == "a").await.unwrap();
     // Over the next several steps the follower learns of the leader only by probing it.
@@ -121,14 +117,14 @@ async fn peer_mode_follower_probes_over_tls_instead_of_reading_s3_and_takes_over
     let handover = stopped.elapsed().as_millis();
     println!("peer-mode graceful handover: {handover} ms");
     assert!(handover <= 1000 + 1000, "a failed probe reads S3 at once: took {handover} ms");
-    assert_eq!(b.get_leadership_status().term, 2);
+    assert_eq!(b.status().term, 2);
     b.stop().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn leadership_handler_mounts_in_a_users_own_http_server() {
     let storage: Arc<dyn Storage> = Arc::new(MockStorage::new_mock().unwrap());
-    let elector = S3Elector::new(S3ElectorOptions { config: config("a", "g/embed.json"), storage }).unwrap();
+    let elector = Elector::new(config("a", "g/embed.json"), storage).unwrap();
     let handler = leadership_handler(elector.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

@@ -39,7 +39,9 @@ pub fn drive(elector: &mut Elector, io: &mut impl Io, first: Action) -> u64 {
         let completion = match action {
             Action::Done { next_step_in_ms } => return next_step_in_ms,
             Action::Get { key, timeout_ms, ticket } => Completion::Got(ticket, io.get(&key, timeout_ms)),
-            Action::Put { key, data, etag, timeout_ms, ticket } => Completion::Put(ticket, io.put(&key, &data, etag.as_deref(), timeout_ms)),
+            Action::Put { key, data, etag, timeout_ms, ticket } => {
+                Completion::Put(ticket, io.put(&key, &data, etag.as_deref(), timeout_ms))
+            }
             Action::Probe { addr, path, timeout_ms, ticket } => Completion::Probed(ticket, io.probe(&addr, &path, timeout_ms)),
             Action::AcquireHook { term, leader_id, ticket } => Completion::Hook(ticket, io.acquire_hook(term, &leader_id)),
             Action::LoseHook { term, leader_id, ticket } => Completion::Hook(ticket, io.lose_hook(term, &leader_id)),

@@ -104,14 +104,14 @@ pub(crate) enum ReadFor {
 // the step does next, so an answer of the wrong kind cannot be expressed; its serial catches an
 // answer to an action the machine no longer waits for (a step abandoned for a new one).
 
-/// Handed back with the answer to [`Action::Get`](crate::Action::Get).
+/// Handed back with the answer to [`Action::Get`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ReadTicket {
     serial: u64,
     why: ReadFor,
 }
 
-/// Handed back with the answer to [`Action::Put`](crate::Action::Put).
+/// Handed back with the answer to [`Action::Put`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WriteTicket {
     serial: u64,
@@ -119,7 +119,7 @@ pub struct WriteTicket {
     sent: SentWrite,
 }
 
-/// Handed back with the answer to [`Action::Probe`](crate::Action::Probe).
+/// Handed back with the answer to [`Action::Probe`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ProbeTicket {
     serial: u64,

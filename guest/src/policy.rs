@@ -82,9 +82,7 @@ pub(crate) fn stale(cfg: &Config, o: &Observation, now: Clock) -> Option<Takeove
         return Some(Takeover::F4Unchanged);
     }
     match (&o.record, cfg.max_clock_skew_ms) {
-        (Ok(r), Some(skew))
-            if now.wall_ns - r.last_updated_unix_ns() >= i128::from(cfg.leader_timeout_ms + skew) * i128::from(MS) =>
-        {
+        (Ok(r), Some(skew)) if now.wall_ns - r.last_updated_unix_ns() >= i128::from(cfg.leader_timeout_ms + skew) * i128::from(MS) => {
             Some(Takeover::F5Timestamp)
         }
         _ => None,

@@ -1,5 +1,5 @@
 //! What went wrong, as a value. The elector keeps the most recent problem for its status; each
-//! kind says by type when it is over (see [`Problem::cleared_by`]), so nothing is cleared by
+//! kind says by type when it is over (see `Problem::cleared_by`), so nothing is cleared by
 //! matching message text. The WIT carries the kind and the rendered message.
 
 use crate::io::StorageError;

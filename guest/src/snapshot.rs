@@ -101,7 +101,8 @@ impl Elector {
             }),
             known_term: self.known.highest_term,
             unanswered: self
-                .known.unanswered
+                .known
+                .unanswered
                 .iter()
                 .map(|a| SavedSentWrite {
                     data: a.data.clone(),

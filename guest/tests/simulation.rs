@@ -25,8 +25,11 @@
 //!
 //! A violation panics with the seed and the recent event log; rerun that seed to replay it.
 
+use s3lect_guest::{
+    Action, Clock, Completion, Config, Elector, HookTicket, LeaderRecord, Object, ProbeReply, ProbeTicket, ReadTicket, StorageError,
+    WriteTicket,
+};
 use s3lect_guest::{Loss, Problem};
-use s3lect_guest::{Action, Clock, Completion, Config, Elector, HookTicket, LeaderRecord, Object, ProbeReply, ProbeTicket, ReadTicket, StorageError, WriteTicket};
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap};
 
@@ -498,9 +501,7 @@ impl Sim {
                         self.push(at, Ev::Apply { node: i, epoch, key_etag: etag, data, reply: Reply::Lost, reply_delay: 0 });
                     }
                     1 => self.push(self.now + d1 + d2, Ev::Deliver(i, epoch, Answer::Put(Err(StorageError::Conflict)))),
-                    2 => {
-                        self.push(self.now + d1 + d2, Ev::Deliver(i, epoch, Answer::Put(Err(StorageError::Unavailable("500".into())))))
-                    }
+                    2 => self.push(self.now + d1 + d2, Ev::Deliver(i, epoch, Answer::Put(Err(StorageError::Unavailable("500".into()))))),
                     // Applied, but the reply is lost (always so while partitioned), or the
                     // connection is cut before it.
                     _ => {

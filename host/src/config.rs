@@ -105,6 +105,27 @@ fn ms(d: Duration) -> u64 {
 }
 
 impl ElectorConfig {
+    /// Defaults for every setting, for `server_id` on the lock object `lockfile_path`.
+    pub fn new(lockfile_path: impl Into<String>, server_id: impl Into<String>) -> ElectorConfig {
+        ElectorConfig { lockfile_path: lockfile_path.into(), server_id: server_id.into(), ..ElectorConfig::default() }
+    }
+
+    /// The three timings that must fit together (see `docs/design.md`): how often the leader
+    /// renews, how long an unchanged record stands before followers take over, and how long
+    /// after its last successful renewal a leader still believes it leads. Checked here.
+    pub fn with_timings(
+        mut self,
+        frequent_interval: Duration,
+        leader_timeout: Duration,
+        renew_deadline: Duration,
+    ) -> Result<Self, ConfigError> {
+        self.frequent_interval = frequent_interval;
+        self.leader_timeout = leader_timeout;
+        self.renew_deadline = renew_deadline;
+        self.validate()?;
+        Ok(self)
+    }
+
     /// The component's view of this configuration.
     pub fn core(&self) -> Config {
         Config {

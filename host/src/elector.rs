@@ -1,4 +1,4 @@
-//! `S3Elector`: the Go API's elector. A tokio task owns the guest component and runs one step
+//! `Elector`: the Go API's elector. A tokio task owns the guest component and runs one step
 //! at a time at the interval the guest asks for; everything else reads a snapshot the task
 //! publishes, so status readers never wait behind a slow S3 call or a slow hook.
 
@@ -11,34 +11,10 @@ use crate::storage::{Storage, conforming_storage};
 use s3lect_guest::record::printable;
 use s3lect_guest::{HealthReply, ProblemKind, Status};
 use serde::Serialize;
-use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
-
-/// Leader election for a distributed system (Go s3lect's `Elector`). Cancellation is by
-/// dropping a future or wrapping it in `tokio::time::timeout`, where Go passes a context.
-pub trait Elector: Send + Sync {
-    /// Checks the config (and the storage's conditional-write support), then joins the election.
-    fn start(&self) -> impl Future<Output = Result<()>> + Send;
-    /// Leaves the election; a leader runs its lose hook and resigns so followers take over at once.
-    fn stop(&self) -> impl Future<Output = Result<()>> + Send;
-    /// True only while the lease is valid and the acquire hook has succeeded.
-    fn is_leader(&self) -> bool;
-    /// Resolves when this instance becomes leader.
-    fn wait_for_leadership(&self) -> impl Future<Output = Result<()>> + Send;
-    /// Resolves after an election step completes later than `since` (None: the first step).
-    fn wait_for_next_election(&self, since: Option<SystemTime>) -> impl Future<Output = Result<LeadershipStatus>> + Send;
-    /// The current leader's identity, empty if none is known.
-    fn leader_id(&self) -> String;
-    fn get_leadership_status(&self) -> LeadershipStatus;
-    /// Turns on peer mode, trusting `ca_cert_pem` for the peers' health endpoints.
-    fn enable_peer_mode(&self, ca_cert_pem: &[u8]) -> impl Future<Output = Result<()>> + Send;
-    /// Validates and applies a new configuration from the next step on.
-    fn update_config(&self, config: ElectorConfig) -> impl Future<Output = Result<()>> + Send;
-    fn get_config(&self) -> ElectorConfig;
-}
 
 /// Detailed leadership status: Go s3lect's eight fields, plus the fencing term, the lease left,
 /// and the most recent problem.
@@ -90,7 +66,7 @@ impl LeadershipStatus {
     }
 }
 
-/// Leadership changes of one elector (see [`S3Elector::watch_leadership`]).
+/// Leadership changes of one elector (see [`Elector::watch_leadership`]).
 pub struct LeadershipWatch {
     rx: watch::Receiver<Snapshot>,
     leading: bool,
@@ -130,12 +106,6 @@ impl LeadershipWatch {
             }
         }
     }
-}
-
-/// Options for [`S3Elector::new`].
-pub struct S3ElectorOptions {
-    pub config: ElectorConfig,
-    pub storage: Arc<dyn Storage>,
 }
 
 /// What the driver task last published.
@@ -178,20 +148,42 @@ struct Inner {
     running: tokio::sync::Mutex<Option<Running>>,
 }
 
-/// Leader election through a lock object in S3 (or any [`Storage`]). Cheap to clone.
+/// One participant in leader election through a lock object in S3 (or any [`Storage`]); Go
+/// s3lect's `Elector`. Cheap to clone: clones share the participant. Cancellation is by
+/// dropping a future or wrapping it in `tokio::time::timeout`, where Go passes a context.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> s3lect::Result<()> {
+/// use s3lect::{Elector, ElectorConfig, MemoryStorage};
+/// use std::sync::Arc;
+/// use std::time::Duration;
+///
+/// let config = ElectorConfig::new("jobs/leader.json", "node-a")
+///     .with_timings(Duration::from_millis(200), Duration::from_millis(800), Duration::from_millis(400))?;
+/// let elector = Elector::new(config, Arc::new(MemoryStorage::new()))?;
+/// elector.start().await?;
+/// elector.wait_for_leadership().await?;
+/// assert!(elector.is_leader());
+/// assert_eq!(elector.status().term, 1);
+/// elector.stop().await?;
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone)]
-pub struct S3Elector {
+pub struct Elector {
     inner: Arc<Inner>,
 }
 
-impl S3Elector {
-    pub fn new(options: S3ElectorOptions) -> Result<S3Elector> {
-        options.config.validate()?;
+impl Elector {
+    /// A participant that has not joined yet ([`Elector::start`] joins); checks the config.
+    pub fn new(config: ElectorConfig, storage: Arc<dyn Storage>) -> Result<Elector> {
+        config.validate()?;
         let (snapshot, _) = watch::channel(Snapshot::default());
-        Ok(S3Elector {
+        Ok(Elector {
             inner: Arc::new(Inner {
-                storage: options.storage,
-                shared: Arc::new(Shared { snapshot, config: Mutex::new(options.config) }),
+                storage,
+                shared: Arc::new(Shared { snapshot, config: Mutex::new(config) }),
                 running: tokio::sync::Mutex::new(None),
             }),
         })
@@ -220,7 +212,8 @@ impl S3Elector {
 
     /// Resolves when the health reply would differ from one for `etag`: a renewal, the end of
     /// leadership (including lease expiry), or after `limit`. Powers the long-poll watch.
-    pub async fn wait_for_health_change(&self, etag: &str, limit: Duration) -> std::result::Result<(), ()> {
+    /// True when it changed, false when `limit` passed first.
+    pub(crate) async fn wait_for_health_change(&self, etag: &str, limit: Duration) -> bool {
         let deadline = tokio::time::Instant::now() + limit;
         let mut rx = self.inner.shared.snapshot.subscribe();
         loop {
@@ -228,40 +221,24 @@ impl S3Elector {
                 let s = rx.borrow_and_update();
                 let now = Instant::now();
                 if !s.leading(now) || s.health.as_ref().is_none_or(|h| h.etag != etag) {
-                    return Ok(());
+                    return true;
                 }
                 // The lease can end without a new snapshot: wake for that too.
                 s.lease_deadline.map_or(deadline, |d| deadline.min(d.into()))
             };
             if tokio::time::timeout_at(wake, rx.changed()).await.is_err() && tokio::time::Instant::now() >= deadline {
-                return Err(());
+                return false;
             }
         }
     }
 
-    fn config(&self) -> ElectorConfig {
+    /// The configuration in force (Go's `GetConfig`).
+    pub fn config(&self) -> ElectorConfig {
         self.inner.shared.config.lock().unwrap().clone()
     }
-}
 
-fn host_io(cfg: &ElectorConfig, storage: &Arc<dyn Storage>, stopping: &Stopping) -> Result<HostIo> {
-    let probe = if cfg.peer_mode { Some(Arc::new(PeerProbe::new(cfg.peer_ca_cert.as_deref(), cfg.peer_allow_plain_http)?)) } else { None };
-    Ok(HostIo {
-        storage: storage.clone(),
-        probe,
-        on_acquire: cfg.on_acquire_leadership.clone(),
-        on_lose: cfg.on_lose_leadership.clone(),
-        hook_timeout: cfg.hook_timeout,
-        stopping: stopping.clone(),
-    })
-}
-
-fn wall(ns: i128) -> Option<time::OffsetDateTime> {
-    time::OffsetDateTime::from_unix_timestamp_nanos(ns).ok()
-}
-
-impl Elector for S3Elector {
-    async fn start(&self) -> Result<()> {
+    /// Checks the config (and the storage's conditional-write support), then joins the election.
+    pub async fn start(&self) -> Result<()> {
         let mut running = self.inner.running.lock().await;
         if running.is_some() {
             return Err(Error::AlreadyStarted);
@@ -283,7 +260,10 @@ impl Elector for S3Elector {
         Ok(())
     }
 
-    async fn stop(&self) -> Result<()> {
+    /// Leaves the election; a leader runs its lose hook and resigns so followers take over at
+    /// once. An error says the resignation could not be written (followers then wait out the
+    /// lease).
+    pub async fn stop(&self) -> Result<()> {
         let Some(running) = self.inner.running.lock().await.take() else { return Err(Error::NotStarted) };
         let (reply, done) = oneshot::channel();
         let mut outcome = Ok(());
@@ -294,11 +274,13 @@ impl Elector for S3Elector {
         outcome
     }
 
-    fn is_leader(&self) -> bool {
+    /// True only while the lease is valid and the acquire hook has succeeded.
+    pub fn is_leader(&self) -> bool {
         self.inner.shared.snapshot.borrow().leading(Instant::now())
     }
 
-    async fn wait_for_leadership(&self) -> Result<()> {
+    /// Resolves when this instance becomes leader.
+    pub async fn wait_for_leadership(&self) -> Result<()> {
         let mut rx = self.inner.shared.snapshot.subscribe();
         loop {
             {
@@ -314,14 +296,16 @@ impl Elector for S3Elector {
         }
     }
 
-    async fn wait_for_next_election(&self, since: Option<SystemTime>) -> Result<LeadershipStatus> {
+    /// Resolves after an election step completes later than `since` (None: the first step).
+    /// `since = status().last_election_time` waits for the next step.
+    pub async fn wait_for_next_election(&self, since: Option<SystemTime>) -> Result<LeadershipStatus> {
         let mut rx = self.inner.shared.snapshot.subscribe();
         loop {
             {
                 let s = rx.borrow_and_update();
                 if s.last_election.is_some_and(|t| since.is_none_or(|since| t > since)) {
                     drop(s);
-                    return Ok(self.get_leadership_status());
+                    return Ok(self.status());
                 }
                 if s.stopped {
                     return Err(Error::Stopped);
@@ -331,11 +315,13 @@ impl Elector for S3Elector {
         }
     }
 
-    fn leader_id(&self) -> String {
-        self.get_leadership_status().leader_id
+    /// The current leader's identity, empty if none is known.
+    pub fn leader_id(&self) -> String {
+        self.status().leader_id
     }
 
-    fn get_leadership_status(&self) -> LeadershipStatus {
+    /// Everything this participant knows (Go's `GetLeadershipStatus`).
+    pub fn status(&self) -> LeadershipStatus {
         let s = self.inner.shared.snapshot.borrow();
         let now = Instant::now();
         let cfg = self.config();
@@ -357,14 +343,16 @@ impl Elector for S3Elector {
         LeadershipStatus::from_core(st, now, s.lease_deadline)
     }
 
-    async fn enable_peer_mode(&self, ca_cert_pem: &[u8]) -> Result<()> {
+    /// Turns on peer mode, trusting `ca_cert_pem` for the peers' health endpoints.
+    pub async fn enable_peer_mode(&self, ca_cert_pem: &[u8]) -> Result<()> {
         let mut cfg = self.config();
         cfg.peer_mode = true;
         cfg.peer_ca_cert = Some(ca_cert_pem.to_vec());
         self.update_config(cfg).await
     }
 
-    async fn update_config(&self, config: ElectorConfig) -> Result<()> {
+    /// Validates and applies a new configuration from the next step on.
+    pub async fn update_config(&self, config: ElectorConfig) -> Result<()> {
         config.validate()?;
         let running = self.inner.running.lock().await;
         match running.as_ref() {
@@ -379,10 +367,22 @@ impl Elector for S3Elector {
             }
         }
     }
+}
 
-    fn get_config(&self) -> ElectorConfig {
-        self.config()
-    }
+fn host_io(cfg: &ElectorConfig, storage: &Arc<dyn Storage>, stopping: &Stopping) -> Result<HostIo> {
+    let probe = if cfg.peer_mode { Some(Arc::new(PeerProbe::new(cfg.peer_ca_cert.as_deref(), cfg.peer_allow_plain_http)?)) } else { None };
+    Ok(HostIo {
+        storage: storage.clone(),
+        probe,
+        on_acquire: cfg.on_acquire_leadership.clone(),
+        on_lose: cfg.on_lose_leadership.clone(),
+        hook_timeout: cfg.hook_timeout,
+        stopping: stopping.clone(),
+    })
+}
+
+fn wall(ns: i128) -> Option<time::OffsetDateTime> {
+    time::OffsetDateTime::from_unix_timestamp_nanos(ns).ok()
 }
 
 /// What the driver task owns besides the guest.
@@ -504,12 +504,10 @@ async fn resign(shared: &Shared, guest: &mut ComponentElector) -> Result<()> {
     let before = guest.status().await.ok().and_then(|s| s.last_error);
     let status = guest.resign().await;
     let outcome = match &status {
-        Err(e) => Err(Error::Storage(format!("resigning failed ({e}); followers take over when the lease runs out"))),
+        Err(e) => Err(Error::Resign { problem: format!("resigning failed ({})", crate::error::chain(e)) }),
         // The core reports a failed resignation write as its newest problem.
         Ok(st) => match (&st.problem, &st.last_error) {
-            (Some(ProblemKind::Resign), Some(e)) if st.last_error != before => {
-                Err(Error::Storage(format!("{e}; followers take over when the lease runs out")))
-            }
+            (Some(ProblemKind::Resign), Some(e)) if st.last_error != before => Err(Error::Resign { problem: e.clone() }),
             _ => Ok(()),
         },
     };
@@ -556,26 +554,5 @@ fn log_transition(before: Option<&Status>, now: &Status) {
     }
     if now.last_error.is_some() && before.is_none_or(|b| b.last_error != now.last_error) {
         tracing::warn!(problem = %printable(now.last_error.as_deref().unwrap_or_default()), "election problem");
-    }
-}
-
-/// A bounded wait for tests and tools: resolves when `f` holds for the elector's status.
-/// Re-checks on every published step and at least every 20 ms (leases end without a step).
-pub async fn wait_until(elector: &S3Elector, limit: Duration, f: impl Fn(&LeadershipStatus) -> bool) -> Result<LeadershipStatus, String> {
-    let mut rx = elector.inner.shared.snapshot.subscribe();
-    let deadline = tokio::time::Instant::now() + limit;
-    loop {
-        rx.borrow_and_update();
-        let st = elector.get_leadership_status();
-        if f(&st) {
-            return Ok(st);
-        }
-        if tokio::time::Instant::now() >= deadline {
-            return Err(format!("condition not met within {limit:?}; last status: {st:?}"));
-        }
-        let tick = Duration::from_millis(20);
-        if let Ok(Err(_)) = tokio::time::timeout(tick, rx.changed()).await {
-            tokio::time::sleep(tick).await;
-        }
     }
 }

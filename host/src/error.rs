@@ -1,19 +1,58 @@
-//! The host's error type: every failure names what went wrong and, where it can, what to do.
+//! The host's error type: every failure names what went wrong and, where it can, what to do;
+//! the underlying cause stays reachable through [`std::error::Error::source`].
 
-pub use s3lect_guest::ConfigError;
+pub use crate::storage::ConformanceError;
+pub use crate::tls::TlsError;
+pub use s3lect_guest::{ConfigError, StorageError};
+
+/// A cause of any type, as libraries report them.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
+    /// A setting is invalid (the rule and the values are named).
     #[error("{0}")]
     Config(#[from] ConfigError),
-    #[error("{0}")]
-    Storage(String),
+    /// Carried elector state (one step per invocation) could not be restored.
+    #[error("{message}")]
+    State { message: String },
+    /// A storage call failed.
+    #[error("{context}: {source}")]
+    Storage {
+        context: String,
+        #[source]
+        source: StorageError,
+    },
+    /// Leaving the election did not write the resigned record: followers take over only when
+    /// the lease runs out.
+    #[error("{problem}; followers take over when the lease runs out")]
+    Resign { problem: String },
+    /// The S3 client could not be set up (credentials, HTTP client).
+    #[error("S3 client: {context}")]
+    Client {
+        context: String,
+        #[source]
+        source: Option<BoxError>,
+    },
+    /// The storage does not enforce conditional writes, or could not be checked.
     #[error(transparent)]
-    Conformance(#[from] crate::storage::ConformanceError),
-    #[error("wasm component: {0}")]
-    Runtime(String),
+    Conformance(#[from] ConformanceError),
+    /// The election component failed (compiling, instantiating, or trapping).
+    #[error("wasm component: {source}")]
+    Runtime {
+        #[source]
+        source: BoxError,
+    },
     #[error("TLS: {0}")]
-    Tls(String),
+    Tls(#[from] TlsError),
+    /// A socket or file operation failed.
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("the elector is not running (call start first)")]
     NotStarted,
     #[error("the elector is already running")]
@@ -24,14 +63,28 @@ pub enum Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+impl Error {
+    pub(crate) fn runtime(e: impl Into<BoxError>) -> Error {
+        Error::Runtime { source: e.into() }
+    }
+
+    pub(crate) fn io(context: impl Into<String>, source: std::io::Error) -> Error {
+        Error::Io { context: context.into(), source }
+    }
+}
+
 /// An error with its causes, `outer: cause: root cause`: many libraries' `Display` shows only the
-/// outermost layer, while the cause is what tells a user what to fix.
+/// outermost layer, while the cause is what tells a user what to fix. A cause the text already
+/// shows is not repeated.
 pub(crate) fn chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
+        let s_text = s.to_string();
+        if !text.contains(&s_text) {
+            text.push_str(": ");
+            text.push_str(&s_text);
+        }
         source = s.source();
     }
     text

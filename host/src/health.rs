@@ -3,7 +3,7 @@
 //! election itself, so a slow S3 call cannot delay them.
 
 use crate::admission::{Admission, Limits, RateLimitedWarning, accept_backoff};
-use crate::elector::{Elector, S3Elector};
+use crate::elector::Elector;
 use crate::error::{Error, Result};
 use crate::tls;
 use bytes::Bytes;
@@ -20,11 +20,11 @@ use tokio::sync::watch;
 /// `peer_health_path` in hyper, axum or any `http`-based server.
 #[derive(Clone)]
 pub struct LeadershipHandler {
-    elector: S3Elector,
+    elector: Elector,
 }
 
 /// Go s3lect's `NewLeadershipHandler`.
-pub fn leadership_handler(elector: S3Elector) -> LeadershipHandler {
+pub fn leadership_handler(elector: Elector) -> LeadershipHandler {
     LeadershipHandler { elector }
 }
 
@@ -91,7 +91,7 @@ pub struct HealthServerConfig {
     pub bind_address: String,
     pub cert_pem: Vec<u8>,
     pub key_pem: Vec<u8>,
-    pub elector: S3Elector,
+    pub elector: Elector,
 }
 
 /// A dedicated HTTPS server for the leadership endpoint.
@@ -107,7 +107,7 @@ pub struct HealthServer {
 impl HealthServer {
     pub fn new(config: HealthServerConfig) -> Result<HealthServer> {
         let tls = tls::server_config(&config.cert_pem, &config.key_pem).map_err(Error::Tls)?;
-        let path = config.elector.get_config().peer_health_path;
+        let path = config.elector.config().peer_health_path;
         Ok(HealthServer {
             bind_address: config.bind_address,
             tls: Arc::new(tls),
@@ -128,8 +128,8 @@ impl HealthServer {
     pub async fn start(&self) -> Result<SocketAddr> {
         let listener = TcpListener::bind(&self.bind_address)
             .await
-            .map_err(|e| Error::Tls(format!("binding the health endpoint to {}: {e}", self.bind_address)))?;
-        let addr = listener.local_addr().map_err(|e| Error::Tls(e.to_string()))?;
+            .map_err(|e| Error::io(format!("binding the health endpoint to {}", self.bind_address), e))?;
+        let addr = listener.local_addr().map_err(|e| Error::io("reading the health endpoint's address", e))?;
         let acceptor = tokio_rustls::TlsAcceptor::from(self.tls.clone());
         let (handler, path) = (self.handler.clone(), self.path.clone());
         let mut stop = self.shutdown.subscribe();

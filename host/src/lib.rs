@@ -4,7 +4,7 @@
 //! wasmtime. This crate supplies what the component imports and offers the Rust API that
 //! mirrors Go s3lect:
 //!
-//! - [`S3Elector`] / [`Elector`], [`ElectorConfig`], [`LeadershipStatus`] — `elector.rs`, `config.rs`
+//! - [`Elector`] / [`Elector`], [`ElectorConfig`], [`LeadershipStatus`] — `elector.rs`, `config.rs`
 //! - [`Storage`], [`S3Storage`] (SigV4), [`MockStorage`] — `storage/`
 //! - [`HealthServer`], [`leadership_handler`] — `health.rs`; TLS set-up in `tls.rs`
 //! - the peer probe — `probe.rs`; the wasmtime glue — `runtime.rs`
@@ -26,9 +26,9 @@ pub mod tls;
 
 pub use admission::Limits as HealthLimits;
 pub use config::ElectorConfig;
-pub use elector::{Elector, LeadershipStatus, LeadershipWatch, S3Elector, S3ElectorOptions};
+pub use elector::{Elector, LeadershipStatus, LeadershipWatch};
 pub use error::{Error, Result};
 pub use health::{HealthServer, HealthServerConfig, LeadershipHandler, leadership_handler};
 pub use hooks::{Hook, HookEvent, hook};
 pub use s3lect_guest::{ConfigError, LeaderRecord};
-pub use storage::{MockStorage, S3Config, S3Storage, Storage, StorageError};
+pub use storage::{MemoryStorage, MockStorage, S3Config, S3Storage, Storage, StorageError};

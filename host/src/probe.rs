@@ -23,7 +23,8 @@ impl PeerProbe {
             .redirect(reqwest::redirect::Policy::none())
             .tls_backend_preconfigured(tls);
         let (builder, scheme) = if allow_plain_http { (builder, "http") } else { (builder.https_only(true), "https") };
-        let client = builder.build().map_err(|e| Error::Tls(format!("building the peer probe client: {e}")))?;
+        let client =
+            builder.build().map_err(|e| Error::Client { context: "building the peer probe client".into(), source: Some(e.into()) })?;
         Ok(PeerProbe { client, scheme })
     }
 

@@ -14,17 +14,21 @@ use wasmtime::component::{Component, HasSelf, Linker, ResourceAny, ResourceTable
 use wasmtime::{Engine, Store};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-wasmtime::component::bindgen!({
-    path: "../wit",
-    world: "elector-component",
-    with: { "wasi": wasmtime_wasi::p2::bindings },
-    imports: { default: async },
-    exports: { default: async },
-});
+/// The generated bindings stay private: the API is the types below.
+mod bindings {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "elector-component",
+        with: { "wasi": wasmtime_wasi::p2::bindings },
+        imports: { default: async },
+        exports: { default: async },
+    });
+}
 
-use self::exports::s3lect::election::types as wit;
-use self::s3lect::election::peer as wit_peer;
-use self::s3lect::election::storage as wit_storage;
+use bindings::exports::s3lect::election::types as wit;
+use bindings::s3lect::election::peer as wit_peer;
+use bindings::s3lect::election::storage as wit_storage;
+use bindings::{ElectorComponent, ElectorComponentPre};
 
 /// The election component, built from `guest/` by build.rs.
 pub static COMPONENT_WASM: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/s3lect_guest.wasm"));
@@ -126,7 +130,7 @@ pub fn monotonic_now_ns() -> u64 {
     crate::clock::boottime_ns()
 }
 
-impl self::s3lect::election::storage::Host for HostState {
+impl bindings::s3lect::election::storage::Host for HostState {
     async fn get(&mut self, key: String, timeout_ms: u64) -> Result<wit_storage::Object, wit_storage::StorageError> {
         let get = tokio::time::timeout(Duration::from_millis(timeout_ms), self.io.storage.get(&key));
         match self.io.stopping.unless(get).await {
@@ -154,7 +158,7 @@ impl self::s3lect::election::storage::Host for HostState {
     }
 }
 
-impl self::s3lect::election::peer::Host for HostState {
+impl bindings::s3lect::election::peer::Host for HostState {
     async fn probe(&mut self, addr: String, path: String, timeout_ms: u64) -> Result<wit_peer::ProbeReply, String> {
         let Some(probe) = self.io.probe.clone() else { return Err("peer mode has no probe configured".into()) };
         let reply = self.io.stopping.unless(probe.probe(&addr, &path, Duration::from_millis(timeout_ms))).await;
@@ -169,11 +173,11 @@ async fn run_hook(hook: Option<Hook>, event: HookEvent, timeout: Duration) -> Re
     let Some(hook) = hook else { return Ok(()) };
     match tokio::time::timeout(timeout, hook(event)).await {
         Err(_) => Err(format!("hook did not finish within {} ms", timeout.as_millis())),
-        Ok(r) => r,
+        Ok(r) => r.map_err(|e| crate::error::chain(e.as_ref())),
     }
 }
 
-impl self::s3lect::election::hooks::Host for HostState {
+impl bindings::s3lect::election::hooks::Host for HostState {
     async fn on_acquire(&mut self, term: u64, leader_id: String) -> Result<(), String> {
         if self.io.stopping.raised() {
             return Err("the elector is stopping: not taking up leadership".into());
@@ -193,15 +197,15 @@ pub struct Runtime {
     pre: ElectorComponentPre<HostState>,
 }
 
-fn rt_err(e: impl std::fmt::Display) -> Error {
-    Error::Runtime(e.to_string())
+fn rt_err(e: wasmtime::Error) -> Error {
+    Error::runtime(e)
 }
 
 impl Runtime {
     /// The process-wide runtime for the embedded component, compiled on first use.
     pub fn shared() -> Result<Arc<Runtime>> {
         static SHARED: OnceLock<std::result::Result<Arc<Runtime>, String>> = OnceLock::new();
-        SHARED.get_or_init(|| Runtime::load().map(Arc::new).map_err(|e| e.to_string())).clone().map_err(Error::Runtime)
+        SHARED.get_or_init(|| Runtime::load().map(Arc::new).map_err(|e| e.to_string())).clone().map_err(Error::runtime)
     }
 
     fn engine() -> Result<Engine> {
@@ -225,9 +229,9 @@ impl Runtime {
     fn link(engine: Engine, component: Component) -> Result<Runtime> {
         let mut linker: Linker<HostState> = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(rt_err)?;
-        self::s3lect::election::storage::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s).map_err(rt_err)?;
-        self::s3lect::election::peer::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s).map_err(rt_err)?;
-        self::s3lect::election::hooks::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s).map_err(rt_err)?;
+        bindings::s3lect::election::storage::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s).map_err(rt_err)?;
+        bindings::s3lect::election::peer::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s).map_err(rt_err)?;
+        bindings::s3lect::election::hooks::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s).map_err(rt_err)?;
         let pre = linker.instantiate_pre(&component).map_err(rt_err)?;
         let pre = ElectorComponentPre::new(pre).map_err(rt_err)?;
         Ok(Runtime { engine, pre })
@@ -310,7 +314,7 @@ fn write_cache(dir: &std::path::Path, path: &std::path::Path, bytes: &[u8]) -> s
 }
 
 /// One elector instance of the component, stepped by the caller: for custom schedulers and
-/// serverless hosts. [`crate::S3Elector`] drives one of these on tokio.
+/// serverless hosts. [`crate::Elector`] drives one of these on tokio.
 pub struct ComponentElector {
     store: Store<HostState>,
     bindings: ElectorComponent,
@@ -332,7 +336,9 @@ impl ComponentElector {
         let wcfg = config_to_wit(cfg);
         let handle = match state {
             None => iface.call_create(&mut store, &wcfg).await.map_err(rt_err)?.map_err(|e| Error::Config(from_wit_config_error(e)))?,
-            Some(bytes) => iface.call_restore(&mut store, &wcfg, bytes).await.map_err(rt_err)?.map_err(Error::Storage)?,
+            Some(bytes) => {
+                iface.call_restore(&mut store, &wcfg, bytes).await.map_err(rt_err)?.map_err(|message| Error::State { message })?
+            }
         };
         Ok(ComponentElector { store, bindings, handle })
     }

@@ -7,6 +7,38 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use std::sync::Arc;
 
+/// A TLS set-up failure: what was being done, and why.
+#[derive(Debug)]
+pub struct TlsError {
+    context: String,
+    source: Option<crate::error::BoxError>,
+}
+
+impl TlsError {
+    fn new(context: impl Into<String>) -> TlsError {
+        TlsError { context: context.into(), source: None }
+    }
+}
+
+fn because<E: Into<crate::error::BoxError>>(context: &str) -> impl FnOnce(E) -> TlsError + '_ {
+    move |e| TlsError { context: context.to_string(), source: Some(e.into()) }
+}
+
+impl std::fmt::Display for TlsError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.source {
+            Some(s) => write!(f, "{}: {s}", self.context),
+            None => f.write_str(&self.context),
+        }
+    }
+}
+
+impl std::error::Error for TlsError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source.as_deref().map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
+
 fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
@@ -14,43 +46,42 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
 const VERSIONS: &[&rustls::SupportedProtocolVersion] = &[&rustls::version::TLS13, &rustls::version::TLS12];
 
 /// Parses every certificate in a PEM bundle; an empty bundle is an error.
-pub fn parse_certs(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, String> {
-    let certs: Vec<_> =
-        CertificateDer::pem_slice_iter(pem).collect::<Result<_, _>>().map_err(|e| format!("certificate PEM is invalid: {e}"))?;
+pub fn parse_certs(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+    let certs: Vec<_> = CertificateDer::pem_slice_iter(pem).collect::<Result<_, _>>().map_err(because("certificate PEM is invalid"))?;
     if certs.is_empty() {
-        return Err("no CERTIFICATE block found in the PEM data".into());
+        return Err(TlsError::new("no CERTIFICATE block found in the PEM data"));
     }
     Ok(certs)
 }
 
 /// A client config trusting `extra_ca_pem` and, if `webpki_roots`, the Mozilla roots.
-pub fn client_config(extra_ca_pem: Option<&[u8]>, webpki_roots: bool) -> Result<ClientConfig, String> {
+pub fn client_config(extra_ca_pem: Option<&[u8]>, webpki_roots: bool) -> Result<ClientConfig, TlsError> {
     let mut roots = RootCertStore::empty();
     if webpki_roots {
         roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     }
     if let Some(pem) = extra_ca_pem {
         for cert in parse_certs(pem)? {
-            roots.add(cert).map_err(|e| format!("CA certificate rejected: {e}"))?;
+            roots.add(cert).map_err(because("CA certificate rejected"))?;
         }
     }
     Ok(ClientConfig::builder_with_provider(provider())
         .with_protocol_versions(VERSIONS)
-        .map_err(|e| format!("TLS versions: {e}"))?
+        .map_err(because("TLS versions"))?
         .with_root_certificates(roots)
         .with_no_client_auth())
 }
 
 /// A server config from a PEM certificate chain and its PEM private key.
-pub fn server_config(cert_pem: &[u8], key_pem: &[u8]) -> Result<ServerConfig, String> {
+pub fn server_config(cert_pem: &[u8], key_pem: &[u8]) -> Result<ServerConfig, TlsError> {
     let certs = parse_certs(cert_pem)?;
-    let key = PrivateKeyDer::from_pem_slice(key_pem).map_err(|e| format!("private key PEM is invalid: {e}"))?;
+    let key = PrivateKeyDer::from_pem_slice(key_pem).map_err(because("private key PEM is invalid"))?;
     let mut cfg = ServerConfig::builder_with_provider(provider())
         .with_protocol_versions(VERSIONS)
-        .map_err(|e| format!("TLS versions: {e}"))?
+        .map_err(because("TLS versions"))?
         .with_no_client_auth()
         .with_single_cert(certs, key)
-        .map_err(|e| format!("certificate and key do not form a usable pair: {e}"))?;
+        .map_err(because("certificate and key do not form a usable pair"))?;
     cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(cfg)
 }
@@ -63,9 +94,9 @@ pub struct GeneratedPki {
 }
 
 /// Makes a CA and a server certificate for `names` (DNS names or IP addresses).
-pub fn generate_pki(names: &[&str]) -> Result<GeneratedPki, String> {
+pub fn generate_pki(names: &[&str]) -> Result<GeneratedPki, TlsError> {
     use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose};
-    let err = |e: rcgen::Error| format!("generating certificates: {e}");
+    let err = |e: rcgen::Error| TlsError { context: "generating certificates".into(), source: Some(e.into()) };
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).map_err(err)?;
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     ca_params.distinguished_name.push(DnType::CommonName, "s3lect peer CA");

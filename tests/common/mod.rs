@@ -129,3 +129,23 @@ where
     });
     addr
 }
+
+/// A bounded wait: resolves when `f` holds for the elector's status, checked every 20 ms
+/// (leases end between steps, so there is no event to wait on for every change).
+pub async fn wait_until(
+    elector: &s3lect::Elector,
+    limit: Duration,
+    f: impl Fn(&s3lect::LeadershipStatus) -> bool,
+) -> Result<s3lect::LeadershipStatus, String> {
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        let st = elector.status();
+        if f(&st) {
+            return Ok(st);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(format!("condition not met within {limit:?}; last status: {st:?}"));
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

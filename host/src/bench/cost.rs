@@ -4,7 +4,7 @@ use super::stats::Row;
 use s3lect::local_s3::LocalS3;
 use s3lect::runtime::{ComponentElector, HostIo, Runtime};
 use s3lect::storage::{CountingStorage, MemoryStorage};
-use s3lect::{Elector, ElectorConfig, HealthServer, HealthServerConfig, S3Elector, S3ElectorOptions, S3Storage, Storage};
+use s3lect::{Elector, ElectorConfig, HealthServer, HealthServerConfig, S3Storage, Storage};
 use s3lect_guest::{Clock, Io, Object, ProbeReply, StorageError};
 use std::collections::HashMap;
 use std::path::Path;
@@ -128,7 +128,7 @@ pub async fn requests_per_hour(weed: &Path, secs: u64) -> Vec<Row> {
             let mut servers = vec![];
             for i in 0..nodes {
                 let mut cfg = scaled(&format!("n{i}"), &lock);
-                let e = S3Elector::new(S3ElectorOptions { config: cfg.clone(), storage: counter.clone() }).unwrap();
+                let e = Elector::new(cfg.clone(), counter.clone()).unwrap();
                 if peer {
                     let hs = HealthServer::new(HealthServerConfig {
                         bind_address: "127.0.0.1:0".into(),
@@ -214,7 +214,7 @@ pub async fn scale(weed: &Path, groups: usize, secs: u64) -> Row {
             check_conditional_writes: false,
             ..ElectorConfig::default()
         };
-        let e = S3Elector::new(S3ElectorOptions { config: cfg, storage: s3.clone() }).unwrap();
+        let e = Elector::new(cfg, s3.clone()).unwrap();
         e.start().await.unwrap();
         electors.push(e);
     }

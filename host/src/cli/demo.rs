@@ -63,7 +63,7 @@ async fn run_demo(args: DemoArgs) -> Result<(), String> {
         Some(weed) => {
             println!("starting a local S3 server (SeaweedFS, {}) ...", weed.display());
             let server = LocalS3::start(&weed, "s3lect-demo").await?;
-            let storage = Arc::new(S3Storage::new(server.s3_config())?);
+            let storage = Arc::new(S3Storage::new(server.s3_config()).map_err(|e| e.to_string())?);
             let args = server_flags(&server);
             let desc = format!("S3 (SeaweedFS) at {}, bucket {}", server.endpoint, server.bucket);
             _server = Some(server);
@@ -72,7 +72,7 @@ async fn run_demo(args: DemoArgs) -> Result<(), String> {
         None => {
             println!("no SeaweedFS binary found (run scripts/setup-s3-server.sh): using MockStorage");
             let dir = logs.path().join("mock");
-            let storage = Arc::new(MockStorage::new(&dir)?);
+            let storage = Arc::new(MockStorage::new(&dir).map_err(|e| e.to_string())?);
             _server = None;
             (storage, vec!["--mock-dir".into(), dir.display().to_string()], format!("MockStorage in {}", dir.display()))
         }

@@ -3,7 +3,7 @@
 use super::fail;
 use super::settings::{Flags, Settings};
 use super::shell_hooks::shell_hook;
-use s3lect::{Elector, HealthServer, HealthServerConfig, S3Elector, S3ElectorOptions};
+use s3lect::{Elector, HealthServer, HealthServerConfig};
 use std::process::ExitCode;
 
 pub fn with_hooks(mut s: Settings) -> Settings {
@@ -23,7 +23,7 @@ pub async fn run(flags: Flags) -> ExitCode {
         Ok(s) => with_hooks(s),
         Err(e) => return fail(e),
     };
-    let elector = match S3Elector::new(S3ElectorOptions { config: s.elector.clone(), storage: s.storage.clone() }) {
+    let elector = match Elector::new(s.elector.clone(), s.storage.clone()) {
         Ok(e) => e,
         Err(e) => return fail(e),
     };

@@ -221,7 +221,10 @@ impl Flags {
 
         let mock_dir = self.mock_dir.clone().or(file.s3.mock_dir.clone());
         let (storage, location): (Arc<dyn Storage>, String) = match mock_dir {
-            Some(dir) => (Arc::new(MockStorage::new(&dir)?), format!("mock storage {}/{}", dir.display(), c.lockfile_path)),
+            Some(dir) => (
+                Arc::new(MockStorage::new(&dir).map_err(|e| e.to_string())?),
+                format!("mock storage {}/{}", dir.display(), c.lockfile_path),
+            ),
             None => {
                 let bucket = self
                     .bucket
@@ -246,7 +249,7 @@ impl Flags {
                     s3.request_timeout = Duration::from_millis(t);
                 }
                 let location = format!("s3://{}/{} at {}", s3.bucket, c.lockfile_path, s3.endpoint.as_deref().unwrap_or("AWS"));
-                (Arc::new(S3Storage::with_default_credentials(s3)?), location)
+                (Arc::new(S3Storage::with_default_credentials(s3).map_err(|e| e.to_string())?), location)
             }
         };
         let health = match (

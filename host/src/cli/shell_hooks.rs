@@ -34,7 +34,7 @@ pub fn shell_hook(event: &'static str, command: String, lockfile: String, keep_a
             let group = GroupGuard(child.id());
             let status = child.wait().await.map_err(|e| format!("{event} hook `{command}`: {e}"))?;
             std::mem::forget(group);
-            if status.success() { Ok(()) } else { Err(format!("{event} hook `{command}` failed: {status}")) }
+            if status.success() { Ok(()) } else { Err(format!("{event} hook `{command}` failed: {status}").into()) }
         }
     })
 }

@@ -19,24 +19,25 @@ static WRITES: AtomicU64 = AtomicU64::new(0);
 
 impl MockStorage {
     /// Storage in a fresh temporary directory, removed when the storage is dropped.
-    pub fn new_mock() -> Result<MockStorage, String> {
-        let temp = tempfile::tempdir().map_err(|e| format!("creating a temporary directory: {e}"))?;
+    pub fn new_mock() -> crate::Result<MockStorage> {
+        let temp = tempfile::tempdir().map_err(|e| crate::Error::io("creating a temporary directory", e))?;
         Ok(MockStorage { dir: temp.path().to_path_buf(), _temp: Some(temp) })
     }
 
     /// Storage in `dir` (created if missing), shared by every process that names it.
-    pub fn new(dir: impl AsRef<Path>) -> Result<MockStorage, String> {
+    pub fn new(dir: impl AsRef<Path>) -> crate::Result<MockStorage> {
         let dir = dir.as_ref().to_path_buf();
-        fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+        fs::create_dir_all(&dir).map_err(|e| crate::Error::io(format!("creating {}", dir.display()), e))?;
         Ok(MockStorage { dir, _temp: None })
     }
 
     /// Removes every object.
-    pub fn cleanup(&self) -> Result<(), String> {
-        for entry in fs::read_dir(&self.dir).map_err(|e| format!("{}: {e}", self.dir.display()))? {
-            let path = entry.map_err(|e| e.to_string())?.path();
+    pub fn cleanup(&self) -> crate::Result<()> {
+        let listing = |e| crate::Error::io(format!("listing {}", self.dir.display()), e);
+        for entry in fs::read_dir(&self.dir).map_err(listing)? {
+            let path = entry.map_err(listing)?.path();
             let r = if path.is_dir() { fs::remove_dir_all(&path) } else { fs::remove_file(&path) };
-            r.map_err(|e| format!("removing {}: {e}", path.display()))?;
+            r.map_err(|e| crate::Error::io(format!("removing {}", path.display()), e))?;
         }
         Ok(())
     }

@@ -15,13 +15,17 @@ pub struct S3Storage {
     client: reqwest::Client,
 }
 
+fn client(context: String) -> crate::Error {
+    crate::Error::Client { context, source: None }
+}
+
 /// Status, ETag header and body of one answer.
 type Answer = (u16, Option<String>, Vec<u8>);
 
 impl S3Storage {
     /// Signs with the fixed keys in `cfg`.
-    pub fn new(cfg: S3Config) -> Result<S3Storage, String> {
-        let signer = Signer::fixed(cfg.clone())?;
+    pub fn new(cfg: S3Config) -> crate::Result<S3Storage> {
+        let signer = Signer::fixed(cfg.clone()).map_err(client)?;
         S3Storage::with_signer(cfg, signer)
     }
 
@@ -29,18 +33,18 @@ impl S3Storage {
     /// `AWS_PROFILE` with the shared config and credentials files, web identity (EKS IRSA),
     /// container credentials (ECS, EKS Pod Identity), EC2 IMDSv2, SSO. Temporary credentials
     /// are fetched again five minutes before they expire.
-    pub fn with_default_credentials(cfg: S3Config) -> Result<S3Storage, String> {
-        let signer = Signer::refreshing(cfg.clone(), None)?;
+    pub fn with_default_credentials(cfg: S3Config) -> crate::Result<S3Storage> {
+        let signer = Signer::refreshing(cfg.clone(), None).map_err(client)?;
         S3Storage::with_signer(cfg, signer)
     }
 
     /// Signs with credentials from `provider`, refreshed like the default chain's.
-    pub fn with_credentials_provider(cfg: S3Config, provider: SharedCredentialsProvider) -> Result<S3Storage, String> {
-        let signer = Signer::refreshing(cfg.clone(), Some(provider))?;
+    pub fn with_credentials_provider(cfg: S3Config, provider: SharedCredentialsProvider) -> crate::Result<S3Storage> {
+        let signer = Signer::refreshing(cfg.clone(), Some(provider)).map_err(client)?;
         S3Storage::with_signer(cfg, signer)
     }
 
-    fn with_signer(cfg: S3Config, signer: Signer) -> Result<S3Storage, String> {
+    fn with_signer(cfg: S3Config, signer: Signer) -> crate::Result<S3Storage> {
         let tls = tls::client_config(cfg.ca_cert_pem.as_deref(), true)?;
         let client = reqwest::Client::builder()
             .tls_backend_preconfigured(tls)
@@ -48,7 +52,7 @@ impl S3Storage {
             .connect_timeout(cfg.request_timeout.min(Duration::from_secs(10)))
             .pool_idle_timeout(Duration::from_secs(60))
             .build()
-            .map_err(|e| format!("building the S3 HTTP client: {e}"))?;
+            .map_err(|e| crate::Error::Client { context: "building the S3 HTTP client".into(), source: Some(e.into()) })?;
         Ok(S3Storage { signer, client })
     }
 
