@@ -4,6 +4,7 @@
 mod common;
 
 use common::wait_until;
+use s3lect::Condition;
 use s3lect::{Elector, ElectorConfig, Error, LeaderRecord, MockStorage, Storage, StorageError, hook};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -156,7 +157,7 @@ async fn mock_storage_conditional_writes_are_atomic_across_threads_and_processes
     let tasks: Vec<_> = (0..8)
         .map(|i| {
             let s = storage.clone();
-            tokio::task::spawn_blocking(move || futures_lite(s.put_if_match("k/race", format!("{i}").as_bytes(), None)))
+            tokio::task::spawn_blocking(move || futures_lite(s.put_if_match("k/race", format!("{i}").as_bytes(), Condition::Absent)))
         })
         .collect();
     let mut wins = 0;

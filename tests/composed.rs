@@ -6,6 +6,7 @@ mod common;
 
 use common::interop::{built_component, component_env, composed_component, report, wasmtime_run, wasmtime_run_file};
 use common::{record, seaweed, storage};
+use s3lect::Condition;
 use s3lect::Storage;
 use std::process::{Output, Stdio};
 
@@ -188,7 +189,7 @@ async fn unreadable_carried_state_is_dropped_for_a_cold_start() {
     let server = seaweed("composed-garbage").await;
     let s3 = storage(&server);
     let lock = "cron/garbage.json";
-    s3.put_if_match(&format!("{lock}.state/g"), b"not elector state", None).await.unwrap();
+    s3.put_if_match(&format!("{lock}.state/g"), b"not elector state", Condition::Absent).await.unwrap();
     let env = component_env(&server, "g", lock);
     let (out, r) = invoke(&env);
     assert!(String::from_utf8_lossy(&out.stderr).contains("ignoring the carried state"), "the drop is reported");
@@ -205,7 +206,7 @@ async fn a_100_mb_lock_object_is_not_downloaded_by_the_composed_component() {
     let server = seaweed("composed-big").await;
     let s3 = storage(&server);
     let lock = "cron/big.json";
-    s3.put_if_match(lock, &vec![b' '; 100 << 20], None).await.unwrap();
+    s3.put_if_match(lock, &vec![b' '; 100 << 20], Condition::Absent).await.unwrap();
     let started = std::time::Instant::now();
     let (_, r) = invoke(&component_env(&server, "big", lock));
     let problem = r["lastError"].as_str().unwrap_or_default().to_string();

@@ -8,6 +8,7 @@ mod common;
 use common::fake_s3::fake_s3;
 use common::interop::{built_component, component_env, wasmtime_run_file};
 use common::{eventually, record, seaweed, storage, wait_record};
+use s3lect::Condition;
 use s3lect::{LeaderRecord, Storage};
 use std::path::{Path, PathBuf};
 use std::process::Child;
@@ -96,7 +97,7 @@ async fn the_peer_probe_goes_over_wasi_http_to_the_advertised_leader() {
     let peer = fake_s3(404, "").await;
     let now_ns = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as i128;
     let ghost = LeaderRecord::leading("ghost", &peer.addr.to_string(), now_ns, 5);
-    s3.put_if_match(lock, &ghost.to_json(), None).await.unwrap();
+    s3.put_if_match(lock, &ghost.to_json(), Condition::Absent).await.unwrap();
 
     let mut env = component_env(&server, "svc-peer", lock);
     env.extend(

@@ -7,6 +7,7 @@ mod common;
 use common::fake_s3::fake_s3;
 use common::fault_proxy::{Fault, Plan, fault_proxy};
 use common::{seaweed, storage};
+use s3lect::Condition;
 use s3lect::storage::{ConformanceError, EtagForm, Violation, check_conditional_writes};
 use s3lect::{S3Config, S3Storage, Storage, StorageError};
 use std::net::SocketAddr;
@@ -155,11 +156,11 @@ impl Storage for CreatesOnIfMatch {
         &'a self,
         key: &'a str,
         data: &'a [u8],
-        etag: Option<&'a str>,
+        condition: Condition<'a>,
     ) -> s3lect::storage::BoxFuture<'a, Result<String, StorageError>> {
         Box::pin(async move {
-            match self.0.put_if_match(key, data, etag).await {
-                Err(StorageError::NotFound) => self.0.put_if_match(key, data, None).await,
+            match self.0.put_if_match(key, data, condition).await {
+                Err(StorageError::NotFound) => self.0.put_if_match(key, data, Condition::Absent).await,
                 other => other,
             }
         })

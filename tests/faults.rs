@@ -6,6 +6,7 @@ mod common;
 use common::fake_s3::fake_s3;
 use common::nodes::*;
 use common::{eventually, record, seaweed, storage, wait_record};
+use s3lect::Condition;
 use s3lect::{LeaderRecord, Storage};
 use std::time::{Duration, Instant};
 
@@ -149,7 +150,7 @@ async fn corrupt_oversized_and_deleted_lock_objects_are_replaced_without_overlap
         let (_, etag) = s3.get(lock).await.unwrap();
         match &bytes {
             Some(b) => {
-                s3.put_if_match(lock, b, Some(&etag)).await.unwrap();
+                s3.put_if_match(lock, b, Condition::Matches(&etag)).await.unwrap();
                 let st = output(s3lect(&server, "status", "x", lock));
                 assert_eq!(st.status.code(), Some(1), "status reports the {what} object as an error");
                 assert!(String::from_utf8_lossy(&st.stderr).contains("lock object"), "{}", String::from_utf8_lossy(&st.stderr));

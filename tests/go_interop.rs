@@ -8,6 +8,7 @@ mod common;
 use common::interop::root;
 use common::nodes::{LEADER_TIMEOUT_MS, assert_no_overlapping_leadership, start};
 use common::{seaweed, storage, wait_record};
+use s3lect::Condition;
 use s3lect::{LeaderRecord, Storage};
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -102,7 +103,7 @@ async fn s3lect_takes_over_lock_objects_left_by_go_s3lect() {
     let s3 = storage(&server);
     let dir = tempfile::tempdir().unwrap();
     for (file, lock, must_wait) in [("leader-nanos", "go/leader.json", true), ("resigned", "go/resigned.json", false)] {
-        s3.put_if_match(lock, &golden(file), None).await.unwrap();
+        s3.put_if_match(lock, &golden(file), Condition::Absent).await.unwrap();
         let started = Instant::now();
         let node = start(&server, &format!("rust-{file}"), lock, dir.path(), &[]);
         let r = wait_record(&s3, lock, "a takeover of the Go record", Duration::from_secs(30), |r| r.leader_id == node.id).await;

@@ -9,6 +9,7 @@ mod common;
 
 use common::nodes::*;
 use common::{seaweed, storage, wait_record};
+use s3lect::Condition;
 use s3lect::{LeaderRecord, Storage};
 use std::os::unix::fs::PermissionsExt;
 use std::time::{Duration, Instant};
@@ -23,7 +24,7 @@ async fn a_100_mb_lock_object_is_replaced_without_being_downloaded() {
     let server = seaweed("hostile-big").await;
     let s3 = storage(&server);
     let lock = "hostile/big.json";
-    s3.put_if_match(lock, &vec![b' '; 100 << 20], None).await.expect("a 100 MB object");
+    s3.put_if_match(lock, &vec![b' '; 100 << 20], Condition::Absent).await.expect("a 100 MB object");
     let dir = tempfile::tempdir().unwrap();
     let node = start(&server, "b1", lock, dir.path(), &[]);
     let r = wait_record(&s3, lock, "the oversized object replaced", Duration::from_secs(30), |r| r.leader_id == "b1").await;
@@ -95,7 +96,7 @@ async fn control_characters_in_the_record_never_reach_the_terminal_raw() {
     let s3 = storage(&server);
     let lock = "hostile/ansi.json";
     let evil = LeaderRecord::leading("evil\n2026-01-01T00:00:00Z  INFO forged line\u{1b}[2J", "10.0.0.1:1", 0, 3);
-    s3.put_if_match(lock, &evil.to_json(), None).await.unwrap();
+    s3.put_if_match(lock, &evil.to_json(), Condition::Absent).await.unwrap();
     let out = output(s3lect(&server, "status", "x", lock));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}");

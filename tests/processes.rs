@@ -7,6 +7,7 @@ mod common;
 use common::fake_s3::fake_s3;
 use common::nodes::*;
 use common::{eventually, record, seaweed, storage, wait_record};
+use s3lect::Condition;
 use s3lect::Storage;
 use std::time::{Duration, Instant};
 
@@ -235,7 +236,7 @@ async fn flags_fall_back_to_the_components_variables_and_logs_can_be_json() {
     // JSON logs, with a record whose leaderID carries a newline: one object per line.
     let lock = "group/json.json";
     let hostile = s3lect::LeaderRecord::leading("evil\nforged", "", 0, 3);
-    s3.put_if_match(lock, &hostile.to_json(), None).await.unwrap();
+    s3.put_if_match(lock, &hostile.to_json(), Condition::Absent).await.unwrap();
     let node = start(&server, "j1", lock, dir.path(), &["--log-format", "json"]);
     wait_record(&s3, lock, "the node replacing the record", Duration::from_secs(30), |r| r.leader_id == "j1").await;
     let log = node.stderr();

@@ -5,6 +5,7 @@ mod common;
 
 use common::fake_s3::{config_for, fake_s3};
 use common::{seaweed, storage};
+use s3lect::Condition;
 use s3lect::{S3Storage, Storage, StorageError};
 use std::sync::Arc;
 
@@ -15,24 +16,24 @@ async fn signed_requests_and_conditional_writes_map_to_the_right_errors() {
     let key = "group/leader.json";
 
     assert_eq!(s3.get(key).await, Err(StorageError::NotFound), "missing key is NotFound (NoSuchKey)");
-    let e1 = s3.put_if_match(key, b"one", None).await.expect("signed create accepted");
+    let e1 = s3.put_if_match(key, b"one", Condition::Absent).await.expect("signed create accepted");
     assert!(e1.starts_with('"') && e1.ends_with('"'), "etag kept exactly as sent, quotes included: {e1}");
     assert_eq!(s3.get(key).await.unwrap(), (b"one".to_vec(), e1.clone()));
-    assert_eq!(s3.put_if_match(key, b"two", None).await, Err(StorageError::PreconditionFailed), "If-None-Match on existing");
+    assert_eq!(s3.put_if_match(key, b"two", Condition::Absent).await, Err(StorageError::PreconditionFailed), "If-None-Match on existing");
     assert_eq!(
-        s3.put_if_match(key, b"two", Some("\"0123456789abcdef0123456789abcdef\"")).await,
+        s3.put_if_match(key, b"two", Condition::Matches("\"0123456789abcdef0123456789abcdef\"")).await,
         Err(StorageError::PreconditionFailed),
         "stale If-Match"
     );
-    let e2 = s3.put_if_match(key, b"two", Some(&e1)).await.expect("If-Match on the current etag");
+    let e2 = s3.put_if_match(key, b"two", Condition::Matches(&e1)).await.expect("If-Match on the current etag");
     assert_ne!(e1, e2);
     assert_eq!(s3.get(key).await.unwrap().0, b"two");
     // AWS answers 404 here, SeaweedFS 412: both mean "not the object you think".
-    let missing = s3.put_if_match("group/absent.json", b"x", Some(&e2)).await;
+    let missing = s3.put_if_match("group/absent.json", b"x", Condition::Matches(&e2)).await;
     assert!(matches!(missing, Err(StorageError::NotFound | StorageError::PreconditionFailed)), "{missing:?}");
     // Keys with characters that need URI encoding are signed correctly.
     let odd = "group/with space+plus=é.json";
-    s3.put_if_match(odd, b"x", None).await.expect("encoded key accepted");
+    s3.put_if_match(odd, b"x", Condition::Absent).await.expect("encoded key accepted");
     assert_eq!(s3.get(odd).await.unwrap().0, b"x");
     s3.delete(odd).await.unwrap();
     assert_eq!(s3.get(odd).await, Err(StorageError::NotFound));
@@ -60,7 +61,9 @@ async fn futures_join(s3: Arc<S3Storage>, key: String, etag: Option<String>, wha
     let tasks: Vec<_> = (0..3)
         .map(|i| {
             let (s3, key, etag) = (s3.clone(), key.clone(), etag.clone());
-            tokio::spawn(async move { s3.put_if_match(&key, format!("{what} {i}").as_bytes(), etag.as_deref()).await })
+            tokio::spawn(
+                async move { s3.put_if_match(&key, format!("{what} {i}").as_bytes(), Condition::from_etag(etag.as_deref())).await },
+            )
         })
         .collect();
     let mut out = vec![];
@@ -94,7 +97,7 @@ async fn wrong_credentials_and_missing_bucket_are_named() {
 async fn error_answers_map_to_conflict_unavailable_and_denied_with_the_servers_words() {
     let conflict = fake_s3(409, "<Error><Code>ConditionalRequestConflict</Code><Message>retry</Message></Error>").await;
     let s3 = S3Storage::new(config_for(format!("http://{}", conflict.addr))).unwrap();
-    assert_eq!(s3.put_if_match("k", b"x", Some("\"e\"")).await, Err(StorageError::Conflict));
+    assert_eq!(s3.put_if_match("k", b"x", Condition::Matches("\"e\"")).await, Err(StorageError::Conflict));
 
     let busy = fake_s3(503, "<Error><Code>SlowDown</Code><Message>Reduce your request rate</Message></Error>").await;
     let s3 = S3Storage::new(config_for(format!("http://{}", busy.addr))).unwrap();
@@ -106,7 +109,7 @@ async fn error_answers_map_to_conflict_unavailable_and_denied_with_the_servers_w
     let denied = fake_s3(403, "<Error><Code>AccessDenied</Code><Message>no PutObject for you</Message></Error>").await;
     let s3 = S3Storage::new(config_for(format!("http://{}", denied.addr))).unwrap();
     assert_eq!(
-        s3.put_if_match("k", b"x", None).await,
+        s3.put_if_match("k", b"x", Condition::Absent).await,
         Err(StorageError::Denied("AccessDenied: no PutObject for you (HTTP 403 Forbidden)".into()))
     );
 

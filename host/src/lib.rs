@@ -31,4 +31,4 @@ pub use error::{Error, Result};
 pub use health::{HealthServer, HealthServerConfig, LeadershipHandler, leadership_handler};
 pub use hooks::{Hook, HookEvent, hook};
 pub use s3lect_guest::{ConfigError, LeaderRecord};
-pub use storage::{MemoryStorage, MockStorage, S3Config, S3Storage, Storage, StorageError};
+pub use storage::{Condition, MemoryStorage, MockStorage, S3Config, S3Storage, Storage, StorageError};

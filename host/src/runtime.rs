@@ -6,6 +6,7 @@ use crate::clock::BootClock;
 use crate::error::{Error, Result};
 use crate::hooks::{Hook, HookEvent};
 use crate::probe::PeerProbe;
+use crate::storage::Condition;
 use crate::storage::Storage;
 use s3lect_guest::{Config, ConfigError, Status};
 use std::sync::{Arc, OnceLock};
@@ -150,7 +151,7 @@ impl bindings::s3lect::election::storage::Host for HostState {
         if self.io.stopping.raised() {
             return Err(wit_storage::StorageError::Unavailable(NOT_SENT.into()));
         }
-        let put = self.io.storage.put_if_match(&key, &data, etag.as_deref());
+        let put = self.io.storage.put_if_match(&key, &data, Condition::from_etag(etag.as_deref()));
         match tokio::time::timeout(Duration::from_millis(timeout_ms), put).await {
             Err(_) => Err(timed_out("PUT", timeout_ms)),
             Ok(r) => r.map_err(storage_error_to_wit),

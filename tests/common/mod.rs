@@ -7,14 +7,15 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 pub mod aws_stand_in;
-/// Starts a SeaweedFS server with a fresh bucket. Fails loudly if the binary is missing: these
-/// tests are about the real server, so there is no fallback.
+pub mod contract;
 pub mod fake_s3;
 pub mod fault_proxy;
 pub mod interop;
 pub mod nodes;
 pub mod session_front;
 
+/// Starts a SeaweedFS server with a fresh bucket. Fails loudly if the binary is missing: these
+/// tests are about the real server, so there is no fallback.
 pub async fn seaweed(bucket: &str) -> LocalS3 {
     let weed = find_weed().expect("SeaweedFS not found: run scripts/setup-s3-server.sh (or set S3LECT_WEED)");
     LocalS3::start(&weed, bucket).await.expect("SeaweedFS did not start")

@@ -2,6 +2,7 @@
 
 use super::fail;
 use super::settings::Flags;
+use s3lect::Condition;
 use s3lect::storage::conforming_storage;
 use s3lect::{LeaderRecord, StorageError};
 use s3lect_guest::record::printable;
@@ -98,7 +99,7 @@ pub async fn resign(flags: Flags) -> ExitCode {
         },
         false => s.storage.clone(),
     };
-    match storage.put_if_match(key, &revoked.to_json(), Some(&etag)).await {
+    match storage.put_if_match(key, &revoked.to_json(), Condition::Matches(&etag)).await {
         Ok(_) => {
             println!(
                 "revoked {id}'s leadership of term {}: it steps down at its next renewal; a follower takes over after one leader timeout",

@@ -10,6 +10,7 @@
 //! a concurrent check on another node see a legitimate second create, and a key that is reused
 //! cannot pile up.
 
+use super::Condition;
 use super::{EtagForm, Storage, StorageError, WithEtagForm};
 use std::fmt;
 use std::sync::Arc;
@@ -90,17 +91,17 @@ pub async fn check_conditional_writes(storage: &dyn Storage, lock_key: &str, bud
         }
     }
     let mut etag = c.current_or_create().await?;
-    if let Written::Applied(_) = c.write(&c.key.clone(), None).await? {
+    if let Written::Applied(_) = c.write(&c.key.clone(), Condition::Absent).await? {
         return Err(ConformanceError::NotEnforced(Violation::SecondCreateAccepted));
     }
     let stale = if etag == "\"s3lect-stale\"" { "\"s3lect-stale-2\"" } else { "\"s3lect-stale\"" };
-    if let Written::Applied(_) = c.write(&c.key.clone(), Some(stale)).await? {
+    if let Written::Applied(_) = c.write(&c.key.clone(), Condition::Matches(stale)).await? {
         return Err(ConformanceError::NotEnforced(Violation::StaleIfMatchAccepted));
     }
     // If-Match on a key that does not exist must be refused (old MinIO releases created it).
     // A random key, so that it never exists on a correct server and nothing piles up.
     let absent = format!("{}-absent-{:016x}", c.key, fastrand::u64(..));
-    if let Written::Applied(_) = c.write(&absent, Some(stale)).await? {
+    if let Written::Applied(_) = c.write(&absent, Condition::Matches(stale)).await? {
         if let Err(e) = storage.delete(&absent).await {
             tracing::warn!(key = %absent, error = %e, "conformance check: could not delete the object the server wrongly created");
         }
@@ -110,7 +111,7 @@ pub async fn check_conditional_writes(storage: &dyn Storage, lock_key: &str, bud
     // (a concurrent check on another node may have replaced it: then start over from its etag).
     loop {
         for form in [EtagForm::AsReturned, EtagForm::Unquoted] {
-            if let Written::Applied(_) = c.write(&c.key.clone(), Some(form.apply(&etag))).await? {
+            if let Written::Applied(_) = c.write(&c.key.clone(), Condition::Matches(form.apply(&etag))).await? {
                 return Ok(Conformance { if_match: form });
             }
             let now = c.current_or_create().await?;
@@ -163,7 +164,7 @@ impl Check<'_> {
             match self.storage.get(&self.key).await {
                 Ok((_, etag)) => return Ok(etag),
                 Err(StorageError::NotFound) => {
-                    if let Written::Applied(etag) = self.write(&self.key.clone(), None).await? {
+                    if let Written::Applied(etag) = self.write(&self.key.clone(), Condition::Absent).await? {
                         return Ok(etag);
                     }
                 }
@@ -175,7 +176,7 @@ impl Check<'_> {
 
     /// One conditional write, retried through transient errors. An unanswered write is settled
     /// by reading: if the object shows any write of ours, it was applied.
-    async fn write(&mut self, key: &str, condition: Option<&str>) -> Result<Written, ConformanceError> {
+    async fn write(&mut self, key: &str, condition: Condition<'_>) -> Result<Written, ConformanceError> {
         loop {
             let data = format!("{{\"s3lect-conformance\":{}}}", fastrand::u64(..)).into_bytes();
             self.sent.push(data.clone());
@@ -183,7 +184,7 @@ impl Check<'_> {
                 Ok(etag) => return Ok(Written::Applied(etag)),
                 Err(StorageError::PreconditionFailed) => return Ok(Written::Refused),
                 // If-Match on a missing key: AWS answers 404, SeaweedFS 412.
-                Err(StorageError::NotFound) if condition.is_some() => return Ok(Written::Refused),
+                Err(StorageError::NotFound) if condition != Condition::Absent => return Ok(Written::Refused),
                 Err(e) if transient(&e) => {
                     if let Some(etag) = self.ours(key).await? {
                         return Ok(Written::Applied(etag));

@@ -2,6 +2,7 @@
 //! so. Ceph RGW 16 answers 412 to the etag exactly as it returned it (quoted) and accepts it
 //! unquoted; the conformance check finds out which form a server accepts.
 
+use super::Condition;
 use super::{BoxFuture, Storage, StorageError};
 pub use s3lect_s3::{EtagForm, unquoted};
 use std::sync::Arc;
@@ -28,8 +29,8 @@ impl Storage for WithEtagForm {
         self.inner.get(key)
     }
 
-    fn put_if_match<'a>(&'a self, key: &'a str, data: &'a [u8], etag: Option<&'a str>) -> BoxFuture<'a, Result<String, StorageError>> {
-        self.inner.put_if_match(key, data, etag.map(|e| self.form.apply(e)))
+    fn put_if_match<'a>(&'a self, key: &'a str, data: &'a [u8], condition: Condition<'a>) -> BoxFuture<'a, Result<String, StorageError>> {
+        self.inner.put_if_match(key, data, Condition::from_etag(condition.etag().map(|e| self.form.apply(e))))
     }
 
     fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), StorageError>> {

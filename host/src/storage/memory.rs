@@ -2,6 +2,7 @@
 //! tests and benchmarks that must not measure a network) and `CountingStorage` (counts the
 //! requests another storage receives, for cost accounting).
 
+use super::Condition;
 use super::{BoxFuture, Storage, StorageError};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -26,7 +27,8 @@ impl Storage for MemoryStorage {
         Box::pin(async move { self.objects.lock().unwrap().0.get(key).cloned().ok_or(StorageError::NotFound) })
     }
 
-    fn put_if_match<'a>(&'a self, key: &'a str, data: &'a [u8], etag: Option<&'a str>) -> BoxFuture<'a, Result<String, StorageError>> {
+    fn put_if_match<'a>(&'a self, key: &'a str, data: &'a [u8], condition: Condition<'a>) -> BoxFuture<'a, Result<String, StorageError>> {
+        let etag = condition.etag();
         Box::pin(async move {
             let mut guard = self.objects.lock().unwrap();
             let (objects, writes) = &mut *guard;
@@ -75,9 +77,9 @@ impl Storage for CountingStorage {
         self.gets.fetch_add(1, Ordering::SeqCst);
         self.inner.get(key)
     }
-    fn put_if_match<'a>(&'a self, key: &'a str, data: &'a [u8], etag: Option<&'a str>) -> BoxFuture<'a, Result<String, StorageError>> {
+    fn put_if_match<'a>(&'a self, key: &'a str, data: &'a [u8], condition: Condition<'a>) -> BoxFuture<'a, Result<String, StorageError>> {
         self.puts.fetch_add(1, Ordering::SeqCst);
-        self.inner.put_if_match(key, data, etag)
+        self.inner.put_if_match(key, data, condition)
     }
     fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), StorageError>> {
         self.inner.delete(key)

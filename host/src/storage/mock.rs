@@ -2,6 +2,7 @@
 //! across threads and processes: an exclusive file lock serialises writers, and the object and
 //! its etag live in one file replaced by rename, so readers never see a torn write.
 
+use super::Condition;
 use super::{BoxFuture, Storage, StorageError};
 use fs4::fs_std::FileExt;
 use std::fs::{self, File, OpenOptions};
@@ -102,9 +103,9 @@ impl Storage for MockStorage {
         Box::pin(async move { self.read(key) })
     }
 
-    fn put_if_match<'a>(&'a self, key: &'a str, data: &'a [u8], etag: Option<&'a str>) -> BoxFuture<'a, Result<String, StorageError>> {
+    fn put_if_match<'a>(&'a self, key: &'a str, data: &'a [u8], condition: Condition<'a>) -> BoxFuture<'a, Result<String, StorageError>> {
         // The lock is held for microseconds; blocking the executor that long is harmless.
-        Box::pin(async move { self.write(key, data, etag) })
+        Box::pin(async move { self.write(key, data, condition.etag()) })
     }
 
     fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), StorageError>> {

@@ -20,18 +20,43 @@ use std::pin::Pin;
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
+/// The condition of a conditional write.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Condition<'a> {
+    /// `If-None-Match: *`: only if no object exists.
+    Absent,
+    /// `If-Match: <etag>`: only if the object's etag is this one.
+    Matches(&'a str),
+}
+
+impl<'a> Condition<'a> {
+    /// The etag to match, if any.
+    pub fn etag(self) -> Option<&'a str> {
+        match self {
+            Condition::Absent => None,
+            Condition::Matches(e) => Some(e),
+        }
+    }
+
+    /// `None` → [`Condition::Absent`], `Some(etag)` → [`Condition::Matches`] (the WIT's form).
+    pub fn from_etag(etag: Option<&'a str>) -> Condition<'a> {
+        etag.map_or(Condition::Absent, Condition::Matches)
+    }
+}
+
 /// Storage as the elector uses it (Go s3lect's `Storage`, except that `put_if_match` returns
 /// the new etag: a leader renews with If-Match on it and never needs to read).
 ///
-/// Implementations must make `put_if_match` atomic: of several writers racing on one etag (or
-/// on absence, `etag: None`), exactly one succeeds.
+/// Implementations must make `put_if_match` atomic: of several writers racing on one
+/// condition, exactly one succeeds. `tests/storage_contract.rs` holds every implementation to
+/// the same suite.
 pub trait Storage: Send + Sync + 'static {
     /// The object's bytes and etag, or [`StorageError::NotFound`].
     fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(Vec<u8>, String), StorageError>>;
 
-    /// Writes only if the current etag equals `etag` (`None`: only if absent). Returns the new
-    /// etag, or [`StorageError::PreconditionFailed`] when another write got there first.
-    fn put_if_match<'a>(&'a self, key: &'a str, data: &'a [u8], etag: Option<&'a str>) -> BoxFuture<'a, Result<String, StorageError>>;
+    /// Writes only if `condition` holds. Returns the new etag, or
+    /// [`StorageError::PreconditionFailed`] when another write got there first.
+    fn put_if_match<'a>(&'a self, key: &'a str, data: &'a [u8], condition: Condition<'a>) -> BoxFuture<'a, Result<String, StorageError>>;
 
     /// Removes an object (not used by the election; kept for tools and tests).
     fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), StorageError>>;

@@ -1,6 +1,7 @@
 //! S3 storage for the native host: the requests `s3lect-s3` builds and signs (SigV4), sent
 //! with reqwest over HTTPS (rustls) or plain HTTP for a local endpoint.
 
+use super::Condition;
 use super::credentials::Signer;
 use super::{BoxFuture, Storage, StorageError};
 use crate::tls;
@@ -121,10 +122,10 @@ impl Storage for S3Storage {
         })
     }
 
-    fn put_if_match<'a>(&'a self, key: &'a str, data: &'a [u8], etag: Option<&'a str>) -> BoxFuture<'a, Result<String, StorageError>> {
+    fn put_if_match<'a>(&'a self, key: &'a str, data: &'a [u8], condition: Condition<'a>) -> BoxFuture<'a, Result<String, StorageError>> {
         Box::pin(async move {
             let b = self.signer.bucket().await?;
-            let (status, etag, body) = self.send(b.put_if_match(key, data, etag, SystemTime::now())?).await?;
+            let (status, etag, body) = self.send(b.put_if_match(key, data, condition.etag(), SystemTime::now())?).await?;
             b.put_answer(status, etag.as_deref(), &body)
         })
     }
