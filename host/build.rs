@@ -1,13 +1,13 @@
-//! Builds the election component (`guest/`, target wasm32-wasip2) so the host can embed it, and
-//! the two components that `scripts/build-components.sh` composes (`components/cron`,
-//! `components/s3-storage`, into target/components).
+//! Provides the election component the library embeds, first of:
+//! 1. `S3LECT_GUEST_WASM=path`: a prebuilt `s3lect_guest.wasm` (no wasm toolchain needed);
+//! 2. in the repository: built from `guest/` for wasm32-wasip2, by a nested cargo with its own
+//!    target dir (no lock contention with the outer build), with rustup's toolchain when it has
+//!    the target, else the private one `scripts/setup-wasm.sh` assembles;
+//! 3. in a published package: `component/s3lect_guest.wasm`, which `scripts/package.sh` puts
+//!    there from step 2.
 //!
-//! Nested cargos with their own target dirs (no lock contention with the outer build). The
-//! guest and the components are built apart because the guest's component glue is a default
-//! feature that the components, which link the core as a library, must not get. The
-//! toolchain is rustup's when it has wasm32-wasip2, else the private one that
-//! `scripts/setup-wasm.sh` assembles. `S3LECT_GUEST_WASM=path` skips every build and embeds a
-//! prebuilt component instead (the other components are then not built).
+//! Only this component: the others (cron, s3-storage, the examples) are built by
+//! `scripts/build-components.sh`, when a test or a user needs them.
 
 use std::env;
 use std::path::{Path, PathBuf};
@@ -23,19 +23,22 @@ fn main() {
         std::fs::copy(&prebuilt, &out).unwrap_or_else(|e| panic!("S3LECT_GUEST_WASM={prebuilt}: {e}"));
         return;
     }
-    let root = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap()).parent().unwrap().to_path_buf();
-    for watched in ["guest/src", "guest/Cargo.toml", "components", "s3/src", "s3/Cargo.toml", "wit", "Cargo.lock"] {
+    let manifest = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap());
+    let root = manifest.parent().unwrap().to_path_buf();
+    if !root.join("guest/Cargo.toml").exists() {
+        let bundled = manifest.join("component/s3lect_guest.wasm");
+        println!("cargo:rerun-if-changed={}", bundled.display());
+        std::fs::copy(&bundled, &out).unwrap_or_else(|e| {
+            panic!("{}: {e} (a package without the guest source needs its bundled component, or S3LECT_GUEST_WASM)", bundled.display())
+        });
+        return;
+    }
+    for watched in ["guest/src", "guest/Cargo.toml", "wit", "Cargo.lock"] {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
     }
     let cargo = cargo_for_wasm();
     let guest_dir = root.join("target").join("guest");
     build_wasm(&cargo, &root, &guest_dir, &["s3lect-guest"]);
-    build_wasm(
-        &cargo,
-        &root,
-        &root.join("target").join("components"),
-        &["s3lect-cron", "s3lect-s3-storage", "s3lect-peer-http", "s3lect-example-app", "s3lect-example-service"],
-    );
     let built = guest_dir.join(TARGET).join("release").join("s3lect_guest.wasm");
     std::fs::copy(&built, &out).unwrap_or_else(|e| panic!("{}: {e}", built.display()));
 }

@@ -17,8 +17,17 @@ TOOLS="${S3LECT_TOOLS:-$HOME/.cache/s3lect/tools}"
 OUT=target/components
 REL=$OUT/wasm32-wasip2/release
 [ -x "$TOOLS/bin/wac" ] || { echo "s3lect: wac not found in $TOOLS/bin: run scripts/setup.sh" >&2; exit 1; }
-# The host's build script builds every wasm crate (one place chooses the wasm toolchain).
+# The library's build script builds the election component (target/guest); the others are
+# built here, apart from it: its component glue is a default feature that these, which link
+# the core as a library, must not get. Toolchain: rustup's if it has the target, else the
+# private one scripts/setup-wasm.sh assembles.
 cargo build -q -p s3lect
+CARGO_WASM=cargo
+if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip2; then
+  CARGO_WASM="${S3LECT_WASM_TOOLCHAIN:-$HOME/.cache/s3lect/wasm-toolchain}/bin/cargo"
+fi
+"$CARGO_WASM" build -q --release --target wasm32-wasip2 --target-dir "$OUT" \
+  -p s3lect-cron -p s3lect-s3-storage -p s3lect-peer-http -p s3lect-example-app -p s3lect-example-service
 "$TOOLS/bin/wac" plug "$REL/s3lect_cron.wasm" --plug "$REL/s3lect_s3_storage.wasm" -o "$OUT/s3lect-cron-s3.wasm.tmp"
 mv "$OUT/s3lect-cron-s3.wasm.tmp" "$OUT/s3lect-cron-s3.wasm"
 "$TOOLS/bin/wac" plug "$REL/s3lect_example_app.wasm" --plug "$OUT/s3lect-cron-s3.wasm" -o "$OUT/example-app.wasm"

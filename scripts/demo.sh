@@ -4,4 +4,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 # The demo needs neither the composition tools nor the other hosts.
 bash scripts/setup.sh --demo
-cargo run --release -q -p s3lect -- demo "$@"
+cargo run --release -q -p s3lect-cli --bin s3lect -- demo "$@"

@@ -16,4 +16,6 @@ done
 if cargo fmt --version >/dev/null 2>&1; then cargo fmt --all --check; else echo "s3lect test: WARNING: rustfmt unavailable, format gate skipped"; fi
 if cargo clippy --version >/dev/null 2>&1; then cargo clippy -q --workspace --all-targets -- -D warnings; else echo "s3lect test: WARNING: clippy unavailable, lint gate skipped"; fi
 RUSTDOCFLAGS="-D warnings" cargo doc -q --workspace --no-deps
+echo "s3lect test: the crates for users package and build alone (cargo publish --dry-run)"
+bash scripts/package.sh
 cargo test --workspace "$@"

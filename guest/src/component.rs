@@ -6,7 +6,7 @@ use crate::{Config, ConfigError, Elector, drive_resign, drive_step};
 use std::cell::RefCell;
 
 wit_bindgen::generate!({
-    path: "../wit",
+    path: "wit",
     world: "elector-component",
     generate_all,
 });
@@ -53,24 +53,6 @@ impl Io for WitIo {
     }
 }
 
-fn from_wit(c: wit::Config) -> Config {
-    Config {
-        lockfile_path: c.lockfile_path,
-        server_id: c.server_id,
-        server_addr: c.server_addr,
-        frequent_interval_ms: c.frequent_interval_ms,
-        infrequent_interval_ms: c.infrequent_interval_ms,
-        leader_timeout_ms: c.leader_timeout_ms,
-        renew_deadline_ms: c.renew_deadline_ms,
-        peer_mode: c.peer_mode,
-        peer_health_path: c.peer_health_path,
-        peer_timeout_ms: c.peer_timeout_ms,
-        max_clock_drift_ppm: c.max_clock_drift_ppm,
-        max_clock_skew_ms: c.max_clock_skew_ms,
-        trust_absent_object: c.trust_absent_object,
-    }
-}
-
 crate::config_to_wit!(wit);
 
 fn config_error(e: ConfigError) -> wit::ConfigError {
@@ -87,18 +69,18 @@ impl wit_election::Guest for Component {
     }
 
     fn validate_config(config: wit::Config) -> Result<(), wit::ConfigError> {
-        from_wit(config).validate().map_err(config_error)
+        config_from_wit(config).validate().map_err(config_error)
     }
 }
 
 impl wit_election::GuestElector for ElectorResource {
     fn create(config: wit::Config) -> Result<wit_election::Elector, wit::ConfigError> {
-        let e = Elector::new(from_wit(config), clock()).map_err(config_error)?;
+        let e = Elector::new(config_from_wit(config), clock()).map_err(config_error)?;
         Ok(wit_election::Elector::new(ElectorResource(RefCell::new(e))))
     }
 
     fn restore(config: wit::Config, state: Vec<u8>) -> Result<wit_election::Elector, String> {
-        let e = Elector::restore(from_wit(config), &state, clock())?;
+        let e = Elector::restore(config_from_wit(config), &state, clock())?;
         Ok(wit_election::Elector::new(ElectorResource(RefCell::new(e))))
     }
 
@@ -118,7 +100,7 @@ impl wit_election::GuestElector for ElectorResource {
     }
 
     fn update_config(&self, config: wit::Config) -> Result<(), wit::ConfigError> {
-        self.0.borrow_mut().update_config(from_wit(config)).map_err(config_error)
+        self.0.borrow_mut().update_config(config_from_wit(config)).map_err(config_error)
     }
 
     fn resign(&self) -> wit::Status {

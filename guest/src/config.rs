@@ -1,55 +1,14 @@
 //! Elector configuration, its defaults and the named rules it must satisfy.
 
-use serde::{Deserialize, Serialize};
 use std::fmt;
 
-/// Configuration of one elector. Durations are milliseconds (the WIT contract's unit).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, rename_all = "kebab-case")]
-pub struct Config {
-    pub lockfile_path: String,
-    pub server_id: String,
-    pub server_addr: String,
-    pub frequent_interval_ms: u64,
-    pub infrequent_interval_ms: u64,
-    pub leader_timeout_ms: u64,
-    pub renew_deadline_ms: u64,
-    pub peer_mode: bool,
-    pub peer_health_path: String,
-    pub peer_timeout_ms: u64,
-    pub max_clock_drift_ppm: u32,
-    /// Opt-in timestamp staleness; `None` never trusts another machine's wall clock.
-    pub max_clock_skew_ms: Option<u64>,
-    /// A process that has watched no record creates an absent lock object at once (a fast first
-    /// election). Deleting the lock object during an election is outside what the protocol can
-    /// make safe (absence has no version: a create sent before a deletion may land after it);
-    /// false narrows that risk by making every absence stand for a leader timeout first.
-    pub trust_absent_object: bool,
-}
+use crate::settings::{Setting, SettingValue, define_config};
+
+crate::for_each_setting!(define_config);
 
 pub const DEFAULT_PEER_HEALTH_PATH: &str = "/health/leadership";
 /// S3's limit on key length, in bytes.
 const MAX_KEY_BYTES: usize = 1024;
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            lockfile_path: String::new(),
-            server_id: String::new(),
-            server_addr: String::new(),
-            frequent_interval_ms: 5_000,
-            infrequent_interval_ms: 30_000,
-            leader_timeout_ms: 15_000,
-            renew_deadline_ms: 10_000,
-            peer_mode: false,
-            peer_health_path: DEFAULT_PEER_HEALTH_PATH.to_string(),
-            peer_timeout_ms: 3_000,
-            max_clock_drift_ppm: 10_000,
-            max_clock_skew_ms: None,
-            trust_absent_object: true,
-        }
-    }
-}
 
 /// A broken configuration rule: `rule` is a stable name, `message` explains with the values.
 #[derive(Clone, Debug, PartialEq, Eq)]

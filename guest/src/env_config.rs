@@ -11,47 +11,23 @@ pub fn ms_var(var: &impl Fn(&str) -> Option<String>, name: &str, default: u64) -
     }
 }
 
-/// `name` as a boolean ("true"/"1", "false"/"0") through `var`, or `default` when unset.
-fn bool_var(var: &impl Fn(&str) -> Option<String>, name: &str, default: bool) -> Result<bool, String> {
-    match var(name).filter(|v| !v.is_empty()).as_deref() {
-        None => Ok(default),
-        Some("true" | "1") => Ok(true),
-        Some("false" | "0") => Ok(false),
-        Some(v) => Err(format!("{name}={v:?} must be true or false")),
-    }
-}
-
-/// Reads S3LECT_* variables through `var`; unset variables keep s3lect's defaults. The result
-/// is not yet validated (`Config::validate`, which `Elector::new` also runs): a caller may
-/// first refuse what it cannot do, so the user hears about that and not about its settings.
+/// Reads the S3LECT_* variables of the settings table (`settings.rs`) through `var`; unset
+/// variables keep s3lect's defaults. The result is not yet validated (`Config::validate`, which
+/// `Elector::new` also runs): a caller may first refuse what it cannot do, so the user hears
+/// about that and not about its settings.
 pub fn config_from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Config, String> {
-    let ms = |k: &str, default: u64| ms_var(&var, k, default);
-    let flag = |k: &str, default: bool| bool_var(&var, k, default);
-    let var = |k: &str| var(k).filter(|v| !v.is_empty());
-    let required = |k: &str| var(k).ok_or_else(|| format!("{k} is not set (this component is configured by environment variables)"));
-    let d = Config::default();
-    let elector = Config {
-        lockfile_path: required("S3LECT_LOCKFILE_PATH")?,
-        server_id: required("S3LECT_SERVER_ID")?,
-        server_addr: var("S3LECT_SERVER_ADDR").unwrap_or_default(),
-        frequent_interval_ms: ms("S3LECT_FREQUENT_INTERVAL_MS", d.frequent_interval_ms)?,
-        infrequent_interval_ms: ms("S3LECT_INFREQUENT_INTERVAL_MS", d.infrequent_interval_ms)?,
-        leader_timeout_ms: ms("S3LECT_LEADER_TIMEOUT_MS", d.leader_timeout_ms)?,
-        renew_deadline_ms: ms("S3LECT_RENEW_DEADLINE_MS", d.renew_deadline_ms)?,
-        peer_mode: flag("S3LECT_PEER_MODE", d.peer_mode)?,
-        peer_health_path: var("S3LECT_PEER_HEALTH_PATH").unwrap_or(d.peer_health_path.clone()),
-        peer_timeout_ms: ms("S3LECT_PEER_TIMEOUT_MS", d.peer_timeout_ms)?,
-        max_clock_drift_ppm: match var("S3LECT_MAX_CLOCK_DRIFT_PPM") {
-            None => d.max_clock_drift_ppm,
-            Some(v) => v.trim().parse().map_err(|_| format!("S3LECT_MAX_CLOCK_DRIFT_PPM={v:?} is not a whole number"))?,
-        },
-        max_clock_skew_ms: match var("S3LECT_MAX_CLOCK_SKEW_MS") {
-            None => None,
-            Some(_) => Some(ms("S3LECT_MAX_CLOCK_SKEW_MS", 0)?),
-        },
-        trust_absent_object: flag("S3LECT_TRUST_ABSENT_OBJECT", d.trust_absent_object)?,
-    };
-    Ok(elector)
+    let mut config = Config::default();
+    for s in crate::SETTINGS {
+        if let Some(value) = var(s.var).filter(|v| !v.is_empty()) {
+            config.set(s.name, &value).map_err(|problem| format!("{}={value:?} {problem}", s.var))?;
+        }
+    }
+    for (required, value) in [("S3LECT_LOCKFILE_PATH", &config.lockfile_path), ("S3LECT_SERVER_ID", &config.server_id)] {
+        if value.is_empty() {
+            return Err(format!("{required} is not set (this component is configured by environment variables)"));
+        }
+    }
+    Ok(config)
 }
 
 #[cfg(test)]
@@ -93,7 +69,7 @@ mod tests {
         assert!(config_from_vars(env(&BASE[..1])).unwrap_err().contains("S3LECT_SERVER_ID is not set"));
         let mut vars = BASE.to_vec();
         vars.push(("S3LECT_LEADER_TIMEOUT_MS", "15s"));
-        assert!(config_from_vars(env(&vars)).unwrap_err().contains("S3LECT_LEADER_TIMEOUT_MS=\"15s\""));
+        assert!(config_from_vars(env(&vars)).unwrap_err().contains("S3LECT_LEADER_TIMEOUT_MS=\"15s\" is not a whole number"));
         // Broken rules are left to validation, which names the rule and the values.
         let mut vars = BASE.to_vec();
         vars.push(("S3LECT_RENEW_DEADLINE_MS", "20000"));

@@ -16,6 +16,7 @@ pub mod machine;
 mod policy;
 pub mod problem;
 pub mod record;
+pub mod settings;
 pub mod snapshot;
 mod wit_glue;
 
@@ -25,11 +26,12 @@ mod component;
 #[cfg(test)]
 mod machine_tests;
 
-pub use config::{Config, ConfigError};
+pub use config::{Config, ConfigError, SETTINGS};
 pub use io::{Action, Clock, Completion, Io, Object, ProbeReply, StorageError};
 pub use machine::{Elector, HookTicket, ProbeTicket, ReadTicket, Status, WriteTicket};
 pub use problem::{Loss, Problem, ProblemKind};
 pub use record::{HealthReply, LeaderRecord};
+pub use settings::Setting;
 
 /// Runs actions through `io` until the machine says the step is done; returns the delay before
 /// the next step, in milliseconds. Each completion is stamped with a fresh clock reading.

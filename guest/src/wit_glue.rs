@@ -105,26 +105,28 @@ macro_rules! status_from_wit {
 }
 
 /// `config_to_wit!(m)`, where `m` is a generated `types` module in scope, defines
-/// `config_to_wit(&Config) -> m::Config`.
+/// `config_to_wit(&Config) -> m::Config` and `config_from_wit(m::Config) -> Config`, field for
+/// field from the settings table.
 #[macro_export]
 macro_rules! config_to_wit {
     ($m:ident) => {
+        $crate::for_each_setting!($crate::config_wit_conversions, $m);
+    };
+}
+
+/// The body of [`config_to_wit!`], called with the settings table.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! config_wit_conversions {
+    (($m:ident) $( $(#[doc = $doc:literal])* $name:ident / $host:ident : $kind:ident = $default:expr, $flag:literal, $var:literal; )*) => {
+        #[allow(dead_code)]
         fn config_to_wit(c: &$crate::Config) -> $m::Config {
-            $m::Config {
-                lockfile_path: c.lockfile_path.clone(),
-                server_id: c.server_id.clone(),
-                server_addr: c.server_addr.clone(),
-                frequent_interval_ms: c.frequent_interval_ms,
-                infrequent_interval_ms: c.infrequent_interval_ms,
-                leader_timeout_ms: c.leader_timeout_ms,
-                renew_deadline_ms: c.renew_deadline_ms,
-                peer_mode: c.peer_mode,
-                peer_health_path: c.peer_health_path.clone(),
-                peer_timeout_ms: c.peer_timeout_ms,
-                max_clock_drift_ppm: c.max_clock_drift_ppm,
-                max_clock_skew_ms: c.max_clock_skew_ms,
-                trust_absent_object: c.trust_absent_object,
-            }
+            $m::Config { $( $name: c.$name.clone(), )* }
+        }
+
+        #[allow(dead_code)]
+        fn config_from_wit(c: $m::Config) -> $crate::Config {
+            $crate::Config { $( $name: c.$name, )* }
         }
     };
 }

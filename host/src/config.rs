@@ -6,82 +6,97 @@ use s3lect_guest::{Config, ConfigError};
 use std::fmt;
 use std::time::Duration;
 
-#[derive(Clone)]
-pub struct ElectorConfig {
-    /// S3 object key of the lock object, e.g. "leader/my-group.json".
-    pub lockfile_path: String,
-    /// This instance's unique identity.
-    pub server_id: String,
-    /// host:port advertised for peer health checks.
-    pub server_addr: String,
-    /// Steps during transitions and the leader's renewals (default 5 s).
-    pub frequent_interval: Duration,
-    /// Follower polling while a healthy leader is known (default 30 s).
-    pub infrequent_interval: Duration,
-    /// Unchanged-etag time after which a follower takes over (default 15 s).
-    pub leader_timeout: Duration,
-    /// How long after sending its last successful renewal a leader still believes it leads
-    /// (default 10 s; must be below leader_timeout allowing for clock drift).
-    pub renew_deadline: Duration,
-    /// Probe the leader's health endpoint instead of reading S3 while it answers.
-    pub peer_mode: bool,
-    /// Path of the health endpoint (default "/health/leadership").
-    pub peer_health_path: String,
-    /// Timeout of one peer probe (default 3 s).
-    pub peer_timeout: Duration,
-    /// CA certificate (PEM) that peers' health endpoints chain to.
-    pub peer_ca_cert: Option<Vec<u8>>,
-    /// Probe peers over plain HTTP. Only for trusted networks; off by default.
-    pub peer_allow_plain_http: bool,
-    /// Bound on clock rate drift between processes, parts per million (default 10 000 = 1 %).
-    pub max_clock_drift_ppm: u32,
-    /// Opt-in: also treat a record as stale by its wall-clock timestamp, trusting other
-    /// machines' clocks to within this skew. None (default) never trusts other clocks.
-    pub max_clock_skew: Option<Duration>,
-    /// Create an absent lock object at once when nothing was watched (fast first election).
-    /// Deleting the lock object during an election is outside what the protocol can make safe;
-    /// false narrows that risk by making every absence stand for a leader timeout first.
-    pub trust_absent_object: bool,
-    /// Longest a hook may run; an acquire hook that overruns counts as failed (default 10 s).
-    pub hook_timeout: Duration,
-    /// At start, verify that the storage enforces conditional writes (default true), and find
-    /// out the form of `If-Match` etag it accepts.
-    pub check_conditional_writes: bool,
-    /// How long the start-up check may retry transient storage errors (default 60 s).
-    pub startup_budget: Duration,
-    /// Runs after this instance won the lock object; an error resigns.
-    pub on_acquire_leadership: Option<Hook>,
-    /// Runs when leadership ends; errors are logged only.
-    pub on_lose_leadership: Option<Hook>,
+/// The host's type of a core setting's kind: durations where the core has milliseconds.
+macro_rules! host_type {
+    (Ms) => { Duration };
+    (OptMs) => { Option<Duration> };
+    ($kind:ident) => { s3lect_guest::setting_type!($kind) };
 }
 
-impl Default for ElectorConfig {
-    fn default() -> Self {
-        let core = Config::default();
-        ElectorConfig {
-            lockfile_path: String::new(),
-            server_id: String::new(),
-            server_addr: String::new(),
-            frequent_interval: Duration::from_millis(core.frequent_interval_ms),
-            infrequent_interval: Duration::from_millis(core.infrequent_interval_ms),
-            leader_timeout: Duration::from_millis(core.leader_timeout_ms),
-            renew_deadline: Duration::from_millis(core.renew_deadline_ms),
-            peer_mode: false,
-            peer_health_path: core.peer_health_path,
-            peer_timeout: Duration::from_millis(core.peer_timeout_ms),
-            peer_ca_cert: None,
-            peer_allow_plain_http: false,
-            max_clock_drift_ppm: core.max_clock_drift_ppm,
-            max_clock_skew: None,
-            trust_absent_object: core.trust_absent_object,
-            hook_timeout: Duration::from_secs(10),
-            check_conditional_writes: true,
-            startup_budget: crate::storage::DEFAULT_STARTUP_BUDGET,
-            on_acquire_leadership: None,
-            on_lose_leadership: None,
-        }
-    }
+/// Core value → host value.
+macro_rules! to_host {
+    (Ms, $v:expr) => {
+        Duration::from_millis($v)
+    };
+    (OptMs, $v:expr) => {
+        $v.map(Duration::from_millis)
+    };
+    ($kind:ident, $v:expr) => {
+        $v
+    };
 }
+
+/// Host value → core value.
+macro_rules! to_core {
+    (Ms, $v:expr) => {
+        ms($v)
+    };
+    (OptMs, $v:expr) => {
+        $v.map(ms)
+    };
+    ($kind:ident, $v:expr) => {
+        $v.clone()
+    };
+}
+
+/// `ElectorConfig`: the core's settings (from the settings table, `guest/src/settings.rs`)
+/// followed by the host's own.
+macro_rules! define_elector_config {
+    (() $( $(#[doc = $doc:literal])* $name:ident / $host:ident : $kind:ident = $default:expr, $flag:literal, $var:literal; )*) => {
+        /// Everything an [`Elector`](crate::Elector) is configured with: the core's settings,
+        /// with durations, then the host's (TLS, hooks, start-up check). Start from
+        /// [`ElectorConfig::new`].
+        #[derive(Clone)]
+        pub struct ElectorConfig {
+            $( $(#[doc = $doc])* pub $host: host_type!($kind), )*
+            /// CA certificate (PEM) that peers' health endpoints chain to.
+            pub peer_ca_cert: Option<Vec<u8>>,
+            /// Probe peers over plain HTTP. Only for trusted networks; off by default.
+            pub peer_allow_plain_http: bool,
+            /// Longest a hook may run; an acquire hook that overruns counts as failed (default 10 s).
+            pub hook_timeout: Duration,
+            /// At start, verify that the storage enforces conditional writes (default true), and
+            /// find out the form of `If-Match` etag it accepts.
+            pub check_conditional_writes: bool,
+            /// How long the start-up check may retry transient storage errors (default 60 s).
+            pub startup_budget: Duration,
+            /// Runs after this instance won the lock object; an error resigns.
+            pub on_acquire_leadership: Option<Hook>,
+            /// Runs when leadership ends; errors are logged only.
+            pub on_lose_leadership: Option<Hook>,
+        }
+
+        impl Default for ElectorConfig {
+            fn default() -> Self {
+                let core = Config::default();
+                ElectorConfig {
+                    $( $host: to_host!($kind, core.$name), )*
+                    peer_ca_cert: None,
+                    peer_allow_plain_http: false,
+                    hook_timeout: Duration::from_secs(10),
+                    check_conditional_writes: true,
+                    startup_budget: crate::storage::DEFAULT_STARTUP_BUDGET,
+                    on_acquire_leadership: None,
+                    on_lose_leadership: None,
+                }
+            }
+        }
+
+        impl ElectorConfig {
+            /// The core's settings as given, the host's at their defaults.
+            pub fn from_core(core: Config) -> ElectorConfig {
+                ElectorConfig { $( $host: to_host!($kind, core.$name), )* ..ElectorConfig::default() }
+            }
+
+            /// The component's view of this configuration.
+            pub fn core(&self) -> Config {
+                Config { $( $name: to_core!($kind, self.$host), )* }
+            }
+        }
+    };
+}
+
+s3lect_guest::for_each_setting!(define_elector_config);
 
 impl fmt::Debug for ElectorConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -124,25 +139,6 @@ impl ElectorConfig {
         self.renew_deadline = renew_deadline;
         self.validate()?;
         Ok(self)
-    }
-
-    /// The component's view of this configuration.
-    pub fn core(&self) -> Config {
-        Config {
-            lockfile_path: self.lockfile_path.clone(),
-            server_id: self.server_id.clone(),
-            server_addr: self.server_addr.clone(),
-            frequent_interval_ms: ms(self.frequent_interval),
-            infrequent_interval_ms: ms(self.infrequent_interval),
-            leader_timeout_ms: ms(self.leader_timeout),
-            renew_deadline_ms: ms(self.renew_deadline),
-            peer_mode: self.peer_mode,
-            peer_health_path: self.peer_health_path.clone(),
-            peer_timeout_ms: ms(self.peer_timeout),
-            max_clock_drift_ppm: self.max_clock_drift_ppm,
-            max_clock_skew_ms: self.max_clock_skew.map(ms),
-            trust_absent_object: self.trust_absent_object,
-        }
     }
 
     /// Every rule of the core, plus the host's own.

@@ -21,21 +21,31 @@ use tokio::task::JoinHandle;
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LeadershipStatus {
+    /// This instance.
     #[serde(rename = "serverID")]
     pub server_id: String,
+    /// The lock object's key.
     pub lockfile_path: String,
+    /// True only while the lease is valid and the acquire hook has succeeded.
     pub is_leader: bool,
+    /// The leader named by the last record seen; empty if none, or resigned.
     #[serde(rename = "leaderID")]
     pub leader_id: String,
+    /// The leader's advertised address.
     pub leader_addr: String,
+    /// When the leader was last seen alive (its record changed).
     #[serde(with = "time::serde::rfc3339::option")]
     pub leader_last_seen: Option<time::OffsetDateTime>,
+    /// When the last election step ended.
     #[serde(with = "time::serde::rfc3339::option")]
     pub last_election_time: Option<time::OffsetDateTime>,
+    /// Storage failures in a row.
     pub consecutive_fails: u32,
+    /// Fencing token of the current (or last known) leadership; 0 if none seen.
     pub term: u64,
     /// Milliseconds of lease left, for a leader.
     pub lease_remaining_ms: Option<u64>,
+    /// The most recent problem, until what it describes is over.
     pub last_error: Option<String>,
 }
 

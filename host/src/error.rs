@@ -8,6 +8,7 @@ pub use s3lect_guest::{ConfigError, StorageError};
 /// A cause of any type, as libraries report them.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
+/// Why a call into the library failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -16,22 +17,32 @@ pub enum Error {
     Config(#[from] ConfigError),
     /// Carried elector state (one step per invocation) could not be restored.
     #[error("{message}")]
-    State { message: String },
+    State {
+        /// Why, as the core said it.
+        message: String,
+    },
     /// A storage call failed.
     #[error("{context}: {source}")]
     Storage {
+        /// What was being done.
         context: String,
+        /// What the storage answered.
         #[source]
         source: StorageError,
     },
     /// Leaving the election did not write the resigned record: followers take over only when
     /// the lease runs out.
     #[error("{problem}; followers take over when the lease runs out")]
-    Resign { problem: String },
+    Resign {
+        /// The problem the core reported.
+        problem: String,
+    },
     /// The S3 client could not be set up (credentials, HTTP client).
     #[error("S3 client: {context}")]
     Client {
+        /// What was being set up.
         context: String,
+        /// The underlying failure, where there is one.
         #[source]
         source: Option<BoxError>,
     },
@@ -41,26 +52,34 @@ pub enum Error {
     /// The election component failed (compiling, instantiating, or trapping).
     #[error("wasm component: {source}")]
     Runtime {
+        /// wasmtime's error, with its own causes.
         #[source]
         source: BoxError,
     },
+    /// TLS could not be set up (certificates, keys).
     #[error("TLS: {0}")]
     Tls(#[from] TlsError),
     /// A socket or file operation failed.
     #[error("{context}: {source}")]
     Io {
+        /// What was being done.
         context: String,
+        /// The operating system's error.
         #[source]
         source: std::io::Error,
     },
+    /// `stop` or `update_config`-while-running on an elector that was never started.
     #[error("the elector is not running (call start first)")]
     NotStarted,
+    /// `start` on an elector that is running.
     #[error("the elector is already running")]
     AlreadyStarted,
+    /// The elector left the election while the call waited.
     #[error("the elector was stopped")]
     Stopped,
 }
 
+/// `Result` with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {

@@ -88,9 +88,13 @@ impl LeadershipHandler {
 
 /// Go s3lect's `HealthServerConfig`, with the certificate as PEM.
 pub struct HealthServerConfig {
+    /// `host:port` to listen on (port 0: any free port).
     pub bind_address: String,
+    /// The endpoint's certificate chain, PEM.
     pub cert_pem: Vec<u8>,
+    /// Its private key, PEM.
     pub key_pem: Vec<u8>,
+    /// The elector whose leadership the endpoint reports.
     pub elector: Elector,
 }
 
@@ -105,6 +109,7 @@ pub struct HealthServer {
 }
 
 impl HealthServer {
+    /// Checks the certificate and key; [`HealthServer::start`] listens.
     pub fn new(config: HealthServerConfig) -> Result<HealthServer> {
         let tls = tls::server_config(&config.cert_pem, &config.key_pem).map_err(Error::Tls)?;
         let path = config.elector.config().peer_health_path;

@@ -8,7 +8,9 @@ use std::sync::Arc;
 /// What a hook is told: the fencing term and who leads.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HookEvent {
+    /// The fencing term of the leadership that starts or ends.
     pub term: u64,
+    /// This instance's id (the leader's).
     pub leader_id: String,
 }
 

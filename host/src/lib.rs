@@ -9,15 +9,15 @@
 //! - [`HealthServer`], [`leadership_handler`] — `health.rs`; TLS set-up in `tls.rs`
 //! - the peer probe — `probe.rs`; the wasmtime glue — `runtime.rs`
 
+#![warn(missing_docs)]
+
 mod admission;
 mod clock;
-pub mod cluster;
 pub mod config;
 pub mod elector;
 pub mod error;
 pub mod health;
 pub mod hooks;
-pub mod local_s3;
 pub mod oneshot;
 pub mod probe;
 pub mod runtime;

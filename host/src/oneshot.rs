@@ -11,6 +11,7 @@ use std::time::Duration;
 
 /// What one step concluded.
 pub struct StepResult {
+    /// Everything the step learnt.
     pub status: LeadershipStatus,
     /// When the election wants the next step.
     pub next_step: Duration,

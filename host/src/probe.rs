@@ -7,6 +7,7 @@ use s3lect_guest::ProbeReply;
 use s3lect_guest::record::MAX_RECORD_BYTES;
 use std::time::Duration;
 
+/// Asks a leader's health endpoint whether it leads (HTTPS; plain HTTP only if allowed).
 pub struct PeerProbe {
     client: reqwest::Client,
     scheme: &'static str,
@@ -28,6 +29,7 @@ impl PeerProbe {
         Ok(PeerProbe { client, scheme })
     }
 
+    /// One probe of `addr` at `path`: the leader's health JSON, not-leader, or why it failed.
     pub async fn probe(&self, addr: &str, path: &str, timeout: Duration) -> std::result::Result<ProbeReply, String> {
         let url = format!("{}://{addr}{path}", self.scheme);
         let resp = self.client.get(&url).timeout(timeout).send().await.map_err(|e| format!("probe {url}: {}", chain(&e)))?;

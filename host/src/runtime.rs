@@ -18,7 +18,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 /// The generated bindings stay private: the API is the types below.
 mod bindings {
     wasmtime::component::bindgen!({
-        path: "../wit",
+        path: "wit",
         world: "elector-component",
         with: { "wasi": wasmtime_wasi::p2::bindings },
         imports: { default: async },
@@ -37,10 +37,15 @@ pub static COMPONENT_WASM: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/s3l
 /// What the component's imports reach: storage, the peer probe, the hooks.
 #[derive(Clone)]
 pub struct HostIo {
+    /// Where the lock object lives.
     pub storage: Arc<dyn Storage>,
+    /// The peer probe, in peer mode.
     pub probe: Option<Arc<PeerProbe>>,
+    /// Runs when this instance won the lock object; an error resigns.
     pub on_acquire: Option<Hook>,
+    /// Runs when leadership ends.
     pub on_lose: Option<Hook>,
+    /// Longest a hook may run.
     pub hook_timeout: Duration,
     /// Raised when the elector is asked to stop: see [`Stopping`].
     pub stopping: Stopping,
@@ -249,11 +254,20 @@ impl Runtime {
     }
 }
 
+static CACHE_DIR: OnceLock<std::path::PathBuf> = OnceLock::new();
+
+/// Keeps the compiled component in `dir` (created private), so a later process skips
+/// compiling it — what makes a cold `s3lect step` fast. Off unless asked for, here or by
+/// `S3LECT_CACHE_DIR` (which wins): a library should not write to a user's home on its own.
+/// Call it before the first elector is created (the component is compiled once per process);
+/// false if a directory was already chosen.
+pub fn cache_compiled_component_in(dir: std::path::PathBuf) -> bool {
+    CACHE_DIR.set(dir).is_ok()
+}
+
 fn cache_path(engine: &Engine) -> Option<std::path::PathBuf> {
     use std::hash::{Hash, Hasher};
-    let base = std::env::var_os("S3LECT_CACHE_DIR")
-        .map(std::path::PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".cache/s3lect")))?;
+    let base = std::env::var_os("S3LECT_CACHE_DIR").map(std::path::PathBuf::from).or_else(|| CACHE_DIR.get().cloned())?;
     let mut h = std::collections::hash_map::DefaultHasher::new();
     COMPONENT_WASM.hash(&mut h);
     engine.precompile_compatibility_hash().hash(&mut h);
@@ -324,8 +338,11 @@ pub struct ComponentElector {
 
 /// The result of one step, in host terms.
 pub struct Outcome {
+    /// What the elector knows after the step.
     pub status: Status,
+    /// When to run the next step.
     pub next_step: Duration,
+    /// The health endpoint's body while this instance leads.
     pub health: Option<Vec<u8>>,
 }
 
@@ -344,6 +361,7 @@ impl ComponentElector {
         Ok(ComponentElector { store, bindings, handle })
     }
 
+    /// Replaces what the component's imports reach (storage, probe, hooks).
     pub fn set_io(&mut self, io: HostIo) {
         self.store.data_mut().io = io;
     }
@@ -353,6 +371,7 @@ impl ComponentElector {
         self.store.set_fuel(FUEL_PER_CALL).map_err(rt_err)
     }
 
+    /// One election step.
     pub async fn step(&mut self) -> Result<Outcome> {
         self.refuel()?;
         let iface = self.bindings.s3lect_election_election().elector();
@@ -367,12 +386,14 @@ impl ComponentElector {
         Ok(status_from_wit(iface.call_status(&mut self.store, self.handle).await.map_err(rt_err)?))
     }
 
+    /// Leaves the election (a leader runs its lose hook, then writes the resigned record).
     pub async fn resign(&mut self) -> Result<Status> {
         self.refuel()?;
         let iface = self.bindings.s3lect_election_election().elector();
         Ok(status_from_wit(iface.call_resign(&mut self.store, self.handle).await.map_err(rt_err)?))
     }
 
+    /// Validates and applies a configuration from the next step on.
     pub async fn update_config(&mut self, cfg: &Config) -> Result<()> {
         self.refuel()?;
         let iface = self.bindings.s3lect_election_election().elector();
@@ -383,6 +404,7 @@ impl ComponentElector {
             .map_err(|e| Error::Config(from_wit_config_error(e)))
     }
 
+    /// The elector's knowledge as bytes, for [`ComponentElector::create`] in a later process.
     pub async fn export_state(&mut self) -> Result<Vec<u8>> {
         self.refuel()?;
         let iface = self.bindings.s3lect_election_election().elector();

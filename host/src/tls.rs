@@ -88,8 +88,11 @@ pub fn server_config(cert_pem: &[u8], key_pem: &[u8]) -> Result<ServerConfig, Tl
 
 /// A private CA and one server certificate it signed, all PEM.
 pub struct GeneratedPki {
+    /// The CA certificate, PEM.
     pub ca_cert_pem: String,
+    /// The server certificate, PEM.
     pub server_cert_pem: String,
+    /// The server's private key, PEM.
     pub server_key_pem: String,
 }
 

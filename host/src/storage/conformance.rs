@@ -36,7 +36,11 @@ pub enum Violation {
     /// `If-Match` on a key that does not exist was accepted (and created the object).
     IfMatchOnMissingKeyAccepted,
     /// `If-Match` with the object's current etag was refused, quoted and unquoted.
-    CorrectIfMatchRefused { etag: String },
+    /// `If-Match` with the etag as the server returned it was refused.
+    CorrectIfMatchRefused {
+        /// The etag, as the server returned it.
+        etag: String,
+    },
 }
 
 impl fmt::Display for Violation {
@@ -65,13 +69,23 @@ pub enum ConformanceError {
     /// A definite error that retrying cannot fix: credentials, permissions, a missing bucket.
     #[error("conformance check: {what}: {source}")]
     Storage {
+        /// Which write or read of the check.
         what: String,
+        /// What the storage answered.
         #[source]
         source: StorageError,
     },
     /// The server kept failing transiently for the whole start-up budget.
+    /// Transient errors outlasted the start-up budget.
     #[error("conformance check: the storage kept failing for {budget:?} ({attempts} attempts); last error: {last}")]
-    GaveUp { budget: Duration, attempts: u32, last: StorageError },
+    GaveUp {
+        /// The start-up budget.
+        budget: Duration,
+        /// Requests tried.
+        attempts: u32,
+        /// The last error.
+        last: StorageError,
+    },
 }
 
 /// The default start-up budget: long enough to ride out a server restart or a throttling burst,

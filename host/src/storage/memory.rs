@@ -11,12 +11,15 @@ use std::sync::{Arc, Mutex};
 /// Objects by key (bytes, etag), and the counter that makes etags unique.
 type Objects = (HashMap<String, (Vec<u8>, String)>, u64);
 
+/// Objects in this process's memory, conditional writes atomic under a mutex. For tests and
+/// for electors that share one process.
 #[derive(Default)]
 pub struct MemoryStorage {
     objects: Mutex<Objects>,
 }
 
 impl MemoryStorage {
+    /// An empty store.
     pub fn new() -> MemoryStorage {
         MemoryStorage::default()
     }
@@ -61,12 +64,15 @@ pub struct CountingStorage {
 }
 
 impl CountingStorage {
+    /// Counts the requests made through it to `inner`.
     pub fn new(inner: Arc<dyn Storage>) -> Arc<CountingStorage> {
         Arc::new(CountingStorage { inner, gets: AtomicU64::new(0), puts: AtomicU64::new(0) })
     }
+    /// Reads so far.
     pub fn gets(&self) -> u64 {
         self.gets.load(Ordering::SeqCst)
     }
+    /// Writes so far.
     pub fn puts(&self) -> u64 {
         self.puts.load(Ordering::SeqCst)
     }

@@ -10,6 +10,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
+/// Objects as files in one directory: conditional writes atomic across threads and processes
+/// (a file lock, then rename). Go s3lect's `MockStorage`.
 pub struct MockStorage {
     dir: PathBuf,
     /// Removes the directory on drop when `new_mock` created it.

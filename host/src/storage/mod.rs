@@ -18,6 +18,7 @@ pub use s3lect_guest::StorageError;
 use std::future::Future;
 use std::pin::Pin;
 
+/// The future a [`Storage`] method returns.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// The condition of a conditional write.

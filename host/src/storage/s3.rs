@@ -11,6 +11,8 @@ use s3lect_s3::Request;
 pub use s3lect_s3::S3Config;
 use std::time::{Duration, SystemTime};
 
+/// S3 (or an S3-compatible server) with SigV4-signed requests over HTTPS (rustls), or plain HTTP
+/// for a loopback endpoint.
 pub struct S3Storage {
     signer: Signer,
     client: reqwest::Client,

@@ -8,9 +8,9 @@ mod common;
 use common::nodes::*;
 use common::{eventually, record, storage, wait_record};
 use s3lect::Condition;
-use s3lect::local_s3::{LocalS3, ceph_installed, find_weed};
 use s3lect::storage::{EtagForm, WithEtagForm, check_conditional_writes};
 use s3lect::{Storage, StorageError};
+use s3lect_cli::local_s3::{LocalS3, ceph_installed, find_weed};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

@@ -7,8 +7,8 @@ mod common;
 use common::fake_s3::fake_s3;
 use common::nodes::*;
 use common::{eventually, record, seaweed, storage, wait_record};
-use s3lect::Condition;
-use s3lect::Storage;
+use s3lect::{Condition, MockStorage, Storage, StorageError};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -204,8 +204,8 @@ async fn status_needs_no_server_id() {
     let server = seaweed("procs-status-anon").await;
     let mut cmd = std::process::Command::new(BIN);
     cmd.args(["status", "--bucket", &server.bucket, "--endpoint", &server.endpoint, "--lockfile", "group/anon.json"])
-        .env("AWS_ACCESS_KEY_ID", s3lect::local_s3::ACCESS_KEY)
-        .env("AWS_SECRET_ACCESS_KEY", s3lect::local_s3::SECRET_KEY)
+        .env("AWS_ACCESS_KEY_ID", s3lect_cli::local_s3::ACCESS_KEY)
+        .env("AWS_SECRET_ACCESS_KEY", s3lect_cli::local_s3::SECRET_KEY)
         .env("AWS_EC2_METADATA_DISABLED", "true");
     let out = output(cmd);
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
@@ -226,8 +226,8 @@ async fn flags_fall_back_to_the_components_variables_and_logs_can_be_json() {
         .env("S3LECT_BUCKET", &server.bucket)
         .env("S3LECT_LOCKFILE_PATH", "group/env.json")
         .env("S3LECT_SERVER_ID", "from-env")
-        .env("AWS_ACCESS_KEY_ID", s3lect::local_s3::ACCESS_KEY)
-        .env("AWS_SECRET_ACCESS_KEY", s3lect::local_s3::SECRET_KEY)
+        .env("AWS_ACCESS_KEY_ID", s3lect_cli::local_s3::ACCESS_KEY)
+        .env("AWS_SECRET_ACCESS_KEY", s3lect_cli::local_s3::SECRET_KEY)
         .env("AWS_EC2_METADATA_DISABLED", "true");
     let out = output(cmd);
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
@@ -245,4 +245,53 @@ async fn flags_fall_back_to_the_components_variables_and_logs_can_be_json() {
     let observed = lines.iter().find(|v| v["fields"]["message"] == "leader observed").expect("a leader-observed event");
     assert_eq!(observed["fields"]["leader"], "evil\\nforged", "escaped: {observed}");
     assert!(lines.iter().all(|v| v["level"].is_string() && v["timestamp"].is_string()), "{log}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mock_storage_conditional_writes_are_atomic_across_threads_and_processes() {
+    let storage = Arc::new(MockStorage::new_mock().unwrap());
+    let tasks: Vec<_> = (0..8)
+        .map(|i| {
+            let s = storage.clone();
+            tokio::task::spawn_blocking(move || futures_lite(s.put_if_match("k/race", format!("{i}").as_bytes(), Condition::Absent)))
+        })
+        .collect();
+    let mut wins = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(_) => wins += 1,
+            Err(e) => assert_eq!(e, StorageError::PreconditionFailed),
+        }
+    }
+    assert_eq!(wins, 1);
+
+    // Four processes stepping at once on one mock directory: exactly one leader.
+    let dir = tempfile::tempdir().unwrap();
+    let children: Vec<_> = (0..4)
+        .map(|i| {
+            std::process::Command::new(BIN)
+                .args(["step", "--server-id", &format!("p{i}"), "--lockfile", "g/procs.json", "--mock-dir"])
+                .arg(dir.path())
+                .arg("--state")
+                .arg(dir.path().join(format!("p{i}.state")))
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let codes: Vec<i32> = children.into_iter().map(|c| c.wait_with_output().unwrap().status.code().unwrap()).collect();
+    assert_eq!(codes.iter().filter(|&&c| c == 0).count(), 1, "one leader: {codes:?}");
+    assert!(codes.iter().all(|&c| c == 0 || c == 3), "{codes:?}");
+
+    let m = MockStorage::new(dir.path()).unwrap();
+    assert!(m.get("g/procs.json").await.is_ok());
+    m.cleanup().unwrap();
+    assert_eq!(m.get("g/procs.json").await, Err(StorageError::NotFound));
+    assert!(matches!(m.get("../escape").await, Err(StorageError::Invalid(_))), "keys cannot leave the directory");
+}
+
+/// Runs a future to completion on the current (blocking) thread.
+fn futures_lite<T>(f: impl std::future::Future<Output = T>) -> T {
+    tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f)
 }

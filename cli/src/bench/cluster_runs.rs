@@ -2,9 +2,9 @@
 
 use super::stats::Row;
 use s3lect::LeaderRecord;
-use s3lect::cluster::{Node, command_at, now_ns};
-use s3lect::local_s3::LocalS3;
 use s3lect::{S3Storage, Storage};
+use s3lect_cli::cluster::{Node, command_at, now_ns};
+use s3lect_cli::local_s3::LocalS3;
 use std::path::Path;
 use std::time::{Duration, Instant};
 

@@ -67,6 +67,11 @@ fn main() -> ExitCode {
         LogFormat::Text => logs.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).init(),
         LogFormat::Json => logs.json().init(),
     }
+    // The command keeps the compiled component between runs: a cold `step` then skips
+    // compiling it.
+    if let Some(home) = std::env::var_os("HOME") {
+        s3lect::runtime::cache_compiled_component_in(std::path::PathBuf::from(home).join(".cache/s3lect"));
+    }
     let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => return cli::fail(format!("cannot start the async runtime: {e}")),

@@ -10,7 +10,7 @@ use std::process::ExitCode;
 
 pub async fn status(mut flags: Flags, json: bool) -> ExitCode {
     // Reading the lock object needs no identity: the README's `status` has none.
-    flags.server_id.get_or_insert_with(|| "status".into());
+    flags.election.or_given("server_id", "status");
     let s = match flags.resolve() {
         Ok(s) => s,
         Err(e) => return fail(e),

@@ -4,9 +4,9 @@
 
 use super::fail;
 use clap::Args;
-use s3lect::cluster::{Node, server_flags};
-use s3lect::local_s3::{self, LocalS3};
 use s3lect::{LeaderRecord, MockStorage, S3Storage, Storage};
+use s3lect_cli::cluster::{Node, server_flags};
+use s3lect_cli::local_s3::{self, LocalS3};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;

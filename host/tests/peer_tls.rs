@@ -1,7 +1,7 @@
 //! The peer health endpoint over real TLS (a CA and certificate generated with rcgen), the
 //! embeddable handler, and peer mode: followers probe the leader instead of reading S3.
 
-mod common;
+use s3lect_testkit as common;
 
 use common::{seaweed, storage, wait_until};
 use s3lect::tls::{self, GeneratedPki};

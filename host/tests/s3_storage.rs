@@ -1,7 +1,7 @@
 //! The S3 adapter against a real SeaweedFS server: SigV4-signed requests, conditional writes,
 //! and the mapping of every S3 answer to the error the election acts on.
 
-mod common;
+use s3lect_testkit as common;
 
 use common::fake_s3::{config_for, fake_s3};
 use common::{seaweed, storage};

@@ -2,7 +2,7 @@
 //! (event, term, wall-clock ns) so a test can check that leadership never overlapped.
 #![allow(dead_code)]
 
-use s3lect::local_s3::LocalS3;
+use s3lect_cli::local_s3::LocalS3;
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -22,7 +22,7 @@ pub fn s3lect(server: &LocalS3, sub: &str, id: &str, lock: &str) -> Command {
 
 /// The same, at any endpoint.
 pub fn s3lect_at(endpoint: &str, bucket: &str, sub: &str, id: &str, lock: &str) -> Command {
-    let mut cmd = s3lect::cluster::command_at(Path::new(BIN), endpoint, bucket, sub, id, lock);
+    let mut cmd = s3lect_cli::cluster::command_at(Path::new(BIN), endpoint, bucket, sub, id, lock);
     cmd.env("S3LECT_LOG", "info");
     cmd
 }
@@ -32,7 +32,7 @@ pub fn output(mut cmd: impl std::borrow::BorrowMut<Command>) -> Output {
 }
 
 #[allow(unused_imports)]
-pub use s3lect::cluster::{Node, now_ns};
+pub use s3lect_cli::cluster::{Node, now_ns};
 
 /// Starts `s3lect run` with the test timings (callers add more flags).
 pub fn start(server: &LocalS3, id: &str, lock: &str, dir: &Path, extra: &[&str]) -> Node {

@@ -3,7 +3,7 @@
 //! fails the test with the command that makes it, never skips it.
 #![allow(dead_code)]
 
-use s3lect::local_s3::{ACCESS_KEY, LocalS3, SECRET_KEY};
+use s3lect_cli::local_s3::{ACCESS_KEY, LocalS3, SECRET_KEY};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 

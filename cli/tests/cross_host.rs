@@ -12,7 +12,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 /// A Node.js process hosting the composed component; its reports go to `<dir>/<log>.out`.
-fn start_node_js(server: &s3lect::local_s3::LocalS3, id: &str, lock: &str, dir: &Path, log: &str) -> (Node, std::path::PathBuf) {
+fn start_node_js(server: &s3lect_cli::local_s3::LocalS3, id: &str, lock: &str, dir: &Path, log: &str) -> (Node, std::path::PathBuf) {
     let hook_log = dir.join(format!("{log}.hooks"));
     let stderr_log = dir.join(format!("{log}.stderr"));
     let out = dir.join(format!("{log}.out"));

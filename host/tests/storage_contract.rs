@@ -1,7 +1,7 @@
 //! The storage contract (tests/common/contract.rs) against the in-process stores. S3 runs the
 //! same suite against SeaweedFS and Ceph RGW in tests/servers.rs.
 
-mod common;
+use s3lect_testkit as common;
 
 use common::contract::storage_contract;
 use s3lect::{MemoryStorage, MockStorage};

@@ -2,7 +2,7 @@
 //! tests: SeaweedFS (`weed mini`), or a single-node Ceph RGW (`scripts/ceph.sh`). It is killed
 //! when the handle is dropped.
 
-use crate::storage::{S3Config, S3Storage, Storage, StorageError};
+use s3lect::{S3Config, S3Storage, Storage, StorageError};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

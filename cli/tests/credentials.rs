@@ -10,7 +10,7 @@ use common::nodes::{BIN, Node, TIMINGS, output};
 use common::session_front::session_front;
 use common::{eventually, record, storage};
 use s3lect::Storage;
-use s3lect::local_s3::{ACCESS_KEY, LocalS3, SECRET_KEY, find_weed};
+use s3lect_cli::local_s3::{ACCESS_KEY, LocalS3, SECRET_KEY, find_weed};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;

@@ -1,11 +1,11 @@
 //! The Rust API that mirrors Go s3lect: the Elector trait on Elector, status, waiters,
 //! config updates, hooks, and MockStorage's cross-process atomicity.
 
-mod common;
+use s3lect_testkit as common;
 
 use common::wait_until;
-use s3lect::Condition;
-use s3lect::{Elector, ElectorConfig, Error, LeaderRecord, MockStorage, Storage, StorageError, hook};
+
+use s3lect::{Elector, ElectorConfig, Error, LeaderRecord, MockStorage, Storage, hook};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -149,55 +149,6 @@ async fn dropping_every_handle_resigns() {
         common::record(storage.as_ref(), "g/drop.json").await.filter(|r| r.is_resigned())
     })
     .await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn mock_storage_conditional_writes_are_atomic_across_threads_and_processes() {
-    let storage = Arc::new(MockStorage::new_mock().unwrap());
-    let tasks: Vec<_> = (0..8)
-        .map(|i| {
-            let s = storage.clone();
-            tokio::task::spawn_blocking(move || futures_lite(s.put_if_match("k/race", format!("{i}").as_bytes(), Condition::Absent)))
-        })
-        .collect();
-    let mut wins = 0;
-    for t in tasks {
-        match t.await.unwrap() {
-            Ok(_) => wins += 1,
-            Err(e) => assert_eq!(e, StorageError::PreconditionFailed),
-        }
-    }
-    assert_eq!(wins, 1);
-
-    // Four processes stepping at once on one mock directory: exactly one leader.
-    let dir = tempfile::tempdir().unwrap();
-    let children: Vec<_> = (0..4)
-        .map(|i| {
-            std::process::Command::new(env!("CARGO_BIN_EXE_s3lect"))
-                .args(["step", "--server-id", &format!("p{i}"), "--lockfile", "g/procs.json", "--mock-dir"])
-                .arg(dir.path())
-                .arg("--state")
-                .arg(dir.path().join(format!("p{i}.state")))
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
-    let codes: Vec<i32> = children.into_iter().map(|c| c.wait_with_output().unwrap().status.code().unwrap()).collect();
-    assert_eq!(codes.iter().filter(|&&c| c == 0).count(), 1, "one leader: {codes:?}");
-    assert!(codes.iter().all(|&c| c == 0 || c == 3), "{codes:?}");
-
-    let m = MockStorage::new(dir.path()).unwrap();
-    assert!(m.get("g/procs.json").await.is_ok());
-    m.cleanup().unwrap();
-    assert_eq!(m.get("g/procs.json").await, Err(StorageError::NotFound));
-    assert!(matches!(m.get("../escape").await, Err(StorageError::Invalid(_))), "keys cannot leave the directory");
-}
-
-/// Runs a future to completion on the current (blocking) thread.
-fn futures_lite<T>(f: impl std::future::Future<Output = T>) -> T {
-    tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,10 +1,10 @@
 //! In-process measurements: step cost (wasm vs native), S3 requests per hour, scale.
 
 use super::stats::Row;
-use s3lect::local_s3::LocalS3;
 use s3lect::runtime::{ComponentElector, HostIo, Runtime};
 use s3lect::storage::{CountingStorage, MemoryStorage};
 use s3lect::{Elector, ElectorConfig, HealthServer, HealthServerConfig, S3Storage, Storage};
+use s3lect_cli::local_s3::LocalS3;
 use s3lect_guest::{Clock, Io, Object, ProbeReply, StorageError};
 use std::collections::HashMap;
 use std::path::Path;

@@ -1,8 +1,10 @@
-//! Shared helpers for the end-to-end tests: a real SeaweedFS server, bounded waits.
-#![allow(dead_code)]
+//! The test kit (not published): real S3 servers to test against (SeaweedFS, Ceph RGW), the
+//! storage contract every `Storage` must keep, fault-injecting proxies, stand-ins for AWS's
+//! credential endpoints, and bounded waits. Used by the tests of `host/` and `cli/`.
 
-use s3lect::local_s3::{LocalS3, find_weed};
 use s3lect::{LeaderRecord, S3Storage, Storage};
+use s3lect_cli::local_s3::{LocalS3, find_weed};
+pub use s3lect_cli::{cluster, local_s3};
 use std::future::Future;
 use std::time::{Duration, Instant};
 
@@ -10,8 +12,6 @@ pub mod aws_stand_in;
 pub mod contract;
 pub mod fake_s3;
 pub mod fault_proxy;
-pub mod interop;
-pub mod nodes;
 pub mod session_front;
 
 /// Starts a SeaweedFS server with a fresh bucket. Fails loudly if the binary is missing: these

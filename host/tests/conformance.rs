@@ -2,7 +2,7 @@
 //! it passes through transient weather, detects Ceph's quoted-etag quirk and adapts, and fails
 //! only for definite misbehaviour, naming it.
 
-mod common;
+use s3lect_testkit as common;
 
 use common::fake_s3::fake_s3;
 use common::fault_proxy::{Fault, Plan, fault_proxy};
@@ -18,11 +18,11 @@ use std::time::{Duration, Instant};
 const LOCK: &str = "group/leader.json";
 const BUDGET: Duration = Duration::from_secs(30);
 
-fn upstream(server: &s3lect::local_s3::LocalS3) -> SocketAddr {
+fn upstream(server: &common::local_s3::LocalS3) -> SocketAddr {
     server.endpoint.trim_start_matches("http://").parse().unwrap()
 }
 
-fn via(server: &s3lect::local_s3::LocalS3, endpoint: String) -> S3Storage {
+fn via(server: &common::local_s3::LocalS3, endpoint: String) -> S3Storage {
     let cfg = S3Config { endpoint: Some(endpoint), request_timeout: Duration::from_secs(2), ..server.s3_config() };
     S3Storage::new(cfg).unwrap()
 }

@@ -1,8 +1,11 @@
 //! Configuration for the CLI: a TOML file and/or flags (flags win), resolved into an
-//! `ElectorConfig`, a storage, and the optional health endpoint.
+//! `ElectorConfig`, a storage, and the optional health endpoint. The election's settings come
+//! from the core's settings table (`guest/src/settings.rs`): one flag, one variable and one
+//! TOML key each, with the same help and default everywhere.
 
-use clap::Args;
+use clap::{Arg, ArgMatches, Args, FromArgMatches};
 use s3lect::{ElectorConfig, MockStorage, S3Config, S3Storage, Storage};
+use s3lect_guest::{Config, SETTINGS};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -15,15 +18,8 @@ pub struct Flags {
     /// TOML config file (sections: election, s3, health, peer, hooks).
     #[arg(long, short)]
     pub config: Option<PathBuf>,
-    /// This instance's unique identity (not needed by `status`).
-    #[arg(long, env = "S3LECT_SERVER_ID")]
-    pub server_id: Option<String>,
-    /// S3 key of the lock object, e.g. leader/my-group.json.
-    #[arg(long, env = "S3LECT_LOCKFILE_PATH")]
-    pub lockfile: Option<String>,
-    /// host:port that followers probe in peer mode.
-    #[arg(long, env = "S3LECT_SERVER_ADDR")]
-    pub server_addr: Option<String>,
+    #[command(flatten)]
+    pub election: ElectionFlags,
     /// S3 bucket of the lock object.
     #[arg(long, env = "S3LECT_BUCKET")]
     pub bucket: Option<String>,
@@ -39,22 +35,6 @@ pub struct Flags {
     /// Use the filesystem MockStorage in this directory instead of S3.
     #[arg(long)]
     pub mock_dir: Option<PathBuf>,
-    /// Step interval during transitions, and the leader's renewals [default: 5000].
-    #[arg(long, env = "S3LECT_FREQUENT_INTERVAL_MS")]
-    pub frequent_ms: Option<u64>,
-    /// Follower polling interval while a healthy leader is known [default: 30000].
-    #[arg(long, env = "S3LECT_INFREQUENT_INTERVAL_MS")]
-    pub infrequent_ms: Option<u64>,
-    /// A follower takes over after watching one etag unchanged this long [default: 15000].
-    #[arg(long, env = "S3LECT_LEADER_TIMEOUT_MS")]
-    pub leader_timeout_ms: Option<u64>,
-    /// A leader stops believing it leads this long after its last successful renewal was
-    /// sent [default: 10000].
-    #[arg(long, env = "S3LECT_RENEW_DEADLINE_MS")]
-    pub renew_deadline_ms: Option<u64>,
-    /// Timeout of one peer probe [default: 3000].
-    #[arg(long, env = "S3LECT_PEER_TIMEOUT_MS")]
-    pub peer_timeout_ms: Option<u64>,
     /// Serve the HTTPS health endpoint on this address (needs --tls-cert and --tls-key).
     #[arg(long)]
     pub health_bind: Option<String>,
@@ -90,8 +70,10 @@ pub struct Flags {
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct File {
+    /// The election's settings (kebab-case or snake_case names of the settings table), plus
+    /// `check-conditional-writes` and `startup-budget-ms`.
     #[serde(default)]
-    election: Election,
+    election: toml::Table,
     #[serde(default)]
     s3: S3,
     #[serde(default)]
@@ -100,24 +82,6 @@ struct File {
     peer: Peer,
     #[serde(default)]
     hooks: Hooks,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct Election {
-    lockfile_path: Option<String>,
-    server_id: Option<String>,
-    server_addr: Option<String>,
-    frequent_interval_ms: Option<u64>,
-    infrequent_interval_ms: Option<u64>,
-    leader_timeout_ms: Option<u64>,
-    renew_deadline_ms: Option<u64>,
-    peer_timeout_ms: Option<u64>,
-    max_clock_drift_ppm: Option<u32>,
-    max_clock_skew_ms: Option<u64>,
-    check_conditional_writes: Option<bool>,
-    startup_budget_ms: Option<u64>,
-    trust_absent_object: Option<bool>,
 }
 
 #[derive(Deserialize, Default)]
@@ -189,23 +153,34 @@ impl Flags {
             }
             None => File::default(),
         };
-        let mut c = ElectorConfig::default();
-        let e = &file.election;
-        c.lockfile_path = self.lockfile.clone().or(e.lockfile_path.clone()).unwrap_or_default();
-        c.server_id = self.server_id.clone().or(e.server_id.clone()).unwrap_or_default();
-        c.server_addr = self.server_addr.clone().or(e.server_addr.clone()).unwrap_or_default();
+        let mut core = Config::default();
+        let mut check_conditional_writes = true;
+        let mut startup_budget_ms = None;
+        for (key, value) in &file.election {
+            let text = match value {
+                toml::Value::String(s) => s.clone(),
+                toml::Value::Integer(i) => i.to_string(),
+                toml::Value::Boolean(b) => b.to_string(),
+                other => return Err(format!("[election] {key} = {other}: expected a string, a number or true/false")),
+            };
+            let name = key.replace('-', "_");
+            let bad = |problem: &str| format!("[election] {key} = {text:?} {problem}");
+            match name.as_str() {
+                "check_conditional_writes" => check_conditional_writes = text.parse().map_err(|_| bad("must be true or false"))?,
+                "startup_budget_ms" => startup_budget_ms = Some(text.parse::<u64>().map_err(|_| bad("is not a whole number"))?),
+                _ => {
+                    if !core.set(&name, &text).map_err(bad)? {
+                        return Err(format!("[election] {key}: no such setting (`s3lect run --help` lists them)"));
+                    }
+                }
+            }
+        }
+        self.election.apply(&mut core)?;
+        let mut c = ElectorConfig::from_core(core);
         let ms = |flag: Option<u64>, file: Option<u64>, default: Duration| flag.or(file).map_or(default, Duration::from_millis);
-        c.frequent_interval = ms(self.frequent_ms, e.frequent_interval_ms, c.frequent_interval);
-        c.infrequent_interval = ms(self.infrequent_ms, e.infrequent_interval_ms, c.infrequent_interval);
-        c.leader_timeout = ms(self.leader_timeout_ms, e.leader_timeout_ms, c.leader_timeout);
-        c.renew_deadline = ms(self.renew_deadline_ms, e.renew_deadline_ms, c.renew_deadline);
-        c.peer_timeout = ms(self.peer_timeout_ms, e.peer_timeout_ms, c.peer_timeout);
-        c.max_clock_drift_ppm = e.max_clock_drift_ppm.unwrap_or(c.max_clock_drift_ppm);
-        c.max_clock_skew = e.max_clock_skew_ms.map(Duration::from_millis);
-        c.trust_absent_object = e.trust_absent_object.unwrap_or(c.trust_absent_object);
         c.hook_timeout = ms(self.hook_timeout_ms, file.hooks.timeout_ms, c.hook_timeout);
-        c.check_conditional_writes = !self.no_conformance_check && e.check_conditional_writes.unwrap_or(true);
-        c.startup_budget = ms(self.startup_budget_ms, e.startup_budget_ms, c.startup_budget);
+        c.check_conditional_writes = !self.no_conformance_check && check_conditional_writes;
+        c.startup_budget = ms(self.startup_budget_ms, startup_budget_ms, c.startup_budget);
         if let Some(path) = &file.health.path {
             c.peer_health_path = path.clone();
         }
@@ -272,5 +247,57 @@ impl Flags {
             hooks_keep_aws_env: self.hooks_keep_aws_env || file.hooks.keep_aws_env == Some(true),
             location,
         })
+    }
+}
+
+/// The election's settings as flags, one per line of the settings table, each falling back to
+/// its `S3LECT_*` variable and showing its default.
+#[derive(Clone, Default)]
+pub struct ElectionFlags {
+    /// (setting name, text) of each flag or variable given.
+    given: Vec<(&'static str, String)>,
+}
+
+impl ElectionFlags {
+    /// Gives setting `name` the value `text` unless a flag or variable did.
+    pub fn or_given(&mut self, name: &'static str, text: &str) {
+        if !self.given.iter().any(|(n, _)| *n == name) {
+            self.given.push((name, text.to_string()));
+        }
+    }
+
+    /// Sets what was given on `core`; an error names the flag.
+    fn apply(&self, core: &mut Config) -> Result<(), String> {
+        for (name, text) in &self.given {
+            let s = SETTINGS.iter().find(|s| s.name == *name).expect("flags come from the table");
+            core.set(name, text).map_err(|problem| format!("--{} {text:?} (or {}) {problem}", s.flag, s.var))?;
+        }
+        Ok(())
+    }
+}
+
+impl FromArgMatches for ElectionFlags {
+    fn from_arg_matches(m: &ArgMatches) -> Result<Self, clap::Error> {
+        let given = SETTINGS.iter().filter_map(|s| m.get_one::<String>(s.name).map(|v| (s.name, v.clone()))).collect();
+        Ok(ElectionFlags { given })
+    }
+
+    fn update_from_arg_matches(&mut self, m: &ArgMatches) -> Result<(), clap::Error> {
+        *self = ElectionFlags::from_arg_matches(m)?;
+        Ok(())
+    }
+}
+
+impl Args for ElectionFlags {
+    fn augment_args(cmd: clap::Command) -> clap::Command {
+        let defaults = Config::default();
+        SETTINGS.iter().fold(cmd, |cmd, s| {
+            let default = defaults.get(s.name).filter(|d| !d.is_empty()).map(|d| format!(" [default: {d}]")).unwrap_or_default();
+            cmd.arg(Arg::new(s.name).long(s.flag).env(s.var).value_name("VALUE").help(format!("{}{default}", s.help.trim())))
+        })
+    }
+
+    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
+        ElectionFlags::augment_args(cmd)
     }
 }
