@@ -80,7 +80,7 @@ impl wit_election::GuestElector for ElectorResource {
     }
 
     fn restore(config: wit::Config, state: Vec<u8>) -> Result<wit_election::Elector, String> {
-        let e = Elector::restore(config_from_wit(config), &state, clock())?;
+        let e = Elector::restore(config_from_wit(config), &state, clock()).map_err(|e| e.to_string())?;
         Ok(wit_election::Elector::new(ElectorResource(RefCell::new(e))))
     }
 

@@ -32,6 +32,7 @@ pub use machine::{Elector, HookTicket, ProbeTicket, ReadTicket, Status, WriteTic
 pub use problem::{Loss, Problem, ProblemKind};
 pub use record::{HealthReply, LeaderRecord};
 pub use settings::Setting;
+pub use snapshot::StateError;
 
 /// Runs actions through `io` until the machine says the step is done; returns the delay before
 /// the next step, in milliseconds. Each completion is stamped with a fresh clock reading.

@@ -764,8 +764,8 @@ fn state_survives_export_with_a_continuous_clock_and_is_discarded_without_one() 
     let mut b3 = Elector::restore(cfg("b"), &saved, w2.clock()).unwrap();
     step(&mut w2, &mut b3);
     assert!(!b3.is_leader(w2.clock()), "discontinuous clock must not hasten a takeover");
-    assert!(Elector::restore(cfg("c"), &saved, w2.clock()).unwrap_err().contains("belongs to server"));
-    assert!(Elector::restore(cfg("b"), b"garbage", w2.clock()).unwrap_err().contains("unreadable"));
+    assert!(Elector::restore(cfg("c"), &saved, w2.clock()).unwrap_err().to_string().contains("belongs to server"));
+    assert!(Elector::restore(cfg("b"), b"garbage", w2.clock()).unwrap_err().to_string().contains("unreadable"));
 }
 
 #[test]

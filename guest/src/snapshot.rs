@@ -122,19 +122,22 @@ impl Elector {
         serde_json::to_vec(&saved).expect("state always serialises")
     }
 
-    pub fn restore(cfg: Config, state: &[u8], now: Clock) -> Result<Elector, String> {
-        let saved: Saved = serde_json::from_slice(state).map_err(|e| format!("elector state is unreadable: {e}"))?;
+    /// An elector that continues from `state` (what [`Elector::export_state`] returned), as far
+    /// as the clocks allow (see the module documentation).
+    pub fn restore(cfg: Config, state: &[u8], now: Clock) -> Result<Elector, StateError> {
+        let saved: Saved = serde_json::from_slice(state).map_err(|e| StateError::Unreadable(e.to_string()))?;
         if saved.version != VERSION {
-            return Err(format!("elector state has version {}, this build reads {VERSION}", saved.version));
+            return Err(StateError::Version { found: saved.version, reads: VERSION });
         }
         if saved.server_id != cfg.server_id || saved.lockfile_path != cfg.lockfile_path {
-            return Err(format!(
-                "elector state belongs to server {:?} on {:?}, not {:?} on {:?}",
-                saved.server_id, saved.lockfile_path, cfg.server_id, cfg.lockfile_path
-            ));
+            return Err(StateError::NotOurs {
+                server_id: saved.server_id,
+                lockfile_path: saved.lockfile_path,
+                ours: (cfg.server_id, cfg.lockfile_path),
+            });
         }
         let continuous = clock_continued(&saved, now, cfg.max_clock_drift_ppm);
-        let mut e = Elector::new(cfg, now).map_err(|e| e.to_string())?;
+        let mut e = Elector::new(cfg, now).map_err(StateError::Config)?;
         // Without a continuous clock, past instants are replaced: leases as expired, watches
         // as starting now, backoffs as starting now.
         let past = |t: u64| if continuous { t } else { 0 };
@@ -184,6 +187,35 @@ impl Elector {
         Ok(e)
     }
 }
+
+/// Why carried state cannot be restored. Starting cold instead is always safe.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StateError {
+    /// Not the JSON an elector exports.
+    Unreadable(String),
+    /// Exported by a build with another state format.
+    Version { found: u32, reads: u32 },
+    /// Exported by another server id, or for another lock object.
+    NotOurs { server_id: String, lockfile_path: String, ours: (String, String) },
+    /// The configuration is invalid.
+    Config(crate::ConfigError),
+}
+
+impl std::fmt::Display for StateError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StateError::Unreadable(e) => write!(f, "elector state is unreadable: {e}"),
+            StateError::Version { found, reads } => write!(f, "elector state has version {found}, this build reads {reads}"),
+            StateError::NotOurs { server_id, lockfile_path, ours } => {
+                write!(f, "elector state belongs to server {server_id:?} on {lockfile_path:?}, not {:?} on {:?}", ours.0, ours.1)
+            }
+            StateError::Config(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for StateError {}
 
 /// The monotonic clock is the same one as at export if it moved forward by as much as the wall
 /// clock did, within drift and a second of slack.

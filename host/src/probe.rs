@@ -30,7 +30,11 @@ impl PeerProbe {
     }
 
     /// One probe of `addr` at `path`: the leader's health JSON, not-leader, or why it failed.
-    pub async fn probe(&self, addr: &str, path: &str, timeout: Duration) -> std::result::Result<ProbeReply, String> {
+    pub async fn probe(&self, addr: &str, path: &str, timeout: Duration) -> std::result::Result<ProbeReply, ProbeError> {
+        self.exchange(addr, path, timeout).await.map_err(ProbeError)
+    }
+
+    async fn exchange(&self, addr: &str, path: &str, timeout: Duration) -> std::result::Result<ProbeReply, String> {
         let url = format!("{}://{addr}{path}", self.scheme);
         let resp = self.client.get(&url).timeout(timeout).send().await.map_err(|e| format!("probe {url}: {}", chain(&e)))?;
         match resp.status().as_u16() {
@@ -51,3 +55,16 @@ impl PeerProbe {
         }
     }
 }
+
+/// Why a probe got no answer from a leader (the message names the URL and the cause). The
+/// election reads S3 instead.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProbeError(String);
+
+impl std::fmt::Display for ProbeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ProbeError {}

@@ -167,7 +167,12 @@ impl bindings::s3lect::election::storage::Host for HostState {
 impl bindings::s3lect::election::peer::Host for HostState {
     async fn probe(&mut self, addr: String, path: String, timeout_ms: u64) -> Result<wit_peer::ProbeReply, String> {
         let Some(probe) = self.io.probe.clone() else { return Err("peer mode has no probe configured".into()) };
-        let reply = self.io.stopping.unless(probe.probe(&addr, &path, Duration::from_millis(timeout_ms))).await;
+        let reply = self
+            .io
+            .stopping
+            .unless(probe.probe(&addr, &path, Duration::from_millis(timeout_ms)))
+            .await
+            .map(|r| r.map_err(|e| e.to_string()));
         reply.unwrap_or_else(|| Err(NOT_SENT.into())).map(|r| match r {
             s3lect_guest::ProbeReply::Leader(body) => wit_peer::ProbeReply::Leader(body),
             s3lect_guest::ProbeReply::NotLeader => wit_peer::ProbeReply::NotLeader,
