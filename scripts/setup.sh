@@ -9,3 +9,4 @@ bash scripts/setup-wasm.sh
 bash scripts/setup-s3-server.sh "${1:-}"
 [ "${1:-}" = --demo ] || bash scripts/ceph.sh install
 [ "${1:-}" = --demo ] || bash scripts/setup-interop.sh
+[ "${1:-}" = --demo ] || bash scripts/setup-validators.sh

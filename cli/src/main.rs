@@ -26,7 +26,7 @@ enum LogFormat {
 #[derive(Subcommand)]
 enum Cmd {
     /// Join an election and stay in it until Ctrl-C / SIGTERM (then resign gracefully).
-    Run(cli::settings::Flags),
+    Run(cli::run::RunArgs),
     /// Run one election step and exit: 0 = leader, 3 = follower, 1 = error.
     Step {
         #[command(flatten)]
@@ -78,7 +78,7 @@ fn main() -> ExitCode {
     };
     rt.block_on(async {
         match args.command {
-            Cmd::Run(flags) => cli::run::run(flags).await,
+            Cmd::Run(args) => cli::run::run(args).await,
             Cmd::Step { flags, state, json } => cli::step::step(flags, state, json).await,
             Cmd::Status { flags, json } => cli::status::status(flags, json).await,
             Cmd::Resign(flags) => cli::status::resign(flags).await,

@@ -64,6 +64,8 @@ macro_rules! define_elector_config {
             pub on_acquire_leadership: Option<Hook>,
             /// Runs when leadership ends; errors are logged only.
             pub on_lose_leadership: Option<Hook>,
+            /// Where to count requests, probes, hooks and leadership ([`crate::metrics`]).
+            pub metrics: Option<std::sync::Arc<crate::metrics::Metrics>>,
         }
 
         impl Default for ElectorConfig {
@@ -78,6 +80,7 @@ macro_rules! define_elector_config {
                     startup_budget: crate::storage::DEFAULT_STARTUP_BUDGET,
                     on_acquire_leadership: None,
                     on_lose_leadership: None,
+                    metrics: None,
                 }
             }
         }
@@ -109,6 +112,7 @@ impl fmt::Debug for ElectorConfig {
             .field("startup_budget", &self.startup_budget)
             .field("on_acquire_leadership", &self.on_acquire_leadership.is_some())
             .field("on_lose_leadership", &self.on_lose_leadership.is_some())
+            .field("metrics", &self.metrics.is_some())
             .finish()
     }
 }

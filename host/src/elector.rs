@@ -11,10 +11,12 @@ use crate::storage::{Storage, conforming_storage};
 use s3lect_guest::record::printable;
 use s3lect_guest::{HealthReply, ProblemKind, Status};
 use serde::Serialize;
+use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
+pub use tokio_util::sync::CancellationToken;
 
 /// Detailed leadership status: Go s3lect's eight fields, plus the fencing term, the lease left,
 /// and the most recent problem.
@@ -220,6 +222,86 @@ impl Elector {
         LeadershipWatch { rx, leading }
     }
 
+    /// Resolves when this instance's leadership ends, or `margin` before its lease could run
+    /// out without another renewal, whichever comes first; at once if it does not lead. Each
+    /// renewal moves the lease's end, and the wait follows it. Work stopped within `margin` of
+    /// this is over before any other instance can lead.
+    pub async fn leadership_ending(&self, margin: Duration) {
+        let mut rx = self.inner.shared.snapshot.subscribe();
+        loop {
+            let fence = {
+                let s = rx.borrow_and_update();
+                let now = Instant::now();
+                match s.lease_deadline.filter(|_| s.leading(now)) {
+                    None => return,
+                    Some(end) => end.checked_sub(margin).unwrap_or(now),
+                }
+            };
+            match tokio::time::timeout_at(fence.into(), rx.changed()).await {
+                Ok(Ok(())) => continue,
+                // The fence passed, or the elector is gone.
+                Err(_) | Ok(Err(_)) => return,
+            }
+        }
+    }
+
+    /// Waits until this instance leads, then runs `task` with a token that is cancelled when
+    /// leadership ends or `margin` before the lease could run out unrenewed
+    /// ([`Elector::leadership_ending`]); returns what the task returns. For the task's work to
+    /// be over before another instance can lead, it must stop within `margin` of the token
+    /// firing. `margin` must be below `renew_deadline − frequent_interval`, or a healthy
+    /// leader's task would be cancelled between two renewals.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> s3lect::Result<()> {
+    /// # use std::{sync::Arc, time::Duration};
+    /// # let config = s3lect::ElectorConfig::new("jobs/leader.json", "a")
+    /// #     .with_timings(Duration::from_millis(200), Duration::from_millis(800), Duration::from_millis(500))?;
+    /// # let elector = s3lect::Elector::new(config, Arc::new(s3lect::MemoryStorage::new()))?;
+    /// # elector.start().await?;
+    /// let rounds = elector
+    ///     .lead(Duration::from_millis(100), |cancelled| async move {
+    ///         let mut rounds = 0;
+    ///         while !cancelled.is_cancelled() && rounds < 3 {
+    ///             rounds += 1; // one unit of the leader's work
+    ///             tokio::time::sleep(Duration::from_millis(10)).await;
+    ///         }
+    ///         rounds
+    ///     })
+    ///     .await?;
+    /// assert_eq!(rounds, 3);
+    /// # elector.stop().await
+    /// # }
+    /// ```
+    pub async fn lead<F, Fut>(&self, margin: Duration, task: F) -> Result<Fut::Output>
+    where
+        F: FnOnce(CancellationToken) -> Fut,
+        Fut: Future,
+    {
+        let cfg = self.config();
+        let room = cfg.renew_deadline.saturating_sub(cfg.frequent_interval);
+        if margin >= room {
+            return Err(Error::Config(s3lect_guest::ConfigError {
+                rule: "leader-task-margin".into(),
+                message: format!(
+                    "the margin ({} ms) must be below renew-deadline − frequent-interval ({} ms)",
+                    margin.as_millis(),
+                    room.as_millis()
+                ),
+            }));
+        }
+        self.wait_for_leadership().await?;
+        let token = CancellationToken::new();
+        let work = task(token.clone());
+        tokio::pin!(work);
+        tokio::select! {
+            out = &mut work => return Ok(out),
+            () = self.leadership_ending(margin) => token.cancel(),
+        }
+        Ok(work.await)
+    }
+
     /// Resolves when the health reply would differ from one for `etag`: a renewal, the end of
     /// leadership (including lease expiry), or after `limit`. Powers the long-poll watch.
     /// True when it changed, false when `limit` passed first.
@@ -388,6 +470,7 @@ fn host_io(cfg: &ElectorConfig, storage: &Arc<dyn Storage>, stopping: &Stopping)
         on_lose: cfg.on_lose_leadership.clone(),
         hook_timeout: cfg.hook_timeout,
         stopping: stopping.clone(),
+        metrics: cfg.metrics.clone(),
     })
 }
 
@@ -540,9 +623,15 @@ fn publish(shared: &Shared, o: Outcome) {
     let lease_deadline = o.status.lease_until.map(clock::instant_of);
     let health = o.health.as_deref().and_then(|b| HealthReply::parse(b).ok());
     let last_election = o.status.last_election_unix_ns.and_then(wall).map(SystemTime::from);
+    let metrics = shared.config.lock().unwrap().metrics.clone();
     shared.snapshot.send_modify(|s| {
         let before = s.status.take();
         log_transition(before.as_ref(), &o.status);
+        if let Some(m) = &metrics {
+            let was = before.as_ref().is_some_and(|b| b.is_leader);
+            let remaining = lease_deadline.map(|d| d.saturating_duration_since(Instant::now()));
+            m.leadership(&o.status.lockfile_path, was, o.status.is_leader, o.status.term, remaining);
+        }
         s.status = Some(o.status);
         s.lease_deadline = lease_deadline;
         s.health = health;

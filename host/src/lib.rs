@@ -18,6 +18,7 @@ pub mod elector;
 pub mod error;
 pub mod health;
 pub mod hooks;
+pub mod metrics;
 pub mod oneshot;
 pub mod probe;
 pub mod runtime;
@@ -26,7 +27,7 @@ pub mod tls;
 
 pub use admission::Limits as HealthLimits;
 pub use config::ElectorConfig;
-pub use elector::{Elector, LeadershipStatus, LeadershipWatch};
+pub use elector::{CancellationToken, Elector, LeadershipStatus, LeadershipWatch};
 pub use error::{Error, Result};
 pub use health::{HealthServer, HealthServerConfig, LeadershipHandler, leadership_handler};
 pub use hooks::{Hook, HookEvent, hook};

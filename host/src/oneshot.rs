@@ -33,6 +33,7 @@ pub async fn step_once(cfg: &ElectorConfig, storage: Arc<dyn Storage>, state: Op
         on_lose: cfg.on_lose_leadership.clone(),
         hook_timeout: cfg.hook_timeout,
         stopping: crate::runtime::Stopping::never(),
+        metrics: cfg.metrics.clone(),
     };
     let (mut guest, discarded_state) = match state {
         Some(bytes) => match ComponentElector::create(&runtime, io.clone(), &cfg.core(), Some(bytes)).await {

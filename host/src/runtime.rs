@@ -5,9 +5,11 @@
 use crate::clock::BootClock;
 use crate::error::{Error, Result};
 use crate::hooks::{Hook, HookEvent};
+use crate::metrics::Metrics;
 use crate::probe::PeerProbe;
 use crate::storage::Condition;
 use crate::storage::Storage;
+use s3lect_guest::StorageError;
 use s3lect_guest::{Config, ConfigError, Status};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -49,6 +51,8 @@ pub struct HostIo {
     pub hook_timeout: Duration,
     /// Raised when the elector is asked to stop: see [`Stopping`].
     pub stopping: Stopping,
+    /// Where requests, probes and hooks are counted, if anywhere.
+    pub metrics: Option<Arc<Metrics>>,
 }
 
 /// A stop request reaching into a step in flight. While raised, the step sends nothing new —
@@ -119,14 +123,22 @@ impl WasiView for HostState {
 
 s3lect_guest::storage_error_conversions!(wit_storage);
 
-fn timed_out(what: &str, ms: u64) -> wit_storage::StorageError {
-    wit_storage::StorageError::Unavailable(format!("{what} timed out after {ms} ms"))
+fn timed_out(what: &str, ms: u64) -> StorageError {
+    StorageError::Unavailable(format!("{what} timed out after {ms} ms"))
 }
 
 impl HostIo {
     /// Storage only: no probe, no hooks.
     pub fn new(storage: Arc<dyn Storage>) -> HostIo {
-        HostIo { storage, probe: None, on_acquire: None, on_lose: None, hook_timeout: Duration::from_secs(10), stopping: Stopping::never() }
+        HostIo {
+            storage,
+            probe: None,
+            on_acquire: None,
+            on_lose: None,
+            hook_timeout: Duration::from_secs(10),
+            stopping: Stopping::never(),
+            metrics: None,
+        }
     }
 }
 
@@ -139,11 +151,16 @@ pub fn monotonic_now_ns() -> u64 {
 impl bindings::s3lect::election::storage::Host for HostState {
     async fn get(&mut self, key: String, timeout_ms: u64) -> Result<wit_storage::Object, wit_storage::StorageError> {
         let get = tokio::time::timeout(Duration::from_millis(timeout_ms), self.io.storage.get(&key));
-        match self.io.stopping.unless(get).await {
-            None => Err(wit_storage::StorageError::Unavailable(NOT_SENT.into())),
+        let started = std::time::Instant::now();
+        let r = match self.io.stopping.unless(get).await {
+            None => return Err(wit_storage::StorageError::Unavailable(NOT_SENT.into())),
             Some(Err(_)) => Err(timed_out("GET", timeout_ms)),
-            Some(Ok(r)) => r.map(|(data, etag)| wit_storage::Object { data, etag }).map_err(storage_error_to_wit),
+            Some(Ok(r)) => r,
+        };
+        if let Some(m) = &self.io.metrics {
+            m.request("get", started.elapsed(), &r);
         }
+        r.map(|(data, etag)| wit_storage::Object { data, etag }).map_err(storage_error_to_wit)
     }
 
     async fn put_if_match(
@@ -157,10 +174,15 @@ impl bindings::s3lect::election::storage::Host for HostState {
             return Err(wit_storage::StorageError::Unavailable(NOT_SENT.into()));
         }
         let put = self.io.storage.put_if_match(&key, &data, Condition::from_etag(etag.as_deref()));
-        match tokio::time::timeout(Duration::from_millis(timeout_ms), put).await {
+        let started = std::time::Instant::now();
+        let r = match tokio::time::timeout(Duration::from_millis(timeout_ms), put).await {
             Err(_) => Err(timed_out("PUT", timeout_ms)),
-            Ok(r) => r.map_err(storage_error_to_wit),
+            Ok(r) => r,
+        };
+        if let Some(m) = &self.io.metrics {
+            m.request("put", started.elapsed(), &r);
         }
+        r.map_err(storage_error_to_wit)
     }
 }
 
@@ -173,6 +195,13 @@ impl bindings::s3lect::election::peer::Host for HostState {
             .unless(probe.probe(&addr, &path, Duration::from_millis(timeout_ms)))
             .await
             .map(|r| r.map_err(|e| e.to_string()));
+        if let (Some(m), Some(r)) = (&self.io.metrics, &reply) {
+            m.probe(match r {
+                Ok(s3lect_guest::ProbeReply::Leader(_)) => "leader",
+                Ok(s3lect_guest::ProbeReply::NotLeader) => "not_leader",
+                Err(_) => "failed",
+            });
+        }
         reply.unwrap_or_else(|| Err(NOT_SENT.into())).map(|r| match r {
             s3lect_guest::ProbeReply::Leader(body) => wit_peer::ProbeReply::Leader(body),
             s3lect_guest::ProbeReply::NotLeader => wit_peer::ProbeReply::NotLeader,
@@ -180,12 +209,18 @@ impl bindings::s3lect::election::peer::Host for HostState {
     }
 }
 
-async fn run_hook(hook: Option<Hook>, event: HookEvent, timeout: Duration) -> Result<(), String> {
+async fn run_hook(io: &HostIo, which: &'static str, event: HookEvent) -> Result<(), String> {
+    let hook = if which == "acquire" { io.on_acquire.clone() } else { io.on_lose.clone() };
     let Some(hook) = hook else { return Ok(()) };
-    match tokio::time::timeout(timeout, hook(event)).await {
-        Err(_) => Err(format!("hook did not finish within {} ms", timeout.as_millis())),
+    let started = std::time::Instant::now();
+    let r = match tokio::time::timeout(io.hook_timeout, hook(event)).await {
+        Err(_) => Err(format!("hook did not finish within {} ms", io.hook_timeout.as_millis())),
         Ok(r) => r.map_err(|e| crate::error::chain(e.as_ref())),
+    };
+    if let Some(m) = &io.metrics {
+        m.hook(which, started.elapsed(), r.is_ok());
     }
+    r
 }
 
 impl bindings::s3lect::election::hooks::Host for HostState {
@@ -193,11 +228,11 @@ impl bindings::s3lect::election::hooks::Host for HostState {
         if self.io.stopping.raised() {
             return Err("the elector is stopping: not taking up leadership".into());
         }
-        run_hook(self.io.on_acquire.clone(), HookEvent { term, leader_id }, self.io.hook_timeout).await
+        run_hook(&self.io, "acquire", HookEvent { term, leader_id }).await
     }
 
     async fn on_lose(&mut self, term: u64, leader_id: String) -> Result<(), String> {
-        run_hook(self.io.on_lose.clone(), HookEvent { term, leader_id }, self.io.hook_timeout).await
+        run_hook(&self.io, "lose", HookEvent { term, leader_id }).await
     }
 }
 

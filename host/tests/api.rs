@@ -1,5 +1,5 @@
-//! The Rust API that mirrors Go s3lect: the Elector trait on Elector, status, waiters,
-//! config updates, hooks, and MockStorage's cross-process atomicity.
+//! The Rust API that mirrors Go s3lect: Elector's lifecycle, status, waiters, config updates,
+//! hooks, the leadership watch, and the leader's task with its cancellation token.
 
 use s3lect_testkit as common;
 
@@ -173,4 +173,65 @@ async fn leadership_changes_are_signalled_to_subscribers() {
     assert!(tokio::time::timeout(Duration::from_secs(10), wb.changed()).await.unwrap().unwrap(), "b took over");
     assert!(wb.is_leader() && b.is_leader());
     b.stop().await.unwrap();
+}
+
+/// Storage that fails every request while `down` is set.
+struct Flaky {
+    inner: Arc<MockStorage>,
+    down: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Storage for Flaky {
+    fn get<'a>(&'a self, key: &'a str) -> s3lect::storage::BoxFuture<'a, Result<(Vec<u8>, String), s3lect::StorageError>> {
+        if self.down.load(std::sync::atomic::Ordering::SeqCst) {
+            return Box::pin(async { Err(s3lect::StorageError::Unavailable("down".into())) });
+        }
+        self.inner.get(key)
+    }
+    fn put_if_match<'a>(
+        &'a self,
+        key: &'a str,
+        data: &'a [u8],
+        condition: s3lect::Condition<'a>,
+    ) -> s3lect::storage::BoxFuture<'a, Result<String, s3lect::StorageError>> {
+        if self.down.load(std::sync::atomic::Ordering::SeqCst) {
+            return Box::pin(async { Err(s3lect::StorageError::Unavailable("down".into())) });
+        }
+        self.inner.put_if_match(key, data, condition)
+    }
+    fn delete<'a>(&'a self, key: &'a str) -> s3lect::storage::BoxFuture<'a, Result<(), s3lect::StorageError>> {
+        self.inner.delete(key)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_leaders_task_is_cancelled_before_its_lease_can_end() {
+    let down = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let storage = Arc::new(Flaky { inner: Arc::new(MockStorage::new_mock().unwrap()), down: down.clone() });
+    let a = Elector::new(config("a", "g/task.json"), storage).unwrap();
+    // The margin must fit between renewals: renew deadline 600 ms − frequent 200 ms.
+    assert!(matches!(a.lead(Duration::from_millis(400), |_| async {}).await, Err(Error::Config(_))));
+    a.start().await.unwrap();
+    let margin = Duration::from_millis(150);
+    let task = {
+        let (a, watcher) = (a.clone(), a.clone());
+        tokio::spawn(async move {
+            a.lead(margin, |cancelled| async move {
+                cancelled.cancelled().await;
+                // When the token fires, the lease still runs: at least most of the margin.
+                watcher.status().lease_remaining_ms
+            })
+            .await
+        })
+    };
+    a.wait_for_leadership().await.unwrap();
+    // Healthy renewals never fire the token.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(!task.is_finished(), "cancelled while renewals succeeded");
+    down.store(true, std::sync::atomic::Ordering::SeqCst);
+    let left = tokio::time::timeout(Duration::from_secs(5), task).await.unwrap().unwrap().unwrap();
+    let left = left.expect("still leading when the token fired");
+    println!("token fired with {left} ms of lease left (margin {margin:?})");
+    assert!((100..=150).contains(&left), "{left} ms left");
+    a.stop().await.ok();
 }

@@ -1,11 +1,13 @@
 //! The CLI's subcommands.
 
 pub mod demo;
+pub mod metrics_server;
 pub mod run;
 pub mod settings;
 pub mod shell_hooks;
 pub mod status;
 pub mod step;
+pub mod supervise;
 
 use std::process::ExitCode;
 

@@ -92,9 +92,15 @@ pub enum ConformanceError {
 /// short enough that a misconfigured deployment fails while someone is watching.
 pub const DEFAULT_STARTUP_BUDGET: Duration = Duration::from_secs(60);
 
+/// The object the check writes beside `lock_key` (never deleted: one per lock object). It
+/// needs the same permissions as the lock object (deploy/iam/policy.json).
+pub fn scratch_key(lock_key: &str) -> String {
+    format!("{lock_key}.s3lect-conformance")
+}
+
 /// Runs the check against `lock_key`'s scratch object, `<lock_key>.s3lect-conformance`.
 pub async fn check_conditional_writes(storage: &dyn Storage, lock_key: &str, budget: Duration) -> Result<Conformance, ConformanceError> {
-    let mut c = Check { storage, key: format!("{lock_key}.s3lect-conformance"), retry: Retry::new(budget), sent: Vec::new() };
+    let mut c = Check { storage, key: scratch_key(lock_key), retry: Retry::new(budget), sent: Vec::new() };
     // Read first: a wrong bucket, region or credentials is named before anything is written
     // (some servers would create a missing bucket on PUT).
     loop {

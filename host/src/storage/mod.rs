@@ -8,7 +8,9 @@ mod memory;
 mod mock;
 mod s3;
 
-pub use conformance::{Conformance, ConformanceError, DEFAULT_STARTUP_BUDGET, Violation, check_conditional_writes, conforming_storage};
+pub use conformance::{
+    Conformance, ConformanceError, DEFAULT_STARTUP_BUDGET, Violation, check_conditional_writes, conforming_storage, scratch_key,
+};
 pub use etag_form::{EtagForm, WithEtagForm, unquoted};
 pub use memory::{CountingStorage, MemoryStorage};
 pub use mock::MockStorage;

@@ -1,0 +1,84 @@
+//! `--metrics-bind`: Prometheus text scraped from real `s3lect run` processes during an
+//! election and across a failover.
+
+mod common;
+
+use common::nodes::*;
+use common::{eventually, seaweed};
+use std::path::Path;
+use std::time::Duration;
+
+/// The address a node logged for its metrics endpoint (it binds port 0).
+async fn metrics_addr(node: &Node) -> String {
+    eventually("the metrics endpoint", Duration::from_secs(20), || async {
+        let log = node.stderr();
+        let line = log.lines().find(|l| l.contains("metrics endpoint listening"))?;
+        let addr = line.split("addr=").nth(1)?.split_whitespace().next()?;
+        Some(addr.to_string())
+    })
+    .await
+}
+
+/// One plain HTTP/1.0 GET (no client library needed for text over loopback).
+async fn scrape(addr: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(b"GET /metrics HTTP/1.0\r\nHost: metrics\r\n\r\n").await.unwrap();
+    let mut reply = String::new();
+    s.read_to_string(&mut reply).await.unwrap();
+    assert!(reply.starts_with("HTTP/1.0 200") || reply.starts_with("HTTP/1.1 200"), "{reply}");
+    reply.split_once("\r\n\r\n").map(|(_, body)| body.to_string()).unwrap_or_default()
+}
+
+/// The value of the sample whose line starts with `series` (name and labels).
+fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines().find(|l| l.starts_with(series)).and_then(|l| l.rsplit(' ').next()?.parse().ok())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_follow_an_election_and_a_failover() {
+    let server = seaweed("metrics").await;
+    let dir = tempfile::tempdir().unwrap();
+    let lock = "metrics/leader.json";
+    let args = ["--metrics-bind", "127.0.0.1:0"];
+    let mut a = start(&server, "a", lock, dir.path(), &args);
+    let a_addr = metrics_addr(&a).await;
+    let leader = format!("s3lect_is_leader{{lock=\"{lock}\"}}");
+    eventually("a to lead", Duration::from_secs(20), || async { (sample(&scrape(&a_addr).await, &leader) == Some(1.0)).then_some(()) })
+        .await;
+    let b = start(&server, "b", lock, dir.path(), &args);
+    let b_addr = metrics_addr(&b).await;
+    eventually("b to follow", Duration::from_secs(20), || async {
+        let text = scrape(&b_addr).await;
+        (sample(&text, &leader) == Some(0.0) && sample(&text, "s3lect_s3_requests_total{operation=\"get\",outcome=\"ok\"}") > Some(0.0))
+            .then_some(())
+    })
+    .await;
+    let renewed = "s3lect_s3_requests_total{operation=\"put\",outcome=\"ok\"}";
+    let text = eventually("a's first renewal", Duration::from_secs(10), || async {
+        let text = scrape(&a_addr).await;
+        (sample(&text, renewed) >= Some(2.0)).then_some(text)
+    })
+    .await;
+    println!(
+        "leader a, before the failover:\n{}",
+        text.lines().filter(|l| !l.starts_with('#') && !l.contains("_bucket")).collect::<Vec<_>>().join("\n")
+    );
+    assert_eq!(sample(&text, &format!("s3lect_term{{lock=\"{lock}\"}}")), Some(1.0));
+    assert!(sample(&text, &format!("s3lect_lease_remaining_seconds{{lock=\"{lock}\"}}")) > Some(0.0), "{text}");
+    assert!(sample(&text, "s3lect_hook_duration_seconds_count{hook=\"acquire\"}") == Some(1.0), "{text}");
+    assert!(text.contains("s3lect_s3_request_duration_seconds_bucket{"), "{text}");
+    a.kill9();
+    let text = eventually("b to take over", Duration::from_secs(20), || async {
+        let text = scrape(&b_addr).await;
+        (sample(&text, &leader) == Some(1.0)).then_some(text)
+    })
+    .await;
+    println!(
+        "leader b, after the failover:\n{}",
+        text.lines().filter(|l| !l.starts_with('#') && !l.contains("_bucket")).collect::<Vec<_>>().join("\n")
+    );
+    assert_eq!(sample(&text, &format!("s3lect_leadership_transitions_total{{lock=\"{lock}\",change=\"acquired\"}}")), Some(1.0));
+    assert_eq!(sample(&text, &format!("s3lect_term{{lock=\"{lock}\"}}")), Some(2.0));
+    let _ = Path::new(BIN);
+}
