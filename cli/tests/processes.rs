@@ -8,6 +8,7 @@ use common::fake_s3::fake_s3;
 use common::nodes::*;
 use common::{eventually, record, seaweed, storage, wait_record};
 use s3lect::{Condition, MockStorage, Storage, StorageError};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -294,4 +295,32 @@ async fn mock_storage_conditional_writes_are_atomic_across_threads_and_processes
 /// Runs a future to completion on the current (blocking) thread.
 fn futures_lite<T>(f: impl std::future::Future<Output = T>) -> T {
     tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f)
+}
+
+/// `s3lect resign` hands leadership to another node when one is present: the revoked node
+/// waits out the revocation longer than the others can need (three rounds, each revoking
+/// whoever leads).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_leader_stays_out_while_others_are_present() {
+    let server = seaweed("revoke-handover").await;
+    let dir = tempfile::tempdir().unwrap();
+    let lock = "group/revoke.json";
+    // Followers of a live leader poll slowly (as by default: infrequent above the leader
+    // timeout), while the revoked leader learns of the revocation at its next renewal: without
+    // the longer wait it would usually win.
+    let timings = ["--frequent-ms", "1000", "--infrequent-ms", "5000", "--renew-deadline-ms", "2500", "--leader-timeout-ms", "3000"];
+    let node = |id| Node::start(Path::new(BIN), &server, id, lock, dir.path(), &timings).unwrap();
+    let nodes = [node("a"), node("b")];
+    let s3 = storage(&server);
+    let mut leader = wait_record(&s3, lock, "a first leader", Duration::from_secs(20), |r| !r.leader_id.is_empty()).await;
+    for round in 0..3 {
+        let out = output(s3lect(&server, "resign", &leader.leader_id, lock));
+        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+        let revoked = leader.leader_id.clone();
+        leader =
+            wait_record(&s3, lock, "the next leader", Duration::from_secs(20), |r| !r.leader_id.is_empty() && r.term > leader.term).await;
+        println!("round {round}: revoked {revoked}, next {} term {}", leader.leader_id, leader.term);
+        assert_ne!(leader.leader_id, revoked, "round {round}: the revoked node took its leadership straight back");
+    }
+    assert_no_overlap_after_record_destroyed(&nodes);
 }

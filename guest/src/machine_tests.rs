@@ -943,3 +943,32 @@ fn only_our_own_vanished_object_is_recreated_at_once_not_a_later_leaders() {
     step(&mut w, &mut a);
     assert!(!a.is_leader(w.clock()) && !w.objects.contains_key(KEY), "b's lease may still run");
 }
+
+#[test]
+fn a_revoked_leader_waits_twice_as_long_so_another_node_takes_over() {
+    let mut w = World::new();
+    let mut a = elector(&w, "a");
+    let mut b = elector(&w, "b");
+    step(&mut w, &mut a);
+    step(&mut w, &mut b);
+    // `s3lect resign --server-id a`: the record now revokes a's leadership.
+    let revoked = LeaderRecord { nonce: 9, ..LeaderRecord::revocation("a", w.wall, 1) };
+    w.objects.insert(KEY.into(), Object { data: revoked.to_json(), etag: "\"revoked\"".into() });
+    w.advance(5_000);
+    step(&mut w, &mut a);
+    step(&mut w, &mut b);
+    assert!(!a.is_leader(w.clock()) && !b.is_leader(w.clock()));
+    // Both watch the revocation from now; b's turn comes after one leader timeout, a's later.
+    let start = w.mono;
+    assert!(run_until(&mut w, &mut b, 20_000, |w, b| b.is_leader(w.clock())));
+    assert!((w.mono - start) / MS <= 16_000, "b took {} ms", (w.mono - start) / MS);
+    // Alone, a comes back — after leader timeout + infrequent + frequent interval (15+30+5 s).
+    let mut w2 = World::new();
+    let mut a2 = elector(&w2, "a");
+    w2.objects.insert(KEY.into(), Object { data: revoked.to_json(), etag: "\"revoked\"".into() });
+    step(&mut w2, &mut a2);
+    let start = w2.mono;
+    assert!(run_until(&mut w2, &mut a2, 60_000, |w, a| a.is_leader(w.clock())));
+    let waited = (w2.mono - start) / MS;
+    assert!((50_000..=56_000).contains(&waited), "a waited {waited} ms");
+}

@@ -51,8 +51,10 @@ pub(crate) struct FollowerView<'a> {
 /// - **F2** No object at the first look, with `trust_absent_object` → claim at once.
 /// - **F3** The record is resigned → claim over it.
 /// - **F4** The etag (or the absence) has stood unchanged for a leader timeout of our
-///   monotonic clock → claim over it.
-/// - **F5** Timestamp mode: the writer's timestamp is older than leader timeout plus skew →
+///   monotonic clock → claim over it. If the record revokes this node's own leadership
+///   (`s3lect resign`), longer: leader timeout + infrequent + frequent interval, by when any
+///   other node present has taken over.
+/// - **F5** Timestamp mode: the writer's timestamp is older than that timeout plus skew →
 ///   claim over it.
 /// - **F6** Otherwise wait until [`follower_next_at`].
 ///
@@ -91,7 +93,19 @@ pub(crate) fn stale(cfg: &Config, o: &Observation, now: Clock) -> Option<Takeove
 
 /// When an unchanged etag becomes stale (F4).
 pub(crate) fn stale_at(cfg: &Config, o: &Observation) -> u64 {
-    o.first_seen + cfg.leader_timeout_ms * MS
+    o.first_seen + timeout_ms(cfg, o) * MS
+}
+
+/// How long the observed record must stand: a leader timeout — and for a record that revokes
+/// this node's own leadership, as long as any other node may need to notice it (a poll of a
+/// live-looking leader comes an infrequent interval apart), wait it out, and claim (a step).
+fn timeout_ms(cfg: &Config, o: &Observation) -> u64 {
+    match &o.record {
+        Ok(r) if !r.revoked_id.is_empty() && r.revoked_id == cfg.server_id => {
+            cfg.leader_timeout_ms + cfg.infrequent_interval_ms + cfg.frequent_interval_ms
+        }
+        _ => cfg.leader_timeout_ms,
+    }
 }
 
 /// F6: when a waiting follower looks again. At the instant the etag can become stale, and no

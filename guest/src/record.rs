@@ -30,6 +30,11 @@ pub struct LeaderRecord {
     pub term: u64,
     #[serde(default, skip_serializing_if = "is_zero")]
     pub nonce: u64,
+    /// Set by `s3lect resign` (a revocation): the server whose leadership was revoked. It
+    /// waits out the record twice as long as others, so another node takes over if one is
+    /// present. Go s3lect ignores the field.
+    #[serde(rename = "revokedID", default, skip_serializing_if = "String::is_empty")]
+    pub revoked_id: String,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -70,12 +75,26 @@ impl LeaderRecord {
             last_updated: from_unix_ns(now_unix_ns),
             term,
             nonce: 0,
+            revoked_id: String::new(),
         }
+    }
+
+    /// The record `s3lect resign` writes over `revoked`'s: nobody leads, but — unlike a
+    /// resignation — it carries a real timestamp, so it stands a leader timeout like any record.
+    pub fn revocation(revoked: &str, now_unix_ns: i128, term: u64) -> Self {
+        LeaderRecord { revoked_id: revoked.to_string(), ..LeaderRecord::leading("", "", now_unix_ns, term) }
     }
 
     /// The record a leader writes when it gives up: zero time, no leader, same term.
     pub fn resigned(term: u64) -> Self {
-        LeaderRecord { leader_id: String::new(), leader_addr: String::new(), last_updated: ZERO_TIME, term, nonce: 0 }
+        LeaderRecord {
+            leader_id: String::new(),
+            leader_addr: String::new(),
+            last_updated: ZERO_TIME,
+            term,
+            nonce: 0,
+            revoked_id: String::new(),
+        }
     }
 
     /// Go s3lect marks resignation with the zero time: anyone may take over at once. (A record

@@ -89,7 +89,8 @@ pub async fn resign(flags: Flags) -> ExitCode {
         };
         return fail(format!("{id} does not lead (the lock object names {who})"));
     }
-    let revoked = LeaderRecord { last_updated: time::OffsetDateTime::now_utc(), ..LeaderRecord::resigned(record.term) };
+    let now_ns = time::OffsetDateTime::now_utc().unix_timestamp_nanos();
+    let revoked = LeaderRecord { nonce: fastrand::u64(1..), ..LeaderRecord::revocation(id, now_ns, record.term) };
     // The same check as `run`: it refuses a server that would ignore the condition, and finds
     // the If-Match form the server accepts (Ceph RGW 16 wants etags unquoted).
     let storage = match s.elector.check_conditional_writes {
@@ -102,7 +103,7 @@ pub async fn resign(flags: Flags) -> ExitCode {
     match storage.put_if_match(key, &revoked.to_json(), Condition::Matches(&etag)).await {
         Ok(_) => {
             println!(
-                "revoked {id}'s leadership of term {}: it steps down at its next renewal; a follower takes over after one leader timeout",
+                "revoked {id}'s leadership of term {}: it steps down at its next renewal; another node takes over after one leader timeout ({id} waits two)",
                 record.term
             );
             ExitCode::SUCCESS
