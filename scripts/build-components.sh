@@ -9,6 +9,8 @@
 #                                           s3lect-cron-s3.wasm plugged into its cron import
 #   target/components/example-service.wasm  a user's service (components/example-service) with
 #                                           s3lect-elector.wasm plugged into its election import
+#   target/components/storage-contract-s3.wasm  the storage contract, run against the S3
+#                                           storage component (a test tool)
 #   node/gen/                               the composition transpiled by jco for Node.js
 # Needs scripts/setup.sh once (wasm target, wac, Node packages).
 set -euo pipefail
@@ -27,12 +29,14 @@ if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip2; then
   CARGO_WASM="${S3LECT_WASM_TOOLCHAIN:-$HOME/.cache/s3lect/wasm-toolchain}/bin/cargo"
 fi
 "$CARGO_WASM" build -q --release --target wasm32-wasip2 --target-dir "$OUT" \
-  -p s3lect-cron -p s3lect-s3-storage -p s3lect-peer-http -p s3lect-example-app -p s3lect-example-service
+  -p s3lect-cron -p s3lect-s3-storage -p s3lect-peer-http -p s3lect-example-app -p s3lect-example-service \
+  -p s3lect-storage-contract
 "$TOOLS/bin/wac" plug "$REL/s3lect_cron.wasm" --plug "$REL/s3lect_s3_storage.wasm" -o "$OUT/s3lect-cron-s3.wasm.tmp"
 mv "$OUT/s3lect-cron-s3.wasm.tmp" "$OUT/s3lect-cron-s3.wasm"
 "$TOOLS/bin/wac" plug "$REL/s3lect_example_app.wasm" --plug "$OUT/s3lect-cron-s3.wasm" -o "$OUT/example-app.wasm"
 "$TOOLS/bin/wac" plug target/guest/wasm32-wasip2/release/s3lect_guest.wasm \
   --plug "$REL/s3lect_s3_storage.wasm" --plug "$REL/s3lect_peer_http.wasm" -o "$OUT/s3lect-elector.wasm"
+"$TOOLS/bin/wac" plug "$REL/s3lect_storage_contract.wasm" --plug "$REL/s3lect_s3_storage.wasm" -o "$OUT/storage-contract-s3.wasm"
 "$TOOLS/bin/wac" plug "$REL/s3lect_example_service.wasm" --plug "$OUT/s3lect-elector.wasm" -o "$OUT/example-service.wasm"
 rm -rf node/gen
 node node/transpile.mjs "$OUT/s3lect-cron-s3.wasm" node/gen

@@ -37,6 +37,18 @@ pub fn command_with(bin: &Path, backend: &[String], sub: &str, id: &str, lock: &
     cmd
 }
 
+/// The `event number wall-ns` lines of a log file (hooks' logs; scripts that log alike).
+pub fn read_log(path: &Path) -> Vec<(String, u64, u128)> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            Some((f.first()?.to_string(), f.get(1)?.parse().ok()?, f.get(2)?.parse().ok()?))
+        })
+        .collect()
+}
+
 /// One `s3lect run` process.
 pub struct Node {
     pub id: String,
@@ -81,14 +93,7 @@ impl Node {
 
     /// (event, term, wall ns) lines its hooks wrote.
     pub fn transitions(&self) -> Vec<(String, u64, u128)> {
-        std::fs::read_to_string(&self.hook_log)
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| {
-                let f: Vec<&str> = l.split_whitespace().collect();
-                Some((f.first()?.to_string(), f.get(1)?.parse().ok()?, f.get(2)?.parse().ok()?))
-            })
-            .collect()
+        read_log(&self.hook_log)
     }
 
     pub fn stderr(&self) -> String {

@@ -213,3 +213,54 @@ async fn a_100_mb_lock_object_is_not_downloaded_by_the_composed_component() {
     assert!(problem.contains("over the 65536-byte limit (at least 65537 bytes)"), "{r}");
     println!("100 MB lock object: invocation took {} ms: {problem}", started.elapsed().as_millis());
 }
+
+/// The storage contract that every Rust storage passes (tests/src/contract.rs), run inside wasm
+/// by `components/storage-contract` composed with the S3 storage component, against SeaweedFS;
+/// and against a server that ignores conditions, where it must fail.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_s3_storage_component_keeps_the_storage_contract() {
+    let server = seaweed("contract-component").await;
+    let runner = built_component("storage-contract-s3.wasm");
+    let mut env = component_env(&server, "unused", "unused.json");
+    env.push(("S3LECT_CONTRACT_PREFIX".into(), "component".into()));
+    let out = wasmtime_run_file(&runner, &env, &[]).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && stdout.contains("storage contract: ok"), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    // A store that keeps objects but ignores If-None-Match and If-Match.
+    let ignorant = common::serve(|req: hyper::Request<hyper::body::Incoming>| {
+        use http_body_util::BodyExt;
+        static OBJECTS: std::sync::Mutex<Vec<(String, Vec<u8>, String)>> = std::sync::Mutex::new(Vec::new());
+        async move {
+            let key = req.uri().path().to_string();
+            let put = req.method() == hyper::Method::PUT;
+            let body = req.into_body().collect().await.map(|b| b.to_bytes().to_vec()).unwrap_or_default();
+            let mut objects = OBJECTS.lock().unwrap();
+            let found = objects.iter().position(|(k, ..)| *k == key);
+            let resp = hyper::Response::builder();
+            let resp = match (put, found) {
+                (true, at) => {
+                    let etag = format!("\"e{}\"", fastrand::u32(..));
+                    if let Some(i) = at {
+                        objects.remove(i);
+                    }
+                    objects.push((key, body, etag.clone()));
+                    resp.status(200).header("ETag", etag).body(http_body_util::Full::new(bytes::Bytes::new()))
+                }
+                (false, Some(i)) => resp
+                    .status(200)
+                    .header("ETag", objects[i].2.clone())
+                    .body(http_body_util::Full::new(bytes::Bytes::from(objects[i].1.clone()))),
+                (false, None) => {
+                    resp.status(404).body(http_body_util::Full::new(bytes::Bytes::from_static(b"<Error><Code>NoSuchKey</Code></Error>")))
+                }
+            };
+            Ok::<_, std::convert::Infallible>(resp.unwrap())
+        }
+    })
+    .await;
+    env.retain(|(k, _)| k != "AWS_ENDPOINT_URL");
+    env.push(("AWS_ENDPOINT_URL".into(), format!("http://{ignorant}")));
+    let out = wasmtime_run_file(&runner, &env, &[]).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success() && stdout.contains("storage contract: FAILED: a second create is refused"), "{stdout}");
+}

@@ -22,20 +22,9 @@ fn worker(dir: &Path) -> PathBuf {
     script
 }
 
-/// (event, pid, wall ns) lines of a worker log.
-fn events(log: &Path) -> Vec<(String, u32, u128)> {
-    std::fs::read_to_string(log)
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| {
-            let f: Vec<&str> = l.split_whitespace().collect();
-            Some((f.first()?.to_string(), f.get(1)?.parse().ok()?, f.get(2)?.parse().ok()?))
-        })
-        .collect()
-}
-
+/// The first `event PID NS` line of a worker log.
 fn first(log: &Path, event: &str) -> Option<(u32, u128)> {
-    events(log).into_iter().find(|(e, ..)| e == event).map(|(_, pid, at)| (pid, at))
+    s3lect_cli::cluster::read_log(log).into_iter().find(|(e, ..)| e == event).map(|(_, pid, at)| (pid as u32, at))
 }
 
 /// Gone, or a zombie nobody reaped yet (it runs no more either way).

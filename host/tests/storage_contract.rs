@@ -7,7 +7,7 @@ use common::contract::storage_contract;
 use s3lect::{MemoryStorage, MockStorage};
 use std::sync::Arc;
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn memory_storage_keeps_the_contract() {
     storage_contract(Arc::new(MemoryStorage::new()), "memory").await;
 }

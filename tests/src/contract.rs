@@ -1,36 +1,36 @@
-//! The storage contract: what the election needs from any [`Storage`], as one suite that every
-//! implementation runs (`tests/storage_contract.rs` for the in-process stores, `tests/servers.rs`
-//! for S3 against SeaweedFS and Ceph RGW). Each storage is tested as the elector uses it: after
-//! the start-up conformance check has adapted it (`conforming_storage`).
+//! The storage contract for every Rust `Storage`: the sequential checks every runner shares
+//! (`s3lect_guest::contract`, which `components/storage-contract` runs against storage
+//! components), then races, which need concurrency. Run by `host/tests/storage_contract.rs` for
+//! the in-process stores and `cli/tests/servers.rs` for S3 against SeaweedFS and Ceph RGW. Each
+//! storage is tested as the elector uses it: after the start-up conformance check has adapted
+//! it (`conforming_storage`). Needs a multi-threaded runtime.
 
 use s3lect::storage::{DEFAULT_STARTUP_BUDGET, conforming_storage};
 use s3lect::{Condition, Storage, StorageError};
+use s3lect_guest::contract::{ContractStorage, sequential_contract};
 use std::sync::Arc;
 
 /// Writers in each race; exactly one must win.
 const RACERS: usize = 6;
 
+/// An async `Storage` driven by the sync suite (on a multi-threaded runtime).
+struct Blocking(Arc<dyn Storage>);
+
+impl ContractStorage for Blocking {
+    fn get(&mut self, key: &str) -> Result<(Vec<u8>, String), StorageError> {
+        tokio::task::block_in_place(|| tokio::runtime::Handle::current().block_on(self.0.get(key)))
+    }
+    fn put(&mut self, key: &str, data: &[u8], etag: Option<&str>) -> Result<String, StorageError> {
+        tokio::task::block_in_place(|| {
+            tokio::runtime::Handle::current().block_on(self.0.put_if_match(key, data, Condition::from_etag(etag)))
+        })
+    }
+}
+
 pub async fn storage_contract(storage: Arc<dyn Storage>, prefix: &str) {
     let lock = format!("{prefix}/contract.json");
     let (s, _) = conforming_storage(storage, &lock, DEFAULT_STARTUP_BUDGET).await.expect("passes the start-up conformance check");
-    assert_eq!(s.get(&lock).await, Err(StorageError::NotFound), "a missing object reads as NotFound");
-
-    // Create only if absent.
-    let e1 = s.put_if_match(&lock, b"one", Condition::Absent).await.expect("create on absence");
-    assert_eq!(s.get(&lock).await, Ok((b"one".to_vec(), e1.clone())), "a read returns the bytes and the etag the write returned");
-    assert_eq!(s.put_if_match(&lock, b"x", Condition::Absent).await, Err(StorageError::PreconditionFailed), "second create refused");
-
-    // Replace only if unchanged.
-    let e2 = s.put_if_match(&lock, b"two", Condition::Matches(&e1)).await.expect("replace on the current etag");
-    assert_ne!(e1, e2, "a replacement has a new etag");
-    assert_eq!(s.put_if_match(&lock, b"x", Condition::Matches(&e1)).await, Err(StorageError::PreconditionFailed), "stale etag refused");
-    assert_eq!(s.get(&lock).await, Ok((b"two".to_vec(), e2.clone())), "refused writes changed nothing");
-
-    // A conditional replace never creates.
-    let missing = format!("{prefix}/never-created.json");
-    let r = s.put_if_match(&missing, b"x", Condition::Matches(&e2)).await;
-    assert!(matches!(r, Err(StorageError::PreconditionFailed | StorageError::NotFound)), "If-Match on a missing key: {r:?}");
-    assert_eq!(s.get(&missing).await, Err(StorageError::NotFound), "nothing was created");
+    sequential_contract(&mut Blocking(s.clone()), prefix).unwrap_or_else(|e| panic!("storage contract: {e}"));
 
     // Races: of writers on one condition, exactly one wins and the object holds its bytes.
     let race = format!("{prefix}/race.json");
