@@ -71,13 +71,13 @@ async fn a_100_mb_probe_reply_is_refused_with_bounded_memory() {
     let me = std::process::id();
     let before = peak_rss_kib(me);
     let t = Instant::now();
-    let r = probe.probe(&addr.to_string(), "/health/leadership", Duration::from_secs(20)).await;
+    let r = probe.probe(&addr.to_string(), "/health/leadership", Duration::from_secs(20), None).await;
     let err = r.expect_err("a 100 MB reply is refused").to_string();
     assert!(err.contains("over the 65536-byte limit"), "{err}");
     let grew = peak_rss_kib(me).saturating_sub(before);
     println!("100 MB probe reply refused in {:?}; peak RSS grew {grew} KiB", t.elapsed());
     assert!(grew < 20 * 1024, "the probe read far past the limit: +{grew} KiB");
-    let redirected = probe.probe(&addr.to_string(), "/redirect", Duration::from_secs(5)).await;
+    let redirected = probe.probe(&addr.to_string(), "/redirect", Duration::from_secs(5), None).await;
     assert!(
         redirected.as_ref().is_err_and(|e| e.to_string().contains("unexpected HTTP 302")),
         "a redirect is not followed: {redirected:?}"

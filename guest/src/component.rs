@@ -39,8 +39,8 @@ impl Io for WitIo {
     fn put(&mut self, key: &str, data: &[u8], etag: Option<&str>, timeout_ms: u64) -> Result<String, StorageError> {
         wit_storage::put_if_match(key, data, etag, timeout_ms).map_err(storage_error_from_wit)
     }
-    fn probe(&mut self, addr: &str, path: &str, timeout_ms: u64) -> Result<ProbeReply, String> {
-        wit_peer::probe(addr, path, timeout_ms).map(|r| match r {
+    fn probe(&mut self, addr: &str, path: &str, timeout_ms: u64, pin: Option<&str>) -> Result<ProbeReply, String> {
+        wit_peer::probe(addr, path, timeout_ms, pin).map(|r| match r {
             wit_peer::ProbeReply::Leader(body) => ProbeReply::Leader(body),
             wit_peer::ProbeReply::NotLeader => ProbeReply::NotLeader,
         })

@@ -97,11 +97,22 @@ impl Config {
         if !self.peer_health_path.starts_with('/') {
             return broken("peer-health-path-absolute", format!("peer-health-path ({:?}) must start with '/'", self.peer_health_path));
         }
+        if !self.peer_cert_sha256.is_empty() && !is_sha256_hex(&self.peer_cert_sha256) {
+            return broken(
+                "peer-cert-sha256-hex",
+                format!("peer-cert-sha256 ({:?}) must be 64 lowercase hex digits", self.peer_cert_sha256),
+            );
+        }
         if self.peer_mode && self.server_addr.trim().is_empty() {
             return broken("server-addr-required-for-peer-mode", "peer-mode needs server-addr, the address followers probe".into());
         }
         Ok(())
     }
+}
+
+/// 64 lowercase hex digits: a SHA-256 as the records carry it.
+pub fn is_sha256_hex(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 /// A lock object key must be a usable S3 key that means the same on every server.

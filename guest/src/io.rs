@@ -74,6 +74,8 @@ pub enum Action {
         addr: String,
         path: String,
         timeout_ms: u64,
+        /// The leader's certificate SHA-256, from its record (see the WIT `peer.probe`).
+        pin: Option<String>,
         ticket: ProbeTicket,
     },
     AcquireHook {
@@ -106,7 +108,7 @@ pub trait Io {
     fn now(&mut self) -> Clock;
     fn get(&mut self, key: &str, timeout_ms: u64) -> Result<Object, StorageError>;
     fn put(&mut self, key: &str, data: &[u8], etag: Option<&str>, timeout_ms: u64) -> Result<String, StorageError>;
-    fn probe(&mut self, addr: &str, path: &str, timeout_ms: u64) -> Result<ProbeReply, String>;
+    fn probe(&mut self, addr: &str, path: &str, timeout_ms: u64, pin: Option<&str>) -> Result<ProbeReply, String>;
     fn acquire_hook(&mut self, term: u64, leader_id: &str) -> Result<(), String>;
     fn lose_hook(&mut self, term: u64, leader_id: &str) -> Result<(), String>;
 }

@@ -46,7 +46,9 @@ pub fn drive(elector: &mut Elector, io: &mut impl Io, first: Action) -> u64 {
             Action::Put { key, data, etag, timeout_ms, ticket } => {
                 Completion::Put(ticket, io.put(&key, &data, etag.as_deref(), timeout_ms))
             }
-            Action::Probe { addr, path, timeout_ms, ticket } => Completion::Probed(ticket, io.probe(&addr, &path, timeout_ms)),
+            Action::Probe { addr, path, timeout_ms, pin, ticket } => {
+                Completion::Probed(ticket, io.probe(&addr, &path, timeout_ms, pin.as_deref()))
+            }
             Action::AcquireHook { term, leader_id, ticket } => Completion::Hook(ticket, io.acquire_hook(term, &leader_id)),
             Action::LoseHook { term, leader_id, ticket } => Completion::Hook(ticket, io.lose_hook(term, &leader_id)),
         };

@@ -355,7 +355,7 @@ impl Elector {
         if self.cfg.peer_mode
             && !self.step.probe_failed
             && self.known.unanswered.is_empty()
-            && let Some(addr) = self.probe_target()
+            && let Some((addr, pin)) = self.probe_target()
         {
             // A long poll ("watch"): the leader answers when its etag changes, when it stops
             // leading, or after `wait`; a crashed leader's connection breaks at once.
@@ -368,7 +368,7 @@ impl Elector {
                 None => (self.cfg.peer_health_path.clone(), self.cfg.peer_timeout_ms),
             };
             let ticket = ProbeTicket { serial: self.issue(), sent_at: now.mono_ns, watching };
-            return Action::Probe { addr, path, timeout_ms, ticket };
+            return Action::Probe { addr, path, timeout_ms, pin, ticket };
         }
         self.read(ReadFor::Observe)
     }
@@ -378,12 +378,13 @@ impl Elector {
         Action::Get { key: self.cfg.lockfile_path.clone(), timeout_ms: self.request_timeout_ms(), ticket }
     }
 
-    /// The leader to probe: a live-looking record naming someone else with an address that is
-    /// a plain `host:port` (anything else is not probed: S3 is read instead).
-    fn probe_target(&self) -> Option<String> {
+    /// The leader to probe, and the certificate pin it published: a live-looking record naming
+    /// someone else with an address that is a plain `host:port` (anything else is not probed:
+    /// S3 is read instead).
+    fn probe_target(&self) -> Option<(String, Option<String>)> {
         match &self.known.obs {
             Some(Observation { record: Ok(r), .. }) if !r.is_resigned() && r.leader_id != self.cfg.server_id => {
-                r.probe_addr().map(str::to_string)
+                r.probe_addr().map(|a| (a.to_string(), r.probe_pin().map(str::to_string)))
             }
             _ => None,
         }
@@ -598,6 +599,9 @@ impl Elector {
     fn write(&mut self, now: Clock, kind: WriteKind, etag: Option<String>, term: u64, mut record: LeaderRecord) -> Action {
         // Unique bytes per write, so content-hash etags change on every write (see record.rs).
         record.nonce = self.rng.u64(1..);
+        if !matches!(kind, WriteKind::Resign { .. }) {
+            record.peer_cert_sha256 = self.cfg.peer_cert_sha256.clone();
+        }
         let data = record.to_json();
         let timeout_ms = match (&self.known.role, kind) {
             // A renewal that answers after the lease is useless: give up at the deadline.

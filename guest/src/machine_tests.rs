@@ -125,7 +125,7 @@ impl Io for Node<'_> {
         self.w.objects.insert(key.into(), Object { data: data.to_vec(), etag: new.clone() });
         fault.map_or(Ok(new), Err)
     }
-    fn probe(&mut self, _a: &str, path: &str, _t: u64) -> Result<ProbeReply, String> {
+    fn probe(&mut self, _a: &str, path: &str, _t: u64, _pin: Option<&str>) -> Result<ProbeReply, String> {
         self.w.probes += 1;
         self.w.probe_paths.push(path.to_string());
         self.w.advance(self.w.probe_hold_ms);

@@ -35,6 +35,10 @@ pub struct LeaderRecord {
     /// present. Go s3lect ignores the field.
     #[serde(rename = "revokedID", default, skip_serializing_if = "String::is_empty")]
     pub revoked_id: String,
+    /// SHA-256 (hex) of the leader's health-endpoint certificate: what followers pin when they
+    /// probe it (zero-config peer mode). Go s3lect ignores the field.
+    #[serde(rename = "peerCertSHA256", default, skip_serializing_if = "String::is_empty")]
+    pub peer_cert_sha256: String,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -76,6 +80,7 @@ impl LeaderRecord {
             term,
             nonce: 0,
             revoked_id: String::new(),
+            peer_cert_sha256: String::new(),
         }
     }
 
@@ -94,7 +99,13 @@ impl LeaderRecord {
             term,
             nonce: 0,
             revoked_id: String::new(),
+            peer_cert_sha256: String::new(),
         }
+    }
+
+    /// The certificate pin to probe this record's leader with, if it published a well-formed one.
+    pub fn probe_pin(&self) -> Option<&str> {
+        Some(self.peer_cert_sha256.as_str()).filter(|p| crate::config::is_sha256_hex(p))
     }
 
     /// Go s3lect marks resignation with the zero time: anyone may take over at once. (A record

@@ -40,6 +40,8 @@ macro_rules! for_each_setting {
             max_clock_skew_ms / max_clock_skew: OptMs = None, "max-clock-skew-ms", "S3LECT_MAX_CLOCK_SKEW_MS";
             /// Create an absent lock object at once when nothing was watched (a fast first election); false makes every absence stand for a leader timeout.
             trust_absent_object / trust_absent_object: Flag = true, "trust-absent-object", "S3LECT_TRUST_ABSENT_OBJECT";
+            /// SHA-256 (hex) of this node's health-endpoint certificate, published in the records it writes: followers accept exactly that certificate (zero-config peer mode).
+            peer_cert_sha256 / peer_cert_sha256: Text = String::new(), "peer-cert-sha256", "S3LECT_PEER_CERT_SHA256";
         }
     };
 }

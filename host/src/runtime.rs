@@ -187,12 +187,12 @@ impl bindings::s3lect::election::storage::Host for HostState {
 }
 
 impl bindings::s3lect::election::peer::Host for HostState {
-    async fn probe(&mut self, addr: String, path: String, timeout_ms: u64) -> Result<wit_peer::ProbeReply, String> {
+    async fn probe(&mut self, addr: String, path: String, timeout_ms: u64, pin: Option<String>) -> Result<wit_peer::ProbeReply, String> {
         let Some(probe) = self.io.probe.clone() else { return Err("peer mode has no probe configured".into()) };
         let reply = self
             .io
             .stopping
-            .unless(probe.probe(&addr, &path, Duration::from_millis(timeout_ms)))
+            .unless(probe.probe(&addr, &path, Duration::from_millis(timeout_ms), pin.as_deref()))
             .await
             .map(|r| r.map_err(|e| e.to_string()));
         if let (Some(m), Some(r)) = (&self.io.metrics, &reply) {

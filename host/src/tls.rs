@@ -112,3 +112,88 @@ pub fn generate_pki(names: &[&str]) -> Result<GeneratedPki, TlsError> {
     let cert = params.signed_by(&key, &issuer).map_err(err)?;
     Ok(GeneratedPki { ca_cert_pem: ca_cert.pem(), server_cert_pem: cert.pem(), server_key_pem: key.serialize_pem() })
 }
+
+/// SHA-256 of a DER certificate, as lowercase hex: the pin a leader publishes in its record.
+pub fn sha256_hex(der: &[u8]) -> String {
+    ring::digest::digest(&ring::digest::SHA256, der).as_ref().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A self-signed certificate for the health endpoint (zero-config peer mode), PEM, with the pin
+/// followers check it against.
+pub struct SelfSigned {
+    /// The certificate, PEM.
+    pub cert_pem: String,
+    /// Its private key, PEM.
+    pub key_pem: String,
+    /// SHA-256 of the certificate (hex), for the record.
+    pub sha256: String,
+}
+
+/// Makes a key and a self-signed certificate for `names`. Names matter little: followers pin
+/// the certificate itself.
+pub fn self_signed(names: &[&str]) -> Result<SelfSigned, TlsError> {
+    let err = |e: rcgen::Error| TlsError { context: "generating the health endpoint's certificate".into(), source: Some(e.into()) };
+    let params = rcgen::CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>()).map_err(err)?;
+    let key = rcgen::KeyPair::generate().map_err(err)?;
+    let cert = params.self_signed(&key).map_err(err)?;
+    Ok(SelfSigned { sha256: sha256_hex(cert.der()), cert_pem: cert.pem(), key_pem: key.serialize_pem() })
+}
+
+/// A client config that accepts exactly the server certificate whose SHA-256 is `pin`, whoever
+/// signed it and whatever name it carries; the handshake signature is still verified, so the
+/// peer must hold the certificate's key.
+pub fn pinned_client_config(pin: &str) -> Result<ClientConfig, TlsError> {
+    let provider = provider();
+    let verifier = Arc::new(Pinned { pin: pin.to_string(), algorithms: provider.signature_verification_algorithms });
+    Ok(ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(VERSIONS)
+        .map_err(because("TLS versions"))?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier)
+        .with_no_client_auth())
+}
+
+#[derive(Debug)]
+struct Pinned {
+    pin: String,
+    algorithms: rustls::crypto::WebPkiSupportedAlgorithms,
+}
+
+impl rustls::client::danger::ServerCertVerifier for Pinned {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &rustls_pki_types::ServerName<'_>,
+        _ocsp: &[u8],
+        _now: rustls_pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        if sha256_hex(end_entity.as_ref()) == self.pin {
+            Ok(rustls::client::danger::ServerCertVerified::assertion())
+        } else {
+            Err(rustls::Error::General("the peer's certificate is not the one its lock record names".into()))
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.algorithms.supported_schemes()
+    }
+}

@@ -156,7 +156,7 @@ async fn leadership_handler_mounts_in_a_users_own_http_server() {
     assert_eq!(HealthReply::parse(&body).unwrap().record.leader_id, "a");
     // The peer probe over plain HTTP (explicitly allowed) reads the same endpoint.
     let probe = s3lect::probe::PeerProbe::new(None, true).unwrap();
-    match probe.probe(&addr.to_string(), "/health/leadership", Duration::from_secs(2)).await.unwrap() {
+    match probe.probe(&addr.to_string(), "/health/leadership", Duration::from_secs(2), None).await.unwrap() {
         s3lect_guest::ProbeReply::Leader(body) => assert_eq!(HealthReply::parse(&body).unwrap().record.term, 1),
         other => panic!("{other:?}"),
     }
@@ -263,4 +263,40 @@ async fn a_peer_mode_follower_stopped_while_its_leader_resigns_never_claims_and_
     }
     println!("stopped follower exit times (ms): {exits:?}");
     assert!(exits.iter().all(|&ms| ms < 500), "a stop must not wait for the watch: {exits:?} ms");
+}
+
+/// Zero-config peer mode, the probe's side: a leader's self-signed certificate is accepted
+/// exactly when its SHA-256 is the pin from the record, whatever signed it — and refused
+/// otherwise, or without a pin (no CA is configured).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_probe_accepts_exactly_the_certificate_the_record_pins() {
+    let storage: Arc<dyn Storage> = Arc::new(MockStorage::new_mock().unwrap());
+    let own = tls::self_signed(&["127.0.0.1"]).unwrap();
+    let other = tls::self_signed(&["127.0.0.1"]).unwrap();
+    let mut cfg = config("a", "g/pinned.json");
+    cfg.peer_cert_sha256 = own.sha256.clone();
+    let elector = Elector::new(cfg, storage.clone()).unwrap();
+    let server = HealthServer::new(HealthServerConfig {
+        bind_address: "127.0.0.1:0".into(),
+        cert_pem: own.cert_pem.clone().into_bytes(),
+        key_pem: own.key_pem.clone().into_bytes(),
+        elector: elector.clone(),
+    })
+    .unwrap();
+    let addr = server.start().await.unwrap().to_string();
+    elector.start().await.unwrap();
+    tokio::time::timeout(Duration::from_secs(20), elector.wait_for_leadership()).await.expect("a leads").unwrap();
+    let record = common::record(storage.as_ref(), "g/pinned.json").await.unwrap();
+    assert_eq!(record.peer_cert_sha256, own.sha256, "the leader publishes its certificate's pin");
+
+    let probe = s3lect::probe::PeerProbe::new(None, false).unwrap();
+    let path = "/health/leadership";
+    match probe.probe(&addr, path, Duration::from_secs(5), Some(&own.sha256)).await {
+        Ok(s3lect_guest::ProbeReply::Leader(body)) => assert_eq!(HealthReply::parse(&body).unwrap().record.leader_id, "a"),
+        other => panic!("the pinned certificate is accepted: {other:?}"),
+    }
+    let wrong = probe.probe(&addr, path, Duration::from_secs(5), Some(&other.sha256)).await.expect_err("another pin is refused");
+    assert!(wrong.to_string().contains("not the one its lock record names"), "{wrong}");
+    probe.probe(&addr, path, Duration::from_secs(5), None).await.expect_err("no pin, no CA: refused");
+    elector.stop().await.unwrap();
 }

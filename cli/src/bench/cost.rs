@@ -36,7 +36,7 @@ impl Io for MemIo {
         self.objects.insert(key.into(), Object { data: data.to_vec(), etag: etag.clone() });
         Ok(etag)
     }
-    fn probe(&mut self, _: &str, _: &str, _: u64) -> Result<ProbeReply, String> {
+    fn probe(&mut self, _: &str, _: &str, _: u64, _: Option<&str>) -> Result<ProbeReply, String> {
         Err("none".into())
     }
     fn acquire_hook(&mut self, _: u64, _: &str) -> Result<(), String> {

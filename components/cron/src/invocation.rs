@@ -49,7 +49,7 @@ impl Io for CronIo {
     fn put(&mut self, key: &str, data: &[u8], etag: Option<&str>, timeout_ms: u64) -> Result<String, StorageError> {
         put(key, data, etag, timeout_ms)
     }
-    fn probe(&mut self, _: &str, _: &str, _: u64) -> Result<ProbeReply, String> {
+    fn probe(&mut self, _: &str, _: &str, _: u64, _: Option<&str>) -> Result<ProbeReply, String> {
         Err("peer mode is not available to a cron invocation".into())
     }
     fn acquire_hook(&mut self, _: u64, _: &str) -> Result<(), String> {

@@ -25,7 +25,12 @@ mod component {
     struct Component;
 
     impl peer::Guest for Component {
-        fn probe(addr: String, path: String, timeout_ms: u64) -> Result<peer::ProbeReply, String> {
+        fn probe(addr: String, path: String, timeout_ms: u64, pin: Option<String>) -> Result<peer::ProbeReply, String> {
+            // wasi:http leaves certificates to the host: a pinned leader cannot be verified
+            // here, so it is not probed (the election reads S3 instead).
+            if pin.is_some() {
+                return Err(format!("peer {addr} publishes a certificate pin, which wasi:http cannot check"));
+            }
             let scheme = super::scheme_from(std::env::var("S3LECT_PEER_SCHEME").ok())?;
             let exchange = Exchange { method: "GET", scheme, authority: &addr, path: &path, headers: &[], body: &[] };
             match send(&exchange, timeout_ms) {
