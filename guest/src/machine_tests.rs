@@ -252,7 +252,7 @@ fn follower_takes_over_only_after_watching_one_etag_for_leader_timeout() {
 }
 
 #[test]
-fn follower_never_takes_over_from_a_renewing_leader_and_polls_infrequently() {
+fn follower_never_takes_over_from_a_renewing_leader_and_polls_no_later_than_a_record_could_go_stale() {
     let mut w = World::new();
     let mut a = elector(&w, "a");
     let mut b = elector(&w, "b");
@@ -277,7 +277,10 @@ fn follower_never_takes_over_from_a_renewing_leader_and_polls_infrequently() {
             break;
         }
     }
-    assert!(b_waits.iter().filter(|&&d| d == 30_000).count() > b_waits.len() / 2, "follower polls at the infrequent interval: {b_waits:?}");
+    // Infrequent 30 s, leader timeout 15 s: a live leader is polled every 15 s, so a crashed
+    // one's last record is seen within 15 s and waited out within 15 more.
+    assert!(b_waits.iter().filter(|&&d| d == 15_000).count() > b_waits.len() / 2, "follower polls at the leader timeout: {b_waits:?}");
+    assert!(b_waits.iter().all(|&d| d <= 15_000), "never later than a record could go stale: {b_waits:?}");
 }
 
 #[test]
@@ -971,4 +974,47 @@ fn a_revoked_leader_waits_twice_as_long_so_another_node_takes_over() {
     assert!(run_until(&mut w2, &mut a2, 60_000, |w, a| a.is_leader(w.clock())));
     let waited = (w2.mono - start) / MS;
     assert!((50_000..=56_000).contains(&waited), "a waited {waited} ms");
+}
+
+#[test]
+fn a_crashed_leader_is_replaced_within_the_poll_bound_plus_a_leader_timeout() {
+    // Defaults: renew every 5 s, infrequent 30 s, leader timeout 15 s. Whatever the phase of
+    // the crash against the follower's polls, the takeover comes within min(infrequent, leader
+    // timeout) + leader timeout of the leader's last write — not two infrequent intervals.
+    let mut worst = 0;
+    for crash_after_ms in (0..30_000).step_by(1_250) {
+        let mut w = World::new();
+        let mut a = elector(&w, "a");
+        let mut b = elector(&w, "b");
+        let (mut a_next, mut b_next) = (step(&mut w, &mut a), step(&mut w, &mut b));
+        let crash_at = w.mono + (60_000 + crash_after_ms) * MS;
+        let mut last_write = w.mono;
+        loop {
+            let a_alive = w.mono < crash_at;
+            let d = if a_alive { a_next.min(b_next) } else { b_next };
+            w.advance(d);
+            b_next -= d;
+            if a_alive {
+                a_next -= d;
+                if a_next == 0 && w.mono < crash_at {
+                    let puts = w.puts.len();
+                    a_next = step(&mut w, &mut a);
+                    if w.puts.len() > puts {
+                        last_write = w.mono;
+                    }
+                }
+            }
+            if b_next == 0 {
+                b_next = step(&mut w, &mut b);
+                if b.is_leader(w.clock()) {
+                    break;
+                }
+            }
+            assert!(w.mono < crash_at + 120_000 * MS, "no takeover");
+        }
+        worst = worst.max((w.mono - last_write) / MS);
+    }
+    println!("worst takeover: {worst} ms after the last write");
+    assert!(worst <= 30_500, "takeover {worst} ms after the last write");
+    assert!(worst >= 20_000, "the phases reach the bound ({worst} ms)");
 }

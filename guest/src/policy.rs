@@ -108,16 +108,18 @@ fn timeout_ms(cfg: &Config, o: &Observation) -> u64 {
     }
 }
 
-/// F6: when a waiting follower looks again. At the instant the etag can become stale, and no
-/// later than the frequent interval; a leader seen alive (its etag just changed) is polled at
-/// the infrequent interval, unless a peer probe watches it.
+/// F6: when a waiting follower looks again: never later than the instant the etag it watches
+/// can become stale — so a crashed leader's last record is seen within
+/// min(infrequent interval, leader timeout) and waited out within one more leader timeout —
+/// and otherwise after the frequent interval, or the infrequent one while the leader is seen
+/// alive (its etag just changed) and no peer probe watches it.
 pub(crate) fn follower_next_at(cfg: &Config, o: &Observation, probe_ok: bool, now: Clock) -> u64 {
     let healthy = o.changed && matches!(&o.record, Ok(r) if !r.is_resigned());
-    if healthy {
-        let interval = if cfg.peer_mode && probe_ok { cfg.frequent_interval_ms } else { cfg.infrequent_interval_ms };
-        return now.mono_ns + interval * MS;
-    }
-    (now.mono_ns + cfg.frequent_interval_ms * MS).min(stale_at(cfg, o)).max(now.mono_ns + MS)
+    let interval = match healthy {
+        true if !(cfg.peer_mode && probe_ok) => cfg.infrequent_interval_ms,
+        _ => cfg.frequent_interval_ms,
+    };
+    (now.mono_ns + interval * MS).min(stale_at(cfg, o)).max(now.mono_ns + MS)
 }
 
 /// F0: after a failed acquire hook a node does not compete until its backoff ends.

@@ -16,7 +16,7 @@ async fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
     let weed = s3lect_cli::local_s3::find_weed().expect("SeaweedFS not found: run scripts/setup-s3-server.sh");
     let bin = std::env::current_exe().unwrap().with_file_name("s3lect");
-    assert!(bin.exists(), "build the s3lect binary first: cargo build --release -p s3lect");
+    assert!(bin.exists(), "build the s3lect binary first: cargo build --release -p s3lect-cli");
     let mut rows: Vec<Row> = vec![];
     let n = |full: usize, small: usize| if quick { small } else { full };
 
