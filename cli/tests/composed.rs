@@ -57,6 +57,9 @@ async fn the_composed_component_elects_one_step_per_wasmtime_run() {
     let (_, r) = invoke(&b);
     assert_eq!((r["isLeader"].as_bool(), r["leaderID"].as_str()), (Some(false), Some("cli-a")), "{r}");
     assert!(r["leaseRemainingMs"].is_null(), "followers hold no lease: {r}");
+    // … and says so: every `wasmtime run` starts a new clock, and one step is below the leader
+    // timeout, so as configured this server could never take over.
+    assert!(r["lastError"].as_str().is_some_and(|e| e.contains("cannot see a leader go")), "{r}");
 
     // cli-a stops being scheduled. Each `wasmtime run` starts its monotonic clock anew, so
     // carried watch times are discarded: only an invocation with a budget above the leader
@@ -66,6 +69,7 @@ async fn the_composed_component_elects_one_step_per_wasmtime_run() {
     let (_, r) = invoke(&budget);
     assert_eq!((r["isLeader"].as_bool(), r["term"].as_u64()), (Some(true), Some(2)), "{r}");
     assert!(r["steps"].as_u64().unwrap() > 1, "watched over several steps: {r}");
+    assert!(r["lastError"].is_null(), "a budget above the leader timeout is a staleness source: {r}");
     let rec = record(&s3, lock).await.unwrap();
     assert_eq!((rec.leader_id.as_str(), rec.term), ("cli-b", 2));
 

@@ -324,3 +324,25 @@ async fn a_revoked_leader_stays_out_while_others_are_present() {
     }
     assert_no_overlap_after_record_destroyed(&nodes);
 }
+
+/// A `step` that can never see a leader go (no carried state, one step, no timestamp mode)
+/// says so on stderr, every time; one that carries its state on this machine does not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stateless_step_that_can_never_fail_over_says_so() {
+    let server = seaweed("stateless-warning").await;
+    let dir = tempfile::tempdir().unwrap();
+    let lock = "group/stateless.json";
+    let step = |id: &str, state: &str| output(s3lect(&server, "step", id, lock).args(TIMINGS).arg("--state").arg(dir.path().join(state)));
+    assert_eq!(step("a", "a").status.code(), Some(0), "a leads");
+    for fresh in ["b1", "b2"] {
+        let out = step("b", fresh);
+        assert_eq!(out.status.code(), Some(3));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("can never see a leader go") && stderr.contains("never takes over"), "{stderr}");
+    }
+    step("b", "kept");
+    let out = step("b", "kept");
+    assert_eq!(out.status.code(), Some(3));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("can never see a leader go"), "carried state continues the watch: {stderr}");
+}

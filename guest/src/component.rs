@@ -109,6 +109,10 @@ impl wit_election::GuestElector for ElectorResource {
         status_to_wit(e.status(clock()))
     }
 
+    fn set_invocation_budget(&self, budget_ms: u64) {
+        self.0.borrow_mut().set_invocation_budget(budget_ms);
+    }
+
     fn export_state(&self) -> Vec<u8> {
         self.0.borrow().export_state(clock())
     }

@@ -200,6 +200,11 @@ pub struct Elector {
     pub(crate) report: Report,
     step: StepScratch,
     rng: fastrand::Rng,
+    /// Its watches began with this instance: created cold, or restored from state whose
+    /// monotonic clock did not continue here.
+    pub(crate) fresh_clock: bool,
+    /// Set for an elector that lives for one invocation of at most this many milliseconds.
+    invocation_budget_ms: Option<u64>,
 }
 
 impl Elector {
@@ -214,6 +219,8 @@ impl Elector {
             report: Report::default(),
             step: StepScratch::default(),
             rng: fastrand::Rng::with_seed(seed),
+            fresh_clock: true,
+            invocation_budget_ms: None,
         })
     }
 
@@ -276,6 +283,13 @@ impl Elector {
             ),
             _ => None,
         }
+    }
+
+    /// Declares that this elector lives for one invocation of at most `budget_ms` (a scheduled
+    /// step; 0 for exactly one). Its status then names the problem when, as a follower, it could
+    /// never conclude that a leader is gone ([`Problem::NoStalenessSource`]).
+    pub fn set_invocation_budget(&mut self, budget_ms: u64) {
+        self.invocation_budget_ms = Some(budget_ms);
     }
 
     /// The most recent problem, until what it describes is over.
@@ -805,6 +819,24 @@ impl Elector {
 
     // ---- shared helpers --------------------------------------------------------------------
 
+    /// One-invocation electors: a follower watching a live record, whose watch began in this
+    /// invocation and cannot last a leader timeout, and no timestamp mode, can never take over.
+    fn check_staleness_source(&mut self) {
+        let Some(budget_ms) = self.invocation_budget_ms else { return };
+        let watching_live = matches!(
+            (&self.known.role, &self.known.obs),
+            (Role::Follower, Some(Observation { record: Ok(r), .. })) if !r.is_resigned()
+        );
+        let blind = watching_live && self.fresh_clock && budget_ms < self.cfg.leader_timeout_ms && self.cfg.max_clock_skew_ms.is_none();
+        let reported = matches!(self.report.problem, Some(Problem::NoStalenessSource { .. }));
+        // Other problems (a storage failure, say) are shown first; this one returns after them.
+        if blind && (self.report.problem.is_none() || reported) {
+            self.report.problem = Some(Problem::NoStalenessSource { budget_ms, leader_timeout_ms: self.cfg.leader_timeout_ms });
+        } else if !blind && reported {
+            self.report.problem = None;
+        }
+    }
+
     /// A new ticket serial: the outstanding action is now this one.
     fn issue(&mut self) -> u64 {
         self.step.serial = self.step.serial.wrapping_add(1);
@@ -860,6 +892,7 @@ impl Elector {
 
     /// Ends the step; the next is due at the monotonic instant `at` (at once if it has passed).
     fn done(&mut self, now: Clock, at: u64) -> Action {
+        self.check_staleness_source();
         self.report.last_election = Some(now.wall_ns);
         self.report.next_step_at = Some(at);
         Action::Done { next_step_in_ms: at.saturating_sub(now.mono_ns).div_ceil(MS) }

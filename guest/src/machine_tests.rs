@@ -1018,3 +1018,33 @@ fn a_crashed_leader_is_replaced_within_the_poll_bound_plus_a_leader_timeout() {
     assert!(worst <= 30_500, "takeover {worst} ms after the last write");
     assert!(worst >= 20_000, "the phases reach the bound ({worst} ms)");
 }
+
+#[test]
+fn a_one_invocation_follower_that_can_never_see_a_leader_go_says_so() {
+    let mut w = World::new();
+    let mut a = elector(&w, "a");
+    step(&mut w, &mut a);
+    // A cold, one-step follower (a fresh pod each time): it can never watch a leader timeout.
+    let mut b = elector(&w, "b");
+    b.set_invocation_budget(0);
+    step(&mut w, &mut b);
+    let st = b.status(w.clock());
+    assert_eq!(st.problem, Some(crate::ProblemKind::NoStalenessSource), "{:?}", st.last_error);
+    assert!(st.last_error.unwrap().contains("never takes over"));
+    // Carried state on the same clock: its watch goes on, nothing to report.
+    let saved = b.export_state(w.clock());
+    w.advance(1_000);
+    let mut b2 = Elector::restore(cfg("b"), &saved, w.clock()).unwrap();
+    b2.set_invocation_budget(0);
+    step(&mut w, &mut b2);
+    assert_eq!(b2.status(w.clock()).problem, None);
+    // Timestamp mode is a staleness source of its own.
+    let mut c = Elector::new(Config { max_clock_skew_ms: Some(1_000), ..cfg("c") }, w.clock()).unwrap();
+    c.set_invocation_budget(0);
+    step(&mut w, &mut c);
+    assert_eq!(c.status(w.clock()).problem, None);
+    // A long-running elector is never blind.
+    let mut d = elector(&w, "d");
+    step(&mut w, &mut d);
+    assert_eq!(d.status(w.clock()).problem, None);
+}

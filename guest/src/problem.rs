@@ -28,6 +28,11 @@ pub enum Problem {
     LoseHook(String),
     /// The resigned record could not be written: followers take over when the lease runs out.
     Resign(StorageError),
+    /// This elector lives for one invocation that starts without a continuing clock (no carried
+    /// state, or state from another clock) and ends before a record could stand a leader
+    /// timeout: without timestamp mode it can never conclude that a leader is gone. Over when
+    /// that no longer holds.
+    NoStalenessSource { budget_ms: u64, leader_timeout_ms: u64 },
 }
 
 /// Why a leadership ended.
@@ -58,6 +63,7 @@ pub enum ProblemKind {
     AcquireHook,
     LoseHook,
     Resign,
+    NoStalenessSource,
 }
 
 /// Events that end problems.
@@ -80,6 +86,7 @@ impl Problem {
             Problem::AcquireHook(_) => ProblemKind::AcquireHook,
             Problem::LoseHook(_) => ProblemKind::LoseHook,
             Problem::Resign(_) => ProblemKind::Resign,
+            Problem::NoStalenessSource { .. } => ProblemKind::NoStalenessSource,
         }
     }
 
@@ -108,6 +115,10 @@ impl fmt::Display for Problem {
             Problem::AcquireHook(e) => write!(f, "acquire hook failed, resigned: {e}"),
             Problem::LoseHook(e) => write!(f, "lose hook failed: {e}"),
             Problem::Resign(e) => write!(f, "writing the resigned record failed: {e}"),
+            Problem::NoStalenessSource { budget_ms, leader_timeout_ms } => write!(
+                f,
+                "this invocation cannot see a leader go: it starts without a continuing clock (no carried state, or state from another clock) and lasts {budget_ms} ms, less than the leader timeout ({leader_timeout_ms} ms), so as a follower it never takes over. Carry the state between invocations on one machine, let an invocation run longer than the leader timeout, or opt into timestamp mode (max-clock-skew-ms)"
+            ),
         }
     }
 }

@@ -138,6 +138,7 @@ impl Elector {
         }
         let continuous = clock_continued(&saved, now, cfg.max_clock_drift_ppm);
         let mut e = Elector::new(cfg, now).map_err(StateError::Config)?;
+        e.fresh_clock = !continuous;
         // Without a continuous clock, past instants are replaced: leases as expired, watches
         // as starting now, backoffs as starting now.
         let past = |t: u64| if continuous { t } else { 0 };

@@ -63,6 +63,7 @@ macro_rules! status_to_wit {
                     $crate::ProblemKind::AcquireHook => $m::ProblemKind::AcquireHook,
                     $crate::ProblemKind::LoseHook => $m::ProblemKind::LoseHook,
                     $crate::ProblemKind::Resign => $m::ProblemKind::Resign,
+                    $crate::ProblemKind::NoStalenessSource => $m::ProblemKind::NoStalenessSource,
                 }),
                 stopped: s.stopped,
             }
@@ -97,6 +98,7 @@ macro_rules! status_from_wit {
                     $m::ProblemKind::AcquireHook => $crate::ProblemKind::AcquireHook,
                     $m::ProblemKind::LoseHook => $crate::ProblemKind::LoseHook,
                     $m::ProblemKind::Resign => $crate::ProblemKind::Resign,
+                    $m::ProblemKind::NoStalenessSource => $crate::ProblemKind::NoStalenessSource,
                 }),
                 stopped: s.stopped,
             }

@@ -49,6 +49,9 @@ pub struct LeadershipStatus {
     pub lease_remaining_ms: Option<u64>,
     /// The most recent problem, until what it describes is over.
     pub last_error: Option<String>,
+    /// Its kind, for code that acts on it.
+    #[serde(skip)]
+    pub problem: Option<ProblemKind>,
 }
 
 impl LeadershipStatus {
@@ -74,6 +77,7 @@ impl LeadershipStatus {
                 .filter(|_| leading)
                 .map(|d| u64::try_from(d.saturating_duration_since(now).as_millis()).unwrap_or(u64::MAX)),
             last_error: st.last_error.clone(),
+            problem: st.problem,
         }
     }
 }
@@ -430,6 +434,7 @@ impl Elector {
                 term: 0,
                 lease_remaining_ms: None,
                 last_error: None,
+                problem: None,
             };
         };
         LeadershipStatus::from_core(st, now, s.lease_deadline)

@@ -42,6 +42,8 @@ pub async fn step_once(cfg: &ElectorConfig, storage: Arc<dyn Storage>, state: Op
         },
         None => (ComponentElector::create(&runtime, io, &cfg.core(), None).await?, None),
     };
+    // One step, one invocation: the status says so if it could never see a leader go.
+    guest.set_invocation_budget(Duration::ZERO).await?;
     let outcome = guest.step().await?;
     let state = guest.export_state().await?;
     let status = LeadershipStatus::from_core(&outcome.status, std::time::Instant::now(), None);

@@ -444,6 +444,14 @@ impl ComponentElector {
             .map_err(|e| Error::Config(from_wit_config_error(e)))
     }
 
+    /// Declares a one-invocation elector (see the core's `Elector::set_invocation_budget`).
+    pub async fn set_invocation_budget(&mut self, budget: Duration) -> Result<()> {
+        self.refuel()?;
+        let iface = self.bindings.s3lect_election_election().elector();
+        let ms = u64::try_from(budget.as_millis()).unwrap_or(u64::MAX);
+        iface.call_set_invocation_budget(&mut self.store, self.handle, ms).await.map_err(rt_err)
+    }
+
     /// The elector's knowledge as bytes, for [`ComponentElector::create`] in a later process.
     pub async fn export_state(&mut self) -> Result<Vec<u8>> {
         self.refuel()?;

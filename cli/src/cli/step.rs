@@ -58,6 +58,10 @@ pub async fn step(flags: Flags, state_path: PathBuf, json: bool) -> ExitCode {
             println!("problem: {}", s3lect_guest::record::printable(e));
         }
     }
+    if st.problem == Some(s3lect_guest::ProblemKind::NoStalenessSource) {
+        // Said on stderr too, in every output mode: this setup can never fail over.
+        tracing::warn!(problem = %st.last_error.as_deref().unwrap_or_default(), "this step can never see a leader go");
+    }
     if st.is_leader { ExitCode::SUCCESS } else { ExitCode::from(FOLLOWER) }
 }
 

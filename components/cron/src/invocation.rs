@@ -96,6 +96,7 @@ fn invocation() -> Result<Report, String> {
         Some(e) => e,
         None => Elector::new(cfg, clock()).map_err(|e| e.to_string())?,
     };
+    elector.set_invocation_budget(budget_ms);
     let started = clock().mono_ns;
     let mut steps = 0;
     let next_step_in_ms = loop {
