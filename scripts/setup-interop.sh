@@ -11,19 +11,24 @@ TOOLS="${S3LECT_TOOLS:-$HOME/.cache/s3lect/tools}"
 step() { printf 's3lect setup: %s\n' "$*"; }
 die() { printf 's3lect setup: error: %s\n' "$*" >&2; exit 1; }
 
-# cargo_tool BINARY CRATE VERSION [cargo install flags...]
+# cargo_tool BINARY CRATE VERSION [cargo install flags...]; READY_CHECK (a command, optional)
+# must also succeed for an installed binary to count as ready.
 cargo_tool() {
   local bin=$1 crate=$2 version=$3; shift 3
-  if [ -x "$TOOLS/bin/$bin" ] && "$TOOLS/bin/$bin" --version 2>/dev/null | grep -q " $version"; then
+  if [ -x "$TOOLS/bin/$bin" ] && "$TOOLS/bin/$bin" --version 2>/dev/null | grep -q " $version" \
+     && { [ -z "${READY_CHECK:-}" ] || eval "$READY_CHECK" >/dev/null 2>&1; }; then
     step "$bin $version ready"; return
   fi
   step "building $crate $version into $TOOLS (cargo install; a few minutes once)"
   cargo install -q --locked "$crate@$version" --root "$TOOLS" "$@"
 }
 cargo_tool wac wac-cli 0.12.0 --no-default-features
-# Only what `wasmtime run -S http` needs: the full default feature set doubles the build.
-cargo_tool wasmtime wasmtime-cli 48.0.8 --no-default-features \
-  --features run,wasi-http,cranelift,component-model,parallel-compilation
+# Only what `wasmtime run -S http` and `wasmtime compile` (precompiled components) need: the
+# full default feature set doubles the build.
+# (A build without `compile` takes the word for a module to run.)
+wasmtime_has_compile() { ! "$TOOLS/bin/wasmtime" compile 2>&1 | grep -q 'wasm module "compile"'; }
+READY_CHECK=wasmtime_has_compile cargo_tool wasmtime wasmtime-cli 48.0.8 --no-default-features \
+  --features run,compile,wasi-http,cranelift,component-model,parallel-compilation
 
 command -v node >/dev/null 2>&1 || die "Node.js (>= 20) is required for the jco host: install Debian's nodejs"
 if [ ! -d node/node_modules/@bytecodealliance/preview2-shim ] || [ node/package-lock.json -nt node/node_modules ]; then

@@ -268,3 +268,30 @@ async fn the_s3_storage_component_keeps_the_storage_contract() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(!out.status.success() && stdout.contains("storage contract: FAILED: a second create is refused"), "{stdout}");
 }
+
+/// Precompiled: `wasmtime compile` once, then every invocation runs the .cwasm with
+/// `--allow-precompiled` (no compiling per run; s3lect-bench measures both).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_precompiled_component_runs_the_same_invocation() {
+    let server = seaweed("composed-precompiled").await;
+    let dir = tempfile::tempdir().unwrap();
+    let cwasm = dir.path().join("s3lect-cron-s3.cwasm");
+    let out = std::process::Command::new(common::interop::wasmtime_cli())
+        .arg("compile")
+        .arg(composed_component())
+        .arg("-o")
+        .arg(&cwasm)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let env = component_env(&server, "pre-a", "precompiled/leader.json");
+    for (n, term_leader) in [(0, "created"), (1, "renewed")] {
+        let out = wasmtime_run_file(&cwasm, &env, &["--allow-precompiled"]).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let r = report(&out.stdout);
+        assert_eq!((r["isLeader"].as_bool(), r["term"].as_u64()), (Some(true), Some(1)), "run {n} ({term_leader}): {r}");
+    }
+    // Without the flag wasmtime refuses precompiled code: it is trusted native code.
+    let out = wasmtime_run_file(&cwasm, &env, &[]).output().unwrap();
+    assert!(!out.status.success());
+}

@@ -6,6 +6,7 @@
 
 mod cluster_runs;
 mod cost;
+mod invocation;
 mod stats;
 
 use cluster_runs::Exit;
@@ -20,7 +21,7 @@ async fn main() {
     let mut rows: Vec<Row> = vec![];
     let n = |full: usize, small: usize| if quick { small } else { full };
 
-    // `--only NAME` runs one section: step, cold, failover, handover, requests, scale.
+    // `--only NAME` runs one section: step, cold, invocation, failover, handover, requests, scale.
     let only = std::env::args().skip_while(|a| a != "--only").nth(1);
     let run = |name: &str| only.as_deref().is_none_or(|o| o == name);
     let short = ("short timings (renew 1 s, lease 2.5 s, timeout 3 s, poll 1 s)", &cluster_runs::SHORT[..]);
@@ -42,6 +43,9 @@ async fn main() {
                 rows.push(cluster_runs::takeover(&bin, &weed, exit, defaults.0, defaults.1, peer, 5).await);
             }
         }
+    }
+    if run("invocation") {
+        rows.extend(invocation::composed_invocation(&weed, n(20, 3)).await);
     }
     if run("requests") {
         rows.extend(cost::requests_per_hour(&weed, if quick { 6 } else { 60 }).await);
