@@ -3,37 +3,10 @@
 
 mod common;
 
+use common::metrics::{metrics_addr, sample, scrape};
 use common::nodes::*;
 use common::{eventually, seaweed};
-use std::path::Path;
 use std::time::Duration;
-
-/// The address a node logged for its metrics endpoint (it binds port 0).
-async fn metrics_addr(node: &Node) -> String {
-    eventually("the metrics endpoint", Duration::from_secs(20), || async {
-        let log = node.stderr();
-        let line = log.lines().find(|l| l.contains("metrics endpoint listening"))?;
-        let addr = line.split("addr=").nth(1)?.split_whitespace().next()?;
-        Some(addr.to_string())
-    })
-    .await
-}
-
-/// One plain HTTP/1.0 GET (no client library needed for text over loopback).
-async fn scrape(addr: &str) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    s.write_all(b"GET /metrics HTTP/1.0\r\nHost: metrics\r\n\r\n").await.unwrap();
-    let mut reply = String::new();
-    s.read_to_string(&mut reply).await.unwrap();
-    assert!(reply.starts_with("HTTP/1.0 200") || reply.starts_with("HTTP/1.1 200"), "{reply}");
-    reply.split_once("\r\n\r\n").map(|(_, body)| body.to_string()).unwrap_or_default()
-}
-
-/// The value of the sample whose line starts with `series` (name and labels).
-fn sample(text: &str, series: &str) -> Option<f64> {
-    text.lines().find(|l| l.starts_with(series)).and_then(|l| l.rsplit(' ').next()?.parse().ok())
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_follow_an_election_and_a_failover() {
@@ -80,5 +53,4 @@ async fn metrics_follow_an_election_and_a_failover() {
     );
     assert_eq!(sample(&text, &format!("s3lect_leadership_transitions_total{{lock=\"{lock}\",change=\"acquired\"}}")), Some(1.0));
     assert_eq!(sample(&text, &format!("s3lect_term{{lock=\"{lock}\"}}")), Some(2.0));
-    let _ = Path::new(BIN);
 }

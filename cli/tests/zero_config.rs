@@ -4,34 +4,13 @@
 
 mod common;
 
+use common::metrics::{metrics_addr, sample, scrape};
 use common::nodes::*;
 use common::{eventually, seaweed, storage, wait_record};
 use std::time::{Duration, Instant};
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-async fn metrics_addr(node: &Node) -> String {
-    eventually("the metrics endpoint", Duration::from_secs(20), || async {
-        let log = node.stderr();
-        let line = log.lines().find(|l| l.contains("metrics endpoint listening"))?;
-        Some(line.split("addr=").nth(1)?.split_whitespace().next()?.to_string())
-    })
-    .await
-}
-
-async fn scrape(addr: &str) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    s.write_all(b"GET /metrics HTTP/1.0\r\n\r\n").await.unwrap();
-    let mut reply = String::new();
-    s.read_to_string(&mut reply).await.unwrap();
-    reply
-}
-
-fn sample(text: &str, series: &str) -> f64 {
-    text.lines().find(|l| l.starts_with(series)).and_then(|l| l.rsplit(' ').next()?.parse().ok()).unwrap_or(0.0)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -52,12 +31,12 @@ async fn peer_mode_works_with_no_certificate_configured() {
     let b_metrics = metrics_addr(&b).await;
     let watched = "s3lect_probes_total{outcome=\"leader\"}";
     eventually("b to watch a over pinned TLS", Duration::from_secs(20), || async {
-        (sample(&scrape(&b_metrics).await, watched) >= 3.0).then_some(())
+        (sample(&scrape(&b_metrics).await, watched) >= Some(3.0)).then_some(())
     })
     .await;
     let text = scrape(&b_metrics).await;
-    let failed = sample(&text, "s3lect_probes_total{outcome=\"failed\"}");
-    println!("b's probes of a: {} answered by the leader, {failed} failed", sample(&text, watched));
+    let failed = sample(&text, "s3lect_probes_total{outcome=\"failed\"}").unwrap_or(0.0);
+    println!("b's probes of a: {:?} answered by the leader, {failed} failed", sample(&text, watched));
     a.kill9();
     let killed = Instant::now();
     let next = wait_record(&s3, lock, "b to take over", Duration::from_secs(20), |r| r.leader_id == "b").await;

@@ -4,4 +4,5 @@
 pub use s3lect_testkit::*;
 
 pub mod interop;
+pub mod metrics;
 pub mod nodes;
