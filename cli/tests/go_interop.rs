@@ -73,10 +73,12 @@ fn golden_files_are_what_go_writes() {
 fn our_records_decode_in_go_into_the_seed_leader_record() {
     let mut leading = LeaderRecord::leading("rust-node", "127.0.0.1:8443", AT_NS, 7);
     leading.nonce = 0x5eed;
+    // Zero-config peer mode's certificate pin: a field Go does not know.
+    leading.peer_cert_sha256 = "ab".repeat(32);
     let whole = LeaderRecord::leading("rust-node", "", AT_NS - 123_456_789, 8);
     let resigned = LeaderRecord::resigned(9);
     // `s3lect resign`'s revocation: nobody leads, but the time is real (not a resignation).
-    let revoked = LeaderRecord::leading("", "", AT_NS, 9);
+    let revoked = LeaderRecord::revocation("rust-node", AT_NS, 9);
     let ours = [&leading, &whole, &resigned, &revoked];
     let input: Vec<u8> = ours.iter().flat_map(|r| [r.to_json(), b"\n".to_vec()].concat()).collect();
     let decoded: Vec<serde_json::Value> = go(&["decode"], &input).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
