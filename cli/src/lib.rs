@@ -4,3 +4,11 @@
 
 pub mod cluster;
 pub mod local_s3;
+
+/// Where scripts/setup-interop.sh and scripts/setup-validators.sh install their tools (wac,
+/// the wasmtime CLI, npm tools): `$S3LECT_TOOLS`, else `~/.cache/s3lect/tools`.
+pub fn tools_dir() -> std::path::PathBuf {
+    std::env::var_os("S3LECT_TOOLS")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/s3lect/tools"))
+}

@@ -185,6 +185,23 @@ impl LocalS3 {
         }
     }
 
+    /// The environment a storage component (or the composed cron component) needs to reach
+    /// this server as server `id` on `lock`.
+    pub fn component_env(&self, id: &str, lock: &str) -> Vec<(String, String)> {
+        [
+            ("AWS_ACCESS_KEY_ID", ACCESS_KEY),
+            ("AWS_SECRET_ACCESS_KEY", SECRET_KEY),
+            ("AWS_REGION", "us-east-1"),
+            ("AWS_ENDPOINT_URL", &self.endpoint),
+            ("S3LECT_BUCKET", &self.bucket),
+            ("S3LECT_LOCKFILE_PATH", lock),
+            ("S3LECT_SERVER_ID", id),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+    }
+
     pub fn s3_config(&self) -> S3Config {
         S3Config {
             bucket: self.bucket.clone(),

@@ -6,13 +6,10 @@
 
 mod common;
 
+use common::interop::root;
 use common::nodes::BIN;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
-}
 
 fn tool(path: PathBuf) -> PathBuf {
     assert!(path.exists(), "{} not found: run scripts/setup-validators.sh (scripts/setup.sh does)", path.display());
@@ -64,10 +61,7 @@ fn kubernetes_manifest_validates() {
 
 #[test]
 fn dockerfile_lints() {
-    let tools = std::env::var_os("S3LECT_TOOLS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(&std::env::var("HOME").unwrap()).join(".cache/s3lect/tools"));
-    let lint = tool(tools.join("npm/node_modules/.bin/dockerfile-utils"));
+    let lint = tool(s3lect_cli::tools_dir().join("npm/node_modules/.bin/dockerfile-utils"));
     let dir = tempfile::tempdir().unwrap();
     let broken = dir.path().join("Dockerfile");
     std::fs::write(&broken, "FROM debian\nCOPY\n").unwrap();

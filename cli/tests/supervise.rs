@@ -57,7 +57,7 @@ async fn a_leader_cut_off_from_s3_stops_its_command_before_another_starts() {
     let a = Node::start_with(bin, &via_proxy, "a", lock, dir.path(), &with_command(&script, &log_a)).unwrap();
     let (a_pid, _) = eventually("a's command to start", Duration::from_secs(20), || async { first(&log_a, "start") }).await;
     let b = Node::start(bin, &server, "b", lock, dir.path(), &with_command(&script, &log_b)).unwrap();
-    tokio::time::sleep(Duration::from_secs(2)).await; // b settles as a follower
+    eventually("b to follow a", Duration::from_secs(20), || async { b.stderr().contains("leader observed").then_some(()) }).await;
     assert!(first(&log_b, "start").is_none(), "b's command must not run while a leads: {}", b.stderr());
     let cut_at = Instant::now();
     cut.store(true, Ordering::SeqCst);

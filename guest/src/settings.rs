@@ -132,8 +132,7 @@ macro_rules! define_config {
     (() $( $(#[doc = $doc:literal])* $name:ident / $host:ident : $kind:ident = $default:expr, $flag:literal, $var:literal; )*) => {
         /// Configuration of one elector. Durations are milliseconds (the WIT contract's unit).
         /// Each field is a line of the settings table (`settings.rs`).
-        #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-        #[serde(default, rename_all = "kebab-case")]
+        #[derive(Clone, Debug, PartialEq, Eq)]
         pub struct Config {
             $( $(#[doc = $doc])* pub $name: $crate::setting_type!($kind), )*
         }

@@ -54,21 +54,33 @@ macro_rules! status_to_wit {
                 term: s.term,
                 lease_until: s.lease_until,
                 last_error: s.last_error,
-                problem: s.problem.map(|k| match k {
-                    $crate::ProblemKind::Storage => $m::ProblemKind::Storage,
-                    $crate::ProblemKind::RefusedCorrectWrite => $m::ProblemKind::RefusedCorrectWrite,
-                    $crate::ProblemKind::Record => $m::ProblemKind::Record,
-                    $crate::ProblemKind::Deleted => $m::ProblemKind::Deleted,
-                    $crate::ProblemKind::Lost => $m::ProblemKind::Lost,
-                    $crate::ProblemKind::AcquireHook => $m::ProblemKind::AcquireHook,
-                    $crate::ProblemKind::LoseHook => $m::ProblemKind::LoseHook,
-                    $crate::ProblemKind::Resign => $m::ProblemKind::Resign,
-                    $crate::ProblemKind::NoStalenessSource => $m::ProblemKind::NoStalenessSource,
-                }),
+                problem: s.problem.map(|k| $crate::problem_kind_as!(k, $crate::ProblemKind => $m::ProblemKind)),
                 stopped: s.stopped,
             }
         }
     };
+}
+
+/// `problem_kind_as!(k, A => B)`: the kind `k` of enum `A` as the same-named kind of `B` (the
+/// core's `ProblemKind` and a binding's, either way). The kinds are listed here once.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! problem_kind_as {
+    ($k:expr, $from:path => $to:path) => {{
+        use $from as From;
+        use $to as To;
+        match $k {
+            From::Storage => To::Storage,
+            From::RefusedCorrectWrite => To::RefusedCorrectWrite,
+            From::Record => To::Record,
+            From::Deleted => To::Deleted,
+            From::Lost => To::Lost,
+            From::AcquireHook => To::AcquireHook,
+            From::LoseHook => To::LoseHook,
+            From::Resign => To::Resign,
+            From::NoStalenessSource => To::NoStalenessSource,
+        }
+    }};
 }
 
 /// `status_from_wit!(m)`, where `m` is a generated `types` module in scope, defines
@@ -89,17 +101,7 @@ macro_rules! status_from_wit {
                 term: s.term,
                 lease_until: s.lease_until,
                 last_error: s.last_error,
-                problem: s.problem.map(|k| match k {
-                    $m::ProblemKind::Storage => $crate::ProblemKind::Storage,
-                    $m::ProblemKind::RefusedCorrectWrite => $crate::ProblemKind::RefusedCorrectWrite,
-                    $m::ProblemKind::Record => $crate::ProblemKind::Record,
-                    $m::ProblemKind::Deleted => $crate::ProblemKind::Deleted,
-                    $m::ProblemKind::Lost => $crate::ProblemKind::Lost,
-                    $m::ProblemKind::AcquireHook => $crate::ProblemKind::AcquireHook,
-                    $m::ProblemKind::LoseHook => $crate::ProblemKind::LoseHook,
-                    $m::ProblemKind::Resign => $crate::ProblemKind::Resign,
-                    $m::ProblemKind::NoStalenessSource => $crate::ProblemKind::NoStalenessSource,
-                }),
+                problem: s.problem.map(|k| $crate::problem_kind_as!(k, $m::ProblemKind => $crate::ProblemKind)),
                 stopped: s.stopped,
             }
         }

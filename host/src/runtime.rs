@@ -209,8 +209,8 @@ impl bindings::s3lect::election::peer::Host for HostState {
     }
 }
 
-async fn run_hook(io: &HostIo, which: &'static str, event: HookEvent) -> Result<(), String> {
-    let hook = if which == "acquire" { io.on_acquire.clone() } else { io.on_lose.clone() };
+/// Runs `hook` (labelled `which` in the metrics) within the hook timeout.
+async fn run_hook(io: &HostIo, hook: Option<&Hook>, which: &'static str, event: HookEvent) -> Result<(), String> {
     let Some(hook) = hook else { return Ok(()) };
     let started = std::time::Instant::now();
     let r = match tokio::time::timeout(io.hook_timeout, hook(event)).await {
@@ -228,11 +228,11 @@ impl bindings::s3lect::election::hooks::Host for HostState {
         if self.io.stopping.raised() {
             return Err("the elector is stopping: not taking up leadership".into());
         }
-        run_hook(&self.io, "acquire", HookEvent { term, leader_id }).await
+        run_hook(&self.io, self.io.on_acquire.as_ref(), "acquire", HookEvent { term, leader_id }).await
     }
 
     async fn on_lose(&mut self, term: u64, leader_id: String) -> Result<(), String> {
-        run_hook(&self.io, "lose", HookEvent { term, leader_id }).await
+        run_hook(&self.io, self.io.on_lose.as_ref(), "lose", HookEvent { term, leader_id }).await
     }
 }
 

@@ -208,7 +208,7 @@ impl Storage for Flaky {
 async fn the_leaders_task_is_cancelled_before_its_lease_can_end() {
     let down = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let storage = Arc::new(Flaky { inner: Arc::new(MockStorage::new_mock().unwrap()), down: down.clone() });
-    let a = Elector::new(config("a", "g/task.json"), storage).unwrap();
+    let a = Elector::new(config("a", "g/task.json"), storage.clone()).unwrap();
     // The margin must fit between renewals: renew deadline 600 ms − frequent 200 ms.
     assert!(matches!(a.lead(Duration::from_millis(400), |_| async {}).await, Err(Error::Config(_))));
     a.start().await.unwrap();
@@ -225,9 +225,17 @@ async fn the_leaders_task_is_cancelled_before_its_lease_can_end() {
         })
     };
     a.wait_for_leadership().await.unwrap();
-    // Healthy renewals never fire the token.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert!(!task.is_finished(), "cancelled while renewals succeeded");
+    // Healthy renewals never fire the token: watch five of them go by.
+    let (mut etags, deadline) = (vec![], Instant::now() + Duration::from_secs(10));
+    while etags.len() < 5 {
+        assert!(Instant::now() < deadline, "only {} renewals in 10 s", etags.len());
+        let (_, etag) = storage.get("g/task.json").await.unwrap();
+        if etags.last() != Some(&etag) {
+            etags.push(etag);
+        }
+        assert!(!task.is_finished(), "cancelled while renewals succeeded ({} seen)", etags.len());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     down.store(true, std::sync::atomic::Ordering::SeqCst);
     let left = tokio::time::timeout(Duration::from_secs(5), task).await.unwrap().unwrap().unwrap();
     let left = left.expect("still leading when the token fired");

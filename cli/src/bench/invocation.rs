@@ -3,21 +3,15 @@
 //! precompiled once (`wasmtime compile`, then `wasmtime run --allow-precompiled x.cwasm`).
 
 use super::stats::Row;
-use s3lect_cli::local_s3::{ACCESS_KEY, LocalS3, SECRET_KEY};
+use s3lect_cli::local_s3::LocalS3;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-fn tools() -> PathBuf {
-    std::env::var_os("S3LECT_TOOLS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/s3lect/tools"))
-}
-
 /// Runs `runs` leader invocations each way; empty if the wasmtime CLI or the composed
 /// component is missing (scripts/setup.sh and scripts/build-components.sh make them).
 pub async fn composed_invocation(weed: &Path, runs: usize) -> Vec<Row> {
-    let wasmtime = tools().join("bin/wasmtime");
+    let wasmtime = s3lect_cli::tools_dir().join("bin/wasmtime");
     let component = PathBuf::from("target/components/s3lect-cron-s3.wasm");
     if !wasmtime.exists() || !component.exists() {
         eprintln!("invocation: skipped ({} or {} missing)", wasmtime.display(), component.display());
@@ -35,10 +29,7 @@ pub async fn composed_invocation(weed: &Path, runs: usize) -> Vec<Row> {
         let out = Command::new(&wasmtime)
             .args(["run", "-S", "http"])
             .args(extra)
-            .args(["--env", &format!("AWS_ACCESS_KEY_ID={ACCESS_KEY}"), "--env", &format!("AWS_SECRET_ACCESS_KEY={SECRET_KEY}")])
-            .args(["--env", "AWS_REGION=us-east-1", "--env", &format!("AWS_ENDPOINT_URL={}", server.endpoint)])
-            .args(["--env", &format!("S3LECT_BUCKET={}", server.bucket), "--env", "S3LECT_LOCKFILE_PATH=bench/invoke.json"])
-            .args(["--env", "S3LECT_SERVER_ID=a"])
+            .args(server.component_env("a", "bench/invoke.json").iter().flat_map(|(k, v)| ["--env".to_string(), format!("{k}={v}")]))
             .arg(file)
             .output()
             .unwrap();

@@ -192,6 +192,32 @@ impl Flags {
             c.peer_mode = true;
             c.peer_allow_plain_http = true;
         }
+        let health = match (
+            self.health_bind.clone().or(file.health.bind.clone()),
+            self.tls_cert.as_ref().or(file.health.cert.as_ref()),
+            self.tls_key.as_ref().or(file.health.key.as_ref()),
+        ) {
+            (None, _, _) => None,
+            (Some(bind), Some(cert), Some(key)) => {
+                Some(HealthSettings { bind, cert_pem: read(cert, "TLS certificate")?, key_pem: read(key, "TLS key")? })
+            }
+            // Zero-config peer mode: a fresh key and self-signed certificate, whose SHA-256 the
+            // records this node writes carry; followers accept exactly that certificate.
+            (Some(bind), None, None) => {
+                let host = c.server_addr.rsplit_once(':').map(|(h, _)| h.trim_matches(['[', ']'])).unwrap_or_default();
+                if host.is_empty() {
+                    return Err(
+                        "--health-bind without --tls-cert/--tls-key needs --server-addr HOST:PORT, the address followers probe".into()
+                    );
+                }
+                let cert = s3lect::tls::self_signed(&[host]).map_err(|e| e.to_string())?;
+                c.peer_cert_sha256 = cert.sha256;
+                c.peer_mode = true;
+                Some(HealthSettings { bind, cert_pem: cert.cert_pem.into_bytes(), key_pem: cert.key_pem.into_bytes() })
+            }
+            (Some(_), _, _) => return Err("the health endpoint needs both --tls-cert and --tls-key (PEM files), or neither".into()),
+        };
+        // After the health endpoint: zero-config peer mode turns peer mode on.
         c.validate().map_err(|e| e.to_string())?;
 
         let mock_dir = self.mock_dir.clone().or(file.s3.mock_dir.clone());
@@ -227,33 +253,6 @@ impl Flags {
                 (Arc::new(S3Storage::with_default_credentials(s3).map_err(|e| e.to_string())?), location)
             }
         };
-        let health = match (
-            self.health_bind.clone().or(file.health.bind.clone()),
-            self.tls_cert.as_ref().or(file.health.cert.as_ref()),
-            self.tls_key.as_ref().or(file.health.key.as_ref()),
-        ) {
-            (None, _, _) => None,
-            (Some(bind), Some(cert), Some(key)) => {
-                Some(HealthSettings { bind, cert_pem: read(cert, "TLS certificate")?, key_pem: read(key, "TLS key")? })
-            }
-            // Zero-config peer mode: a fresh key and self-signed certificate, whose SHA-256 the
-            // records this node writes carry; followers accept exactly that certificate.
-            (Some(bind), None, None) => {
-                let host = c.server_addr.rsplit_once(':').map(|(h, _)| h.trim_matches(['[', ']'])).unwrap_or_default();
-                if host.is_empty() {
-                    return Err(
-                        "--health-bind without --tls-cert/--tls-key needs --server-addr HOST:PORT, the address followers probe".into()
-                    );
-                }
-                let cert = s3lect::tls::self_signed(&[host]).map_err(|e| e.to_string())?;
-                c.peer_cert_sha256 = cert.sha256;
-                c.peer_mode = true;
-                Some(HealthSettings { bind, cert_pem: cert.cert_pem.into_bytes(), key_pem: cert.key_pem.into_bytes() })
-            }
-            (Some(_), _, _) => return Err("the health endpoint needs both --tls-cert and --tls-key (PEM files), or neither".into()),
-        };
-        // Zero-config peer mode turned peer mode on: its rules apply now.
-        c.validate().map_err(|e| e.to_string())?;
         Ok(Settings {
             elector: c,
             storage,

@@ -3,7 +3,7 @@
 //! fails the test with the command that makes it, never skips it.
 #![allow(dead_code)]
 
-use s3lect_cli::local_s3::{ACCESS_KEY, LocalS3, SECRET_KEY};
+use s3lect_cli::local_s3::LocalS3;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -22,10 +22,7 @@ pub fn composed_component() -> PathBuf {
 }
 
 pub fn wasmtime_cli() -> PathBuf {
-    let tools = std::env::var_os("S3LECT_TOOLS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache/s3lect/tools"));
-    required(tools.join("bin/wasmtime"), "scripts/setup-interop.sh")
+    required(s3lect_cli::tools_dir().join("bin/wasmtime"), "scripts/setup-interop.sh")
 }
 
 /// The same timings as the `s3lect run` nodes of the tests (tests/common/nodes.rs).
@@ -38,15 +35,7 @@ pub const CRON_TIMINGS: [(&str, &str); 4] = [
 
 /// Everything the composed component reads from its environment, for `server`.
 pub fn component_env(server: &LocalS3, id: &str, lock: &str) -> Vec<(String, String)> {
-    let mut env: Vec<(String, String)> = vec![
-        ("AWS_ACCESS_KEY_ID".into(), ACCESS_KEY.into()),
-        ("AWS_SECRET_ACCESS_KEY".into(), SECRET_KEY.into()),
-        ("AWS_REGION".into(), "us-east-1".into()),
-        ("AWS_ENDPOINT_URL".into(), server.endpoint.clone()),
-        ("S3LECT_BUCKET".into(), server.bucket.clone()),
-        ("S3LECT_LOCKFILE_PATH".into(), lock.into()),
-        ("S3LECT_SERVER_ID".into(), id.into()),
-    ];
+    let mut env = server.component_env(id, lock);
     env.extend(CRON_TIMINGS.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     env
 }
