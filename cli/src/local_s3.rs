@@ -2,7 +2,7 @@
 //! tests: SeaweedFS (`weed mini`), or a single-node Ceph RGW (`scripts/ceph.sh`). It is killed
 //! when the handle is dropped.
 
-use s3lect::{S3Config, S3Storage, Storage, StorageError};
+use s3lect::{Condition, S3Config, S3Storage, Storage, StorageError};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -105,6 +105,9 @@ impl LocalS3 {
             .arg("mini")
             .arg(format!("-dir={}", dir.path().display()))
             .args(["-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-webdav=false", "-s3.port.iceberg=0", "-s3.port.lance=0"])
+            // `weed mini` sizes its volumes from the disk's free space; a test server holds a few
+            // small objects, so fix the sizes and stay independent of how full the disk is.
+            .args(["-master.volumeSizeLimitMB=64", "-volume.max=16"])
             .arg(format!("-s3.port={}", ports[0]))
             .arg(format!("-master.port={}", ports[1]))
             .arg(format!("-volume.port={}", ports[2]))
@@ -162,9 +165,13 @@ impl LocalS3 {
         Ok(server)
     }
 
-    /// Ready means: the bucket answers a GET of a missing key with NoSuchKey.
+    /// Ready means: the bucket answers a GET of a missing key with NoSuchKey, and takes a write
+    /// (SeaweedFS assigns its first volume on the first write; a server that cannot is not
+    /// ready, and its log says why).
     async fn wait_ready(&mut self, limit: Duration) -> Result<(), String> {
-        let storage = S3Storage::new(self.s3_config()).map_err(|e| e.to_string())?;
+        const PROBE: &str = "s3lect-readiness-probe";
+        let storage =
+            S3Storage::new(S3Config { request_timeout: Duration::from_secs(5), ..self.s3_config() }).map_err(|e| e.to_string())?;
         let start = Instant::now();
         loop {
             // A server that exited (a port taken after all) will not become ready.
@@ -172,8 +179,15 @@ impl LocalS3 {
                 Server::Seaweed(child) => child.try_wait().ok().flatten().is_some(),
                 Server::Ceph(_) => false,
             };
-            match storage.get("s3lect-readiness-probe").await {
-                Err(StorageError::NotFound) => return Ok(()),
+            let answer = match storage.get(PROBE).await {
+                Err(StorageError::NotFound) => match storage.put_if_match(PROBE, b"ready", Condition::Absent).await {
+                    Ok(_) => storage.delete(PROBE).await,
+                    Err(e) => Err(e),
+                },
+                other => other.map(|_| ()),
+            };
+            match answer {
+                Ok(()) => return Ok(()),
                 other if exited || start.elapsed() > limit => {
                     let log = std::fs::read_to_string(self._dir.path().join("weed.log")).unwrap_or_default();
                     let tail: String = log.lines().rev().take(15).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n");
