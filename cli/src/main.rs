@@ -31,9 +31,11 @@ enum Cmd {
     Step {
         #[command(flatten)]
         flags: cli::settings::Flags,
-        /// File carrying the elector's state between invocations.
+        /// File carrying the elector's state between invocations. Without it every step
+        /// starts afresh (stateless workers: use --server-clock-skew-ms so a follower can
+        /// see a leader go).
         #[arg(long)]
-        state: std::path::PathBuf,
+        state: Option<std::path::PathBuf>,
         /// Print the status as JSON.
         #[arg(long)]
         json: bool,

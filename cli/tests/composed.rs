@@ -41,12 +41,13 @@ async fn the_composed_component_elects_one_step_per_wasmtime_run() {
     let state = format!("{lock}.state/cli-a");
     assert!(s3.get(&state).await.is_ok(), "state carried beside the lock object");
 
-    // Without its carried state, the leader's next invocation is cold: the record names it, but
-    // nothing proves that record is this incarnation's live lease, so it claims nothing.
+    // Without its carried state, the leader's next invocation is cold: the record names it, and
+    // invocations of one server never overlap, so it resumes that record — a conditional write
+    // on its etag (success proves nobody wrote since), same term.
     s3.delete(&state).await.unwrap();
     let (_, r) = invoke(&a);
-    assert_eq!((r["isLeader"].as_bool(), r["restored"].as_bool()), (Some(false), Some(false)), "{r}");
-    assert_eq!(s3.get(lock).await.unwrap().1, e2, "a cold invocation wrote nothing");
+    assert_eq!((r["isLeader"].as_bool(), r["restored"].as_bool(), r["term"].as_u64()), (Some(true), Some(false), Some(1)), "{r}");
+    assert_ne!(s3.get(lock).await.unwrap().1, e2, "the cold invocation resumed with a write");
 
     // Spin's cron entry point runs the same invocation.
     let out = wasmtime_run(&a, &["--invoke", "handle-cron-event({timestamp: 1})"]).output().unwrap();

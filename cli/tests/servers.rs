@@ -44,6 +44,7 @@ async fn election_suite(server: &LocalS3, expected_form: EtagForm) {
     assert_eq!(found.if_match, expected_form);
     let s3: Arc<dyn Storage> = WithEtagForm::wrap(Arc::new(s3), found.if_match);
     common::contract::storage_contract(Arc::new(storage(server)), "contract").await;
+    server_clock_is_sent(s3.as_ref()).await;
 
     let dir = tempfile::tempdir().unwrap();
     let lock = "suite/leader.json";
@@ -89,4 +90,25 @@ async fn election_suite(server: &LocalS3, expected_form: EtagForm) {
         assert_eq!(log.matches("another instance wrote").count(), expected, "{}: a false step-down:\n{log}", n.id);
         assert!(!log.contains("does not honour If-Match"), "{}: the quirk was not worked around:\n{log}", n.id);
     }
+}
+
+/// The server stamps each version and each answer with its clock, as the server-clock
+/// staleness source needs: `Last-Modified` stays with the version while `Date` moves on, and a
+/// conditional rewrite moves `Last-Modified`.
+async fn server_clock_is_sent(s3: &dyn Storage) {
+    let key = "suite/server-clock.json";
+    let etag = s3.put_if_match(key, b"{\"v\":1}", Condition::Absent).await.unwrap();
+    let first = s3.get_object(key).await.unwrap().server_clock.expect("a GET answer carries Last-Modified and Date");
+    let local_s = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    assert!((first.written_unix_s - local_s).abs() <= 5, "the server's clock is this machine's: {first:?} vs {local_s}");
+    let later = eventually("the server's Date to move two seconds on", Duration::from_secs(10), || async {
+        s3.get_object(key).await.ok()?.server_clock.filter(|c| c.answered_unix_s >= first.written_unix_s + 2)
+    })
+    .await;
+    assert_eq!(later.written_unix_s, first.written_unix_s, "Last-Modified belongs to the version");
+    assert!(later.age_ms() >= 2_000, "{later:?}");
+    s3.put_if_match(key, b"{\"v\":2}", Condition::Matches(&etag)).await.unwrap();
+    let rewritten = s3.get_object(key).await.unwrap().server_clock.unwrap();
+    assert!(rewritten.written_unix_s >= later.answered_unix_s, "a rewrite is stamped anew: {rewritten:?} after {later:?}");
+    println!("server clock: first {first:?}, two seconds on {later:?}, rewritten {rewritten:?}");
 }

@@ -34,7 +34,7 @@ impl Io for WitIo {
         clock()
     }
     fn get(&mut self, key: &str, timeout_ms: u64) -> Result<Object, StorageError> {
-        wit_storage::get(key, timeout_ms).map(|o| Object { data: o.data, etag: o.etag }).map_err(storage_error_from_wit)
+        wit_storage::get(key, timeout_ms).map(object_from_wit).map_err(storage_error_from_wit)
     }
     fn put(&mut self, key: &str, data: &[u8], etag: Option<&str>, timeout_ms: u64) -> Result<String, StorageError> {
         wit_storage::put_if_match(key, data, etag, timeout_ms).map_err(storage_error_from_wit)

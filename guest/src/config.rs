@@ -52,8 +52,10 @@ impl Config {
                 return broken("durations-bounded", format!("{name} ({value}) must be at most {MAX_DURATION_MS} (30 days)"));
             }
         }
-        if self.max_clock_skew_ms.is_some_and(|s| s > MAX_DURATION_MS) {
-            return broken("durations-bounded", format!("max-clock-skew-ms must be at most {MAX_DURATION_MS} (30 days)"));
+        for (name, value) in [("max-clock-skew-ms", self.max_clock_skew_ms), ("server-clock-skew-ms", self.server_clock_skew_ms)] {
+            if value.is_some_and(|s| s > MAX_DURATION_MS) {
+                return broken("durations-bounded", format!("{name} must be at most {MAX_DURATION_MS} (30 days)"));
+            }
         }
         if self.frequent_interval_ms >= self.renew_deadline_ms {
             return broken(
@@ -87,6 +89,21 @@ impl Config {
                 ),
             );
         }
+        // By the server's clock a record may look a resolution step plus the front-ends' skew
+        // older than it is (docs/design.md, "Server clock"): the lease must end before that.
+        if let Some(skew) = self.server_clock_skew_ms {
+            let margin = SERVER_CLOCK_RESOLUTION_MS + skew;
+            let seen = self.leader_timeout_ms.saturating_sub(margin);
+            if u128::from(self.renew_deadline_ms) * (1_000_000 + ppm) >= u128::from(seen) * (1_000_000 - ppm) {
+                return broken(
+                    "renew-deadline-below-server-clock-timeout",
+                    format!(
+                        "with server-clock-skew-ms ({skew}), renew-deadline-ms ({}) × (1 + drift) must be below (leader-timeout-ms ({}) − {SERVER_CLOCK_RESOLUTION_MS} ms date resolution − {skew} ms skew) × (1 − drift) with drift {} ppm, or a record could look stale by the server's clock while its writer still believes it leads",
+                        self.renew_deadline_ms, self.leader_timeout_ms, self.max_clock_drift_ppm
+                    ),
+                );
+            }
+        }
         // A probe must answer within a step; without peer mode the timeout is unused.
         if self.peer_mode && self.peer_timeout_ms >= self.frequent_interval_ms {
             return broken(
@@ -115,11 +132,14 @@ pub fn is_sha256_hex(s: &str) -> bool {
     s.len() == 64 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
-/// A lock object key must be a usable S3 key that means the same on every server.
+/// HTTP dates (`Date`, `Last-Modified`) count whole seconds.
+pub const SERVER_CLOCK_RESOLUTION_MS: u64 = 1_000;
+
 /// Upper bound on every duration setting: 30 days, far beyond any sensible lease, far below
 /// where milliseconds × 10⁶ would overflow.
 pub const MAX_DURATION_MS: u64 = 30 * 24 * 3_600_000;
 
+/// A lock object key must be a usable S3 key that means the same on every server.
 fn validate_key(key: &str) -> Result<(), ConfigError> {
     let rule = "lockfile-path-valid";
     if key.is_empty() {
@@ -196,6 +216,17 @@ mod tests {
         assert_eq!(rule_of(Config { peer_health_path: "health".into(), ..valid() }), "peer-health-path-absolute");
         assert_eq!(rule_of(Config { peer_mode: true, ..valid() }), "server-addr-required-for-peer-mode");
         assert_eq!(rule_of(Config { max_clock_drift_ppm: 500_000, ..valid() }), "clock-drift-bound");
+        assert_eq!(rule_of(Config { server_clock_skew_ms: Some(u64::MAX), ..valid() }), "durations-bounded");
+    }
+
+    #[test]
+    fn server_clock_rule_leaves_room_for_resolution_and_skew() {
+        // Defaults: 10 s · 1.01 < (15 − 1 − 1) s · 0.99.
+        assert_eq!(Config { server_clock_skew_ms: Some(1_000), ..valid() }.validate(), Ok(()));
+        // (15 − 1 − 4) · 0.99 = 9.9 < 10.1.
+        assert_eq!(rule_of(Config { server_clock_skew_ms: Some(4_000), ..valid() }), "renew-deadline-below-server-clock-timeout");
+        let msg = Config { server_clock_skew_ms: Some(4_000), ..valid() }.validate().unwrap_err().message;
+        assert!(msg.contains("1000 ms date resolution") && msg.contains("4000 ms skew"), "{msg}");
     }
 
     #[test]

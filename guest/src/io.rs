@@ -17,6 +17,24 @@ pub struct Clock {
 pub struct Object {
     pub data: Vec<u8>,
     pub etag: String,
+    /// The server's own clock on this answer, when it sent one.
+    pub server_clock: Option<ServerClock>,
+}
+
+/// The storage server's clock on a read: HTTP `Last-Modified` (when the object was written)
+/// and `Date` (when the answer was made), in whole seconds since the Unix epoch. Their
+/// difference is how long the object had stood, by the server's clock alone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ServerClock {
+    pub written_unix_s: i64,
+    pub answered_unix_s: i64,
+}
+
+impl ServerClock {
+    /// How long the object had stood when read, as the two stamps say (never negative).
+    pub fn age_ms(&self) -> u64 {
+        u64::try_from(self.answered_unix_s.saturating_sub(self.written_unix_s)).unwrap_or(0).saturating_mul(1_000)
+    }
 }
 
 /// The WIT's `storage-error`, case for case (exhaustive: a new case is a contract change).

@@ -28,7 +28,7 @@ mod component;
 mod machine_tests;
 
 pub use config::{Config, ConfigError, SETTINGS};
-pub use io::{Action, Clock, Completion, Io, Object, ProbeReply, StorageError};
+pub use io::{Action, Clock, Completion, Io, Object, ProbeReply, ServerClock, StorageError};
 pub use machine::{Elector, HookTicket, ProbeTicket, ReadTicket, Status, WriteTicket};
 pub use problem::{Loss, Problem, ProblemKind};
 pub use record::{HealthReply, LeaderRecord};

@@ -52,6 +52,9 @@ pub(crate) struct Observation {
     pub record: Result<LeaderRecord, RecordError>,
     /// The etag differs from the previous observation: its writer was alive recently.
     pub changed: bool,
+    /// How long the record had stood by the server's clock at the latest read that showed
+    /// it (`Date − Last-Modified`), if the server said.
+    pub server_age_ms: Option<u64>,
 }
 
 /// A write as sent: its bytes, condition, send time and term. Kept while it is in flight, and
@@ -519,12 +522,13 @@ impl Elector {
             first_seen,
             record: Err(RecordError::Invalid("deleted".into())),
             changed: first_seen == now.mono_ns,
+            server_age_ms: None,
         });
         self.decide(now, first_look)
     }
 
     /// Records what a read (or a probe) showed; resets the watch when the etag changed.
-    fn note_record(&mut self, now: Clock, etag: &str, record: Result<LeaderRecord, RecordError>) {
+    fn note_record(&mut self, now: Clock, etag: &str, record: Result<LeaderRecord, RecordError>, server_age_ms: Option<u64>) {
         match &record {
             Ok(r) => {
                 self.known.highest_term = self.known.highest_term.max(r.term);
@@ -537,23 +541,35 @@ impl Elector {
         if let Some(o) = self.known.obs.as_mut().filter(|o| o.etag == etag) {
             o.record = record;
             o.changed = false;
+            // A record only grows older: a later reading, if any, is the better one.
+            o.server_age_ms = server_age_ms.max(o.server_age_ms);
             return;
         }
         // A new etag (or the first look): its writer was alive recently.
         let changed = self.known.obs.is_some();
         self.report.leader_last_seen = Some(now.wall_ns);
-        self.known.obs = Some(Observation { etag: etag.to_string(), first_seen: now.mono_ns, record, changed });
+        self.known.obs = Some(Observation { etag: etag.to_string(), first_seen: now.mono_ns, record, changed, server_age_ms });
     }
 
     fn note(&mut self, now: Clock, obj: &Object) {
-        self.note_record(now, &obj.etag, LeaderRecord::parse(&obj.data));
+        self.note_record(now, &obj.etag, LeaderRecord::parse(&obj.data), obj.server_clock.map(|c| c.age_ms()));
     }
 
     /// A follower has fresh knowledge of the object: the policy's follower rule decides.
     fn decide(&mut self, now: Clock, first_look: bool) -> Action {
         let Some(obs) = &self.known.obs else { return self.claim(now, None) };
-        let view = FollowerView { obs, first_look, recreate_now: self.known.recreate_now, probe_ok: self.step.probe_ok };
+        let view = FollowerView {
+            obs,
+            first_look,
+            recreate_now: self.known.recreate_now,
+            probe_ok: self.step.probe_ok,
+            one_invocation: self.invocation_budget_ms.is_some(),
+        };
         match policy::follower(&self.cfg, &view, now) {
+            FollowerMove::Claim { over, case: Takeover::F3Resume } => {
+                let term = obs.record.as_ref().map_or(self.known.highest_term, |r| r.term);
+                self.claim_term(now, over, term)
+            }
             FollowerMove::Claim { over, case } => {
                 if matches!(case, Takeover::F1Recreate | Takeover::F2TrustAbsent) {
                     // We create the object as if nothing had been there.
@@ -578,7 +594,7 @@ impl Elector {
             return self.observe(now);
         };
         self.step.probe_ok = true;
-        self.note_record(now, &h.etag, Ok(h.record));
+        self.note_record(now, &h.etag, Ok(h.record), None);
         let o = self.known.obs.as_ref().expect("just noted");
         if policy::stale(&self.cfg, o, now).is_some() {
             let etag = o.etag.clone();
@@ -598,6 +614,11 @@ impl Elector {
     }
 
     fn claim(&mut self, now: Clock, etag: Option<String>) -> Action {
+        self.claim_term(now, etag, self.known.highest_term + 1)
+    }
+
+    /// A claim for `term`: the next one, or (F3, resuming our own record) the record's own.
+    fn claim_term(&mut self, now: Clock, etag: Option<String>, term: u64) -> Action {
         if let Some(until) = policy::claim_blocked_until(self.known.backoff_until, now) {
             return self.done(now, until);
         }
@@ -605,7 +626,6 @@ impl Elector {
         if let Some(wait) = self.out_of_ops(now) {
             return wait;
         }
-        let term = self.known.highest_term + 1;
         let record = LeaderRecord::leading(&self.cfg.server_id, &self.cfg.server_addr, now.wall_ns, term);
         self.write(now, WriteKind::Claim, etag, term, record)
     }
@@ -668,7 +688,7 @@ impl Elector {
         self.known.highest_term = self.known.highest_term.max(term);
         // A write of ours succeeded: every earlier one was conditioned on an etag that is gone.
         self.known.unanswered.clear();
-        self.note_record(now, &etag, Ok(record.clone()));
+        self.note_record(now, &etag, Ok(record.clone()), None);
         let until = policy::lease_until(&self.cfg, sent_at);
         self.known.role = Role::Leader(Lease { etag, term, sent_at, until, hook_ok: false, proven: true, record });
         if now.mono_ns >= until {
@@ -745,7 +765,7 @@ impl Elector {
                 let (hook_ok, in_time, renew_at) = (lease.hook_ok, policy::renewed_in_time(lease, now), policy::renew_at(&self.cfg, lease));
                 self.succeeded();
                 self.known.unanswered.clear();
-                self.note_record(now, &etag, Ok(record));
+                self.note_record(now, &etag, Ok(record), None);
                 if !hook_ok {
                     // The lease was won while its hook could not run (it had already lapsed).
                     return self.acquire_hook(sent.term);
@@ -805,7 +825,7 @@ impl Elector {
         match r {
             Ok(etag) => {
                 self.succeeded();
-                self.note_record(now, &etag, Ok(LeaderRecord::resigned(term)));
+                self.note_record(now, &etag, Ok(LeaderRecord::resigned(term)), None);
             }
             // Best effort: if it failed, followers take over when the lease runs out.
             Err(e) => {
@@ -823,11 +843,19 @@ impl Elector {
     /// invocation and cannot last a leader timeout, and no timestamp mode, can never take over.
     fn check_staleness_source(&mut self) {
         let Some(budget_ms) = self.invocation_budget_ms else { return };
-        let watching_live = matches!(
-            (&self.known.role, &self.known.obs),
-            (Role::Follower, Some(Observation { record: Ok(r), .. })) if !r.is_resigned()
-        );
-        let blind = watching_live && self.fresh_clock && budget_ms < self.cfg.leader_timeout_ms && self.cfg.max_clock_skew_ms.is_none();
+        // A live record, or an absence that must stand a leader timeout (no server stamps it).
+        let watching_live = match (&self.known.role, &self.known.obs) {
+            (Role::Follower, Some(Observation { record: Ok(r), .. })) => !r.is_resigned(),
+            (Role::Follower, Some(o)) => o.etag == ABSENT && !self.cfg.trust_absent_object,
+            _ => false,
+        };
+        // The server's clock is a source only if the server sends it.
+        let server_clock = self.cfg.server_clock_skew_ms.is_some() && self.known.obs.as_ref().is_some_and(|o| o.server_age_ms.is_some());
+        let blind = watching_live
+            && self.fresh_clock
+            && budget_ms < self.cfg.leader_timeout_ms
+            && self.cfg.max_clock_skew_ms.is_none()
+            && !server_clock;
         let reported = matches!(self.report.problem, Some(Problem::NoStalenessSource { .. }));
         // Other problems (a storage failure, say) are shown first; this one returns after them.
         if blind && (self.report.problem.is_none() || reported) {

@@ -36,6 +36,8 @@ struct World {
     probe_paths: Vec<String>,
     /// How long a probe is held (a watching leader answers when something changes).
     probe_hold_ms: u64,
+    /// The store stamps writes and answers with its clock (this world's wall clock).
+    server_stamps: bool,
 }
 
 struct Node<'a> {
@@ -72,7 +74,7 @@ impl World {
         }
         self.etags += 1;
         let new = format!("\"e{}\"", self.etags);
-        self.objects.insert(key, Object { data, etag: new });
+        self.objects.insert(key, Object { data, etag: new, server_clock: None });
         true
     }
     fn hooks(&self, id: &str) -> Vec<&str> {
@@ -90,7 +92,10 @@ impl Io for Node<'_> {
         if let Some(f) = self.w.faults.pop_front() {
             return Err(f);
         }
-        self.w.objects.get(key).cloned().ok_or(StorageError::NotFound)
+        let answered_unix_s = (self.w.wall / 1_000_000_000) as i64;
+        let mut obj = self.w.objects.get(key).cloned().ok_or(StorageError::NotFound)?;
+        obj.server_clock = obj.server_clock.map(|c| ServerClock { answered_unix_s, ..c });
+        Ok(obj)
     }
     fn put(&mut self, key: &str, data: &[u8], etag: Option<&str>, _t: u64) -> Result<String, StorageError> {
         self.w.puts.push(etag.map(str::to_string));
@@ -122,7 +127,9 @@ impl Io for Node<'_> {
         }
         self.w.etags += 1;
         let new = format!("\"e{}\"", self.w.etags);
-        self.w.objects.insert(key.into(), Object { data: data.to_vec(), etag: new.clone() });
+        let now_s = (self.w.wall / 1_000_000_000) as i64;
+        let server_clock = self.w.server_stamps.then_some(ServerClock { written_unix_s: now_s, answered_unix_s: now_s });
+        self.w.objects.insert(key.into(), Object { data: data.to_vec(), etag: new.clone(), server_clock });
         fault.map_or(Ok(new), Err)
     }
     fn probe(&mut self, _a: &str, path: &str, _t: u64, _pin: Option<&str>) -> Result<ProbeReply, String> {
@@ -468,7 +475,7 @@ fn an_acquire_hook_slower_than_the_lease_is_followed_by_a_renewal_not_a_loss() {
     assert!(matches!(&renew, Action::Put { etag: Some(e), .. } if e == "\"mine\""), "{renew:?}");
     // A 412 is read back first: only another instance's record means a loss.
     let read = b.complete(w.clock(), put_answer(renew, Err(StorageError::PreconditionFailed)));
-    let theirs = Object { data: LeaderRecord::leading("c", "", w.wall, 2).to_json(), etag: "\"theirs\"".into() };
+    let theirs = Object { data: LeaderRecord::leading("c", "", w.wall, 2).to_json(), etag: "\"theirs\"".into(), server_clock: None };
     let lose = b.complete(w.clock(), got(read, Ok(theirs)));
     assert!(matches!(lose, Action::LoseHook { term: 1, .. }), "{lose:?}");
     assert!(b.status(w.clock()).last_error.unwrap().contains("another instance wrote"));
@@ -503,7 +510,7 @@ fn graceful_resign_runs_the_lose_hook_before_the_resigned_record_and_lets_a_foll
 fn corrupt_and_oversized_objects_are_reported_then_replaced_after_a_leader_timeout() {
     for data in [b"{not json".to_vec(), vec![b' '; 64 * 1024 + 1]] {
         let mut w = World::new();
-        w.objects.insert(KEY.into(), Object { data, etag: "\"bad\"".into() });
+        w.objects.insert(KEY.into(), Object { data, etag: "\"bad\"".into(), server_clock: None });
         let mut a = elector(&w, "a");
         step(&mut w, &mut a);
         let err = a.status(w.clock()).last_error.unwrap();
@@ -662,7 +669,7 @@ fn timestamp_mode_trusts_old_timestamps_only_when_configured() {
     let stale = LeaderRecord::leading("x", "", 1_700_000_000_000_000_000 - 60_000_000_000, 4);
     for (skew, expect_immediate) in [(None, false), (Some(2_000), true)] {
         let mut w = World::new();
-        w.objects.insert(KEY.into(), Object { data: stale.to_json(), etag: "\"old\"".into() });
+        w.objects.insert(KEY.into(), Object { data: stale.to_json(), etag: "\"old\"".into(), server_clock: None });
         let mut a = Elector::new(Config { max_clock_skew_ms: skew, ..cfg("a") }, w.clock()).unwrap();
         step(&mut w, &mut a);
         assert_eq!(a.is_leader(w.clock()), expect_immediate, "skew {skew:?}");
@@ -670,7 +677,7 @@ fn timestamp_mode_trusts_old_timestamps_only_when_configured() {
     // A recent timestamp is not stale even in timestamp mode.
     let mut w = World::new();
     let fresh = LeaderRecord::leading("x", "", w.wall - 1_000_000_000, 4);
-    w.objects.insert(KEY.into(), Object { data: fresh.to_json(), etag: "\"new\"".into() });
+    w.objects.insert(KEY.into(), Object { data: fresh.to_json(), etag: "\"new\"".into(), server_clock: None });
     let mut a = Elector::new(Config { max_clock_skew_ms: Some(2_000), ..cfg("a") }, w.clock()).unwrap();
     step(&mut w, &mut a);
     assert!(!a.is_leader(w.clock()));
@@ -814,7 +821,7 @@ fn no_input_makes_it_panic() {
         if rng.bool() {
             data = format!(r#"{{"leaderID":"{}","lastUpdated":"{}","term":{}}}"#, rng.u8(..), rng.u32(..), rng.i64(..)).into_bytes();
         }
-        w.objects.insert(KEY.into(), Object { data, etag: String::new() });
+        w.objects.insert(KEY.into(), Object { data, etag: String::new(), server_clock: None });
         let mut a = elector(&w, "a");
         for _ in 0..4 {
             let wait = step(&mut w, &mut a);
@@ -864,7 +871,7 @@ mod hostile {
         ] {
             assert!(LeaderRecord::parse(bad.as_bytes()).is_err(), "{bad}");
             let mut w = World::new();
-            w.objects.insert(KEY.into(), Object { data: bad.as_bytes().to_vec(), etag: "\"x\"".into() });
+            w.objects.insert(KEY.into(), Object { data: bad.as_bytes().to_vec(), etag: "\"x\"".into(), server_clock: None });
             let mut a = elector(&w, "a");
             step(&mut w, &mut a);
             let state = a.export_state(w.clock());
@@ -882,7 +889,7 @@ mod hostile {
     fn the_term_never_wraps_past_a_corrupt_maximum() {
         let mut w = World::new();
         let max = r#"{"leaderID":"x","leaderAddr":"","lastUpdated":"2026-01-01T00:00:00Z","term":18446744073709551615}"#;
-        w.objects.insert(KEY.into(), Object { data: max.as_bytes().to_vec(), etag: "\"max\"".into() });
+        w.objects.insert(KEY.into(), Object { data: max.as_bytes().to_vec(), etag: "\"max\"".into(), server_clock: None });
         let mut a = elector(&w, "a");
         assert!(run_until(&mut w, &mut a, 30_000, |w, a| a.is_leader(w.clock())), "the corrupt record is replaced");
         assert_eq!(w.record().term, 1, "numbered from what the node knows, never 0 after a wrap");
@@ -903,7 +910,7 @@ mod hostile {
         let mut b =
             Elector::new(Config { peer_mode: true, server_addr: "b:1".into(), peer_timeout_ms: 500, ..cfg("b") }, w.clock()).unwrap();
         let hostile = LeaderRecord::leading("a", "127.0.0.1:21412/internal/admin?action=x&ignore=", w.wall, 1);
-        w.objects.insert(KEY.into(), Object { data: hostile.to_json(), etag: "\"h\"".into() });
+        w.objects.insert(KEY.into(), Object { data: hostile.to_json(), etag: "\"h\"".into(), server_clock: None });
         for _ in 0..3 {
             let wait = step(&mut w, &mut b);
             w.advance(wait);
@@ -937,7 +944,7 @@ fn only_our_own_vanished_object_is_recreated_at_once_not_a_later_leaders() {
     let renew = a.begin_step(w.clock());
     let lose = a.complete(w.clock(), put_answer(renew, Err(StorageError::NotFound)));
     let read = a.complete(w.clock(), hook_answer(lose, Ok(())));
-    let theirs = Object { data: LeaderRecord::leading("b", "", w.wall, 2).to_json(), etag: "\"b\"".into() };
+    let theirs = Object { data: LeaderRecord::leading("b", "", w.wall, 2).to_json(), etag: "\"b\"".into(), server_clock: None };
     let done = a.complete(w.clock(), got(read, Ok(theirs)));
     assert!(matches!(done, Action::Done { .. }), "{done:?}");
     // b's object is deleted under b's lease: a must wait a leader timeout, as for anyone's.
@@ -956,7 +963,7 @@ fn a_revoked_leader_waits_twice_as_long_so_another_node_takes_over() {
     step(&mut w, &mut b);
     // `s3lect resign --server-id a`: the record now revokes a's leadership.
     let revoked = LeaderRecord { nonce: 9, ..LeaderRecord::revocation("a", w.wall, 1) };
-    w.objects.insert(KEY.into(), Object { data: revoked.to_json(), etag: "\"revoked\"".into() });
+    w.objects.insert(KEY.into(), Object { data: revoked.to_json(), etag: "\"revoked\"".into(), server_clock: None });
     w.advance(5_000);
     step(&mut w, &mut a);
     step(&mut w, &mut b);
@@ -968,7 +975,7 @@ fn a_revoked_leader_waits_twice_as_long_so_another_node_takes_over() {
     // Alone, a comes back — after leader timeout + infrequent + frequent interval (15+30+5 s).
     let mut w2 = World::new();
     let mut a2 = elector(&w2, "a");
-    w2.objects.insert(KEY.into(), Object { data: revoked.to_json(), etag: "\"revoked\"".into() });
+    w2.objects.insert(KEY.into(), Object { data: revoked.to_json(), etag: "\"revoked\"".into(), server_clock: None });
     step(&mut w2, &mut a2);
     let start = w2.mono;
     assert!(run_until(&mut w2, &mut a2, 60_000, |w, a| a.is_leader(w.clock())));
@@ -1047,4 +1054,68 @@ fn a_one_invocation_follower_that_can_never_see_a_leader_go_says_so() {
     let mut d = elector(&w, "d");
     step(&mut w, &mut d);
     assert_eq!(d.status(w.clock()).problem, None);
+}
+
+/// One stateless invocation: a fresh elector, one step, nothing carried.
+fn invoke(w: &mut World, cfg: &Config) -> crate::Status {
+    let mut e = Elector::new(cfg.clone(), w.clock()).unwrap();
+    e.set_invocation_budget(0);
+    step(w, &mut e);
+    e.status(w.clock())
+}
+
+#[test]
+fn stateless_invocations_keep_a_leader_and_fail_over_by_the_servers_clock() {
+    let mut w = World { server_stamps: true, ..World::new() };
+    let server_clock = |id| Config { server_clock_skew_ms: Some(1_000), ..cfg(id) };
+    let (a, b) = (server_clock("a"), server_clock("b"));
+    assert!(invoke(&mut w, &a).is_leader);
+    // Each later invocation of the leader finds its own record and resumes it: same term.
+    for _ in 0..5 {
+        w.advance(1_000);
+        let st = invoke(&mut w, &a);
+        assert!(st.is_leader && st.term == 1, "{st:?}");
+        let st = invoke(&mut w, &b);
+        assert!(!st.is_leader && st.problem.is_none(), "a follower with the server's clock is not blind: {st:?}");
+    }
+    assert_eq!(w.hooks("a"), vec!["acquire 1"; 6], "each invocation that leads ran its acquire hook");
+    // a's schedule stops: b takes over once the record has stood a leader timeout by the
+    // server's clock, not before.
+    let last_write = w.wall;
+    loop {
+        w.advance(1_000);
+        let st = invoke(&mut w, &b);
+        let stood_ms = ((w.wall - last_write) / 1_000_000) as u64;
+        if st.is_leader {
+            assert!(stood_ms >= 15_000, "took over after {stood_ms} ms");
+            assert!(stood_ms <= 16_000, "took over late: {stood_ms} ms");
+            assert_eq!(st.term, 2);
+            break;
+        }
+        assert!(stood_ms < 16_000, "no takeover after {stood_ms} ms: {st:?}");
+    }
+}
+
+#[test]
+fn the_servers_clock_is_no_source_when_the_server_sends_none_and_own_records_wait_in_long_running_electors() {
+    let mut w = World::new();
+    let a = Config { server_clock_skew_ms: Some(1_000), ..cfg("a") };
+    assert!(invoke(&mut w, &a).is_leader);
+    let st = invoke(&mut w, &Config { server_clock_skew_ms: Some(1_000), ..cfg("b") });
+    assert_eq!(st.problem, Some(crate::ProblemKind::NoStalenessSource), "no Date/Last-Modified, no server clock: {st:?}");
+    assert!(st.last_error.unwrap().contains("server-clock-skew-ms"));
+    // A long-running process that restarts finds its own record and does not resume it:
+    // only an invocation (which never overlaps the previous one of its node) may.
+    let puts = w.puts.len();
+    let mut restarted = Elector::new(a.clone(), w.clock()).unwrap();
+    step(&mut w, &mut restarted);
+    assert!(!restarted.is_leader(w.clock()));
+    assert_eq!(w.puts.len(), puts, "no write");
+}
+
+#[test]
+fn a_one_invocation_follower_of_an_absence_it_may_not_trust_says_so() {
+    let mut w = World { server_stamps: true, ..World::new() };
+    let st = invoke(&mut w, &Config { server_clock_skew_ms: Some(1_000), trust_absent_object: false, ..cfg("b") });
+    assert_eq!(st.problem, Some(crate::ProblemKind::NoStalenessSource), "{st:?}");
 }

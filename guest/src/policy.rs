@@ -28,7 +28,9 @@ pub(crate) enum Takeover {
     F1Recreate,
     F2TrustAbsent,
     F3Resigned,
+    F3Resume,
     F4Unchanged,
+    F5ServerClock,
     F5Timestamp,
 }
 
@@ -42,6 +44,8 @@ pub(crate) struct FollowerView<'a> {
     pub recreate_now: bool,
     /// A peer probe answered in this step: the leader is watched at the frequent interval.
     pub probe_ok: bool,
+    /// The elector lives for one invocation (`set-invocation-budget`): it carries no lease.
+    pub one_invocation: bool,
 }
 
 /// The follower's rule; the first case that applies wins.
@@ -49,13 +53,17 @@ pub(crate) struct FollowerView<'a> {
 /// - **F1** No object, and our own object vanished under our lease → claim at once (nobody
 ///   else can hold a lease: watchers wait a leader timeout on an absence).
 /// - **F2** No object at the first look, with `trust_absent_object` → claim at once.
-/// - **F3** The record is resigned → claim over it.
+/// - **F3** The record is resigned → claim over it. Or, in a one-invocation elector at its
+///   first look, the record is this node's own live record, left by its previous invocation
+///   (which has ended: invocations of one node do not overlap) → resume it: claim over it,
+///   keeping its term.
 /// - **F4** The etag (or the absence) has stood unchanged for a leader timeout of our
 ///   monotonic clock → claim over it. If the record revokes this node's own leadership
 ///   (`s3lect resign`), longer: leader timeout + infrequent + frequent interval, by when any
 ///   other node present has taken over.
-/// - **F5** Timestamp mode: the writer's timestamp is older than that timeout plus skew →
-///   claim over it.
+/// - **F5** A clock says the record is older than a leader timeout → claim over it: the
+///   storage server's clock (`Date − Last-Modified` of this read, server-clock mode), or the
+///   writer's timestamp by ours, beyond the declared skew (timestamp mode).
 /// - **F6** Otherwise wait until [`follower_next_at`].
 ///
 /// A claim is further held back by [`claim_blocked_until`].
@@ -69,6 +77,8 @@ pub(crate) fn follower(cfg: &Config, v: &FollowerView, now: Clock) -> FollowerMo
         Some(Takeover::F2TrustAbsent)
     } else if matches!(&o.record, Ok(r) if r.is_resigned()) {
         Some(Takeover::F3Resigned)
+    } else if v.one_invocation && v.first_look && matches!(&o.record, Ok(r) if r.leader_id == cfg.server_id) {
+        Some(Takeover::F3Resume)
     } else {
         stale(cfg, o, now)
     };
@@ -82,6 +92,11 @@ pub(crate) fn follower(cfg: &Config, v: &FollowerView, now: Clock) -> FollowerMo
 pub(crate) fn stale(cfg: &Config, o: &Observation, now: Clock) -> Option<Takeover> {
     if now.mono_ns >= stale_at(cfg, o) {
         return Some(Takeover::F4Unchanged);
+    }
+    // The server's stamps may make the record look up to a second (resolution) plus the
+    // front-ends' skew older than it is; config.rs's rule keeps the lease inside that margin.
+    if cfg.server_clock_skew_ms.is_some() && o.server_age_ms.is_some_and(|age| age >= timeout_ms(cfg, o)) {
+        return Some(Takeover::F5ServerClock);
     }
     match (&o.record, cfg.max_clock_skew_ms) {
         (Ok(r), Some(skew)) if now.wall_ns - r.last_updated_unix_ns() >= i128::from(cfg.leader_timeout_ms + skew) * i128::from(MS) => {

@@ -53,7 +53,8 @@ pub enum Loss {
 
 /// Kinds of [`Problem`], for hosts that act on them: the WIT's `problem-kind`, case for case
 /// (exhaustive: a new kind is a contract change).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum ProblemKind {
     Storage,
     RefusedCorrectWrite,
@@ -117,7 +118,7 @@ impl fmt::Display for Problem {
             Problem::Resign(e) => write!(f, "writing the resigned record failed: {e}"),
             Problem::NoStalenessSource { budget_ms, leader_timeout_ms } => write!(
                 f,
-                "this invocation cannot see a leader go: it starts without a continuing clock (no carried state, or state from another clock) and lasts {budget_ms} ms, less than the leader timeout ({leader_timeout_ms} ms), so as a follower it never takes over. Carry the state between invocations on one machine, let an invocation run longer than the leader timeout, or opt into timestamp mode (max-clock-skew-ms)"
+                "this invocation cannot see a leader go: it starts without a continuing clock (no carried state, or state from another clock) and lasts {budget_ms} ms, less than the leader timeout ({leader_timeout_ms} ms), so as a follower it never takes over. Use the storage server's clock (server-clock-skew-ms, with a server that sends Date and Last-Modified), carry the state between invocations on one machine, let an invocation run longer than the leader timeout, or opt into timestamp mode (max-clock-skew-ms)"
             ),
         }
     }

@@ -166,6 +166,8 @@ impl Elector {
                 None => Err(RecordError::Invalid(o.error.unwrap_or_default())),
             },
             changed: o.changed,
+            // Not carried: the next read tells it again (leaving it out can only delay).
+            server_age_ms: None,
         });
         e.known.highest_term = saved.known_term;
         e.known.unanswered = saved

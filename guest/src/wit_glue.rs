@@ -3,8 +3,9 @@
 //! macro writes the conversions for whichever module it is given.
 
 /// `storage_error_conversions!(m)`, where `m` is a generated `storage` module in scope, defines
-/// `storage_error_from_wit(m::StorageError) -> StorageError` and
-/// `storage_error_to_wit(StorageError) -> m::StorageError`.
+/// `storage_error_from_wit(m::StorageError) -> StorageError`,
+/// `storage_error_to_wit(StorageError) -> m::StorageError`, and `object_from_wit` /
+/// `object_to_wit` between `m::Object` and [`Object`](crate::Object).
 #[macro_export]
 macro_rules! storage_error_conversions {
     ($m:ident) => {
@@ -18,6 +19,20 @@ macro_rules! storage_error_conversions {
                 $m::StorageError::Denied(m) => $crate::StorageError::Denied(m),
                 $m::StorageError::Invalid(m) => $crate::StorageError::Invalid(m),
             }
+        }
+
+        #[allow(dead_code)]
+        fn object_from_wit(o: $m::Object) -> $crate::Object {
+            let server_clock =
+                o.server_clock.map(|c| $crate::ServerClock { written_unix_s: c.written_unix_s, answered_unix_s: c.answered_unix_s });
+            $crate::Object { data: o.data, etag: o.etag, server_clock }
+        }
+
+        #[allow(dead_code)]
+        fn object_to_wit(o: $crate::Object) -> $m::Object {
+            let server_clock =
+                o.server_clock.map(|c| $m::ServerClock { written_unix_s: c.written_unix_s, answered_unix_s: c.answered_unix_s });
+            $m::Object { data: o.data, etag: o.etag, server_clock }
         }
 
         #[allow(dead_code)]

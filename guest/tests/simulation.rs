@@ -7,6 +7,11 @@
 //! corrupt lock objects written by an outsider, per-elector clock rates within the configured
 //! drift bound, wall-clock offsets and jumps, failing and slow hooks.
 //!
+//! Server clocks: on some seeds the store stamps `Last-Modified` and `Date` (whole seconds)
+//! from front-ends whose clocks differ within the declared bound, and electors judge staleness
+//! by them (server-clock mode); on some of those, every node is stateless — a fresh elector per
+//! scheduled invocation, one step each, no carried state.
+//!
 //! Not deletion of the lock object by an outsider: it is outside what any protocol on S3 can
 //! guarantee. Absence has no version, so an `If-None-Match: *` sent before a deletion can land
 //! after it and create a second lease while the first still runs (found by this simulator:
@@ -26,8 +31,8 @@
 //! A violation panics with the seed and the recent event log; rerun that seed to replay it.
 
 use s3lect_guest::{
-    Action, Clock, Completion, Config, Elector, HookTicket, LeaderRecord, Object, ProbeReply, ProbeTicket, ReadTicket, StorageError,
-    WriteTicket,
+    Action, Clock, Completion, Config, Elector, HookTicket, LeaderRecord, Object, ProbeReply, ProbeTicket, ReadTicket, ServerClock,
+    StorageError, WriteTicket,
 };
 use s3lect_guest::{Loss, Problem};
 use std::cmp::Reverse;
@@ -44,6 +49,9 @@ enum Broken {
     IgnoreDeadline,
     /// Timestamp staleness with a declared skew of 0 while wall clocks are seconds apart.
     SkewBeyondBound,
+    /// Server-clock staleness while the store's front-ends' clocks differ by seconds more
+    /// than the declared bound.
+    ServerSkewBeyondBound,
 }
 
 #[derive(Clone)]
@@ -53,8 +61,23 @@ struct Params {
     peer_mode: bool,
     /// Runs with `trust_absent_object: false`: every absence must stand a leader timeout.
     cautious_absence: bool,
+    /// The store sends its clock and electors use it (`server_clock_skew_ms`).
+    server_clock: bool,
+    /// Every node runs one step per scheduled invocation, with no carried state.
+    stateless: bool,
     broken: Broken,
 }
+
+/// The declared bound on the store's front-ends' clock differences, and the largest the
+/// simulator makes them (within the bound, unless the rule is broken on purpose).
+const SERVER_SKEW_MS: u64 = 400;
+const BROKEN_SERVER_SKEW_MS: u64 = 4_000;
+/// The store's clocks: front-ends answering requests at random.
+const FRONT_ENDS: usize = 3;
+/// Stateless nodes are invoked this often (real time, jittered).
+const INVOCATION_PERIOD_MS: std::ops::Range<u64> = 300..1_500;
+/// How long an invocation works after its step.
+const INVOCATION_WORK_MS: u64 = 1_000;
 
 fn config(id: usize, p: &Params) -> Config {
     Config {
@@ -69,6 +92,7 @@ fn config(id: usize, p: &Params) -> Config {
         peer_timeout_ms: 500,
         max_clock_drift_ppm: DRIFT_PPM,
         max_clock_skew_ms: if p.broken == Broken::SkewBeyondBound { Some(0) } else { None },
+        server_clock_skew_ms: p.server_clock.then_some(SERVER_SKEW_MS),
         trust_absent_object: !p.cautious_absence,
         ..Config::default()
     }
@@ -117,6 +141,8 @@ enum Ev {
     Partition(usize, u64),
     Corrupt,
     WallJump(usize, i128),
+    /// A stateless invocation, its step done, finishes its work and exits (if its epoch holds).
+    EndInvocation(usize, u64),
 }
 
 struct Node {
@@ -143,6 +169,8 @@ struct Node {
     written: std::collections::HashSet<Vec<u8>>,
     /// The term of this incarnation's last acquisition: each one must be a new term.
     last_acquired: Option<u64>,
+    /// Stateless nodes: when the next invocation is due (none while crashed or running).
+    invocation_due: Option<u64>,
 }
 
 struct Sim {
@@ -155,6 +183,8 @@ struct Sim {
     events: HashMap<u64, Ev>,
     nodes: Vec<Node>,
     object: Option<Object>,
+    /// The lock object's `Last-Modified`, by the front-end that took the write.
+    written_at: i64,
     etags: u64,
     last_term: u64,
     /// Who wrote each term, since the last outside interference.
@@ -163,6 +193,8 @@ struct Sim {
     first_leader_after_heal: Option<u64>,
     log: Vec<String>,
     pub steps: u64,
+    /// Each front-end's clock offset from real time, ns.
+    front_ends: Vec<i128>,
 }
 
 impl Sim {
@@ -187,8 +219,11 @@ impl Sim {
                 ended_without_lose: false,
                 written: Default::default(),
                 last_acquired: None,
+                invocation_due: None,
             })
             .collect();
+        let spread = if p.broken == Broken::ServerSkewBeyondBound { BROKEN_SERVER_SKEW_MS } else { SERVER_SKEW_MS } as i128 * MS as i128;
+        let front_ends = (0..FRONT_ENDS).map(|_| rng.i128(-spread / 2..=spread / 2)).collect();
         let heal_at = p.duration * 6 / 10;
         let mut sim = Sim {
             seed,
@@ -200,6 +235,7 @@ impl Sim {
             events: HashMap::new(),
             nodes,
             object: None,
+            written_at: 0,
             etags: 0,
             last_term: 0,
             term_leaders: BTreeMap::new(),
@@ -207,6 +243,7 @@ impl Sim {
             first_leader_after_heal: None,
             log: vec![],
             steps: 0,
+            front_ends,
         };
         for i in 0..sim.p.nodes {
             sim.start_node(i);
@@ -243,24 +280,57 @@ impl Sim {
     fn fail(&self, what: String) -> ! {
         let tail: Vec<&String> = self.log.iter().rev().take(400).collect::<Vec<_>>().into_iter().rev().collect();
         panic!(
-            "seed {} ({:?}, {} nodes, peer mode {}, cautious absence {}): {what}\nreplay: SIM_SEED={} cargo test -p s3lect-guest --test simulation replay -- --nocapture\n{}",
+            "seed {} ({:?}, {} nodes, peer mode {}, cautious absence {}, server clock {}, stateless {}): {what}\nreplay: SIM_SEED={} cargo test -p s3lect-guest --test simulation replay -- --nocapture\n{}",
             self.seed,
             self.p.broken,
             self.p.nodes,
             self.p.peer_mode,
             self.p.cautious_absence,
+            self.p.server_clock,
+            self.p.stateless,
             self.seed,
             tail.iter().map(|s| s.as_str()).collect::<Vec<_>>().join("\n")
         );
     }
 
     fn start_node(&mut self, i: usize) {
+        if self.p.stateless {
+            self.nodes[i].invocation_due = Some(self.now);
+        } else {
+            self.new_incarnation(i);
+        }
+        self.push(self.now, Ev::Step(i));
+    }
+
+    /// A fresh elector: a (re)started process, or a stateless invocation.
+    fn new_incarnation(&mut self, i: usize) {
         let cfg = config(i, &self.p);
         let now = self.clock(i);
-        self.nodes[i].elector = Some(Elector::new(cfg, now).expect("valid config"));
+        let mut elector = Elector::new(cfg, now).expect("valid config");
+        if self.p.stateless {
+            elector.set_invocation_budget(0);
+        }
+        self.nodes[i].elector = Some(elector);
         self.nodes[i].written.clear();
         self.nodes[i].last_acquired = None;
-        self.push(self.now, Ev::Step(i));
+    }
+
+    /// A stateless invocation ended: the process is gone, and its belief with it.
+    fn end_invocation(&mut self, i: usize) {
+        let n = &mut self.nodes[i];
+        n.elector = None;
+        n.acquired = None;
+        n.sticky_belief = false;
+        n.ended_without_lose = false;
+        let at = self.now + self.rng.u64(INVOCATION_PERIOD_MS) * MS;
+        self.nodes[i].invocation_due = Some(at);
+        self.push(at, Ev::Step(i));
+    }
+
+    /// The store's clock as one front-end reads it now, in whole seconds.
+    fn server_seconds(&mut self) -> i64 {
+        let offset = self.front_ends[self.rng.usize(0..FRONT_ENDS)];
+        ((1_800_000_000 * S as i128 + self.now as i128 + offset) / S as i128) as i64
     }
 
     fn schedule_faults(&mut self) {
@@ -333,7 +403,7 @@ impl Sim {
     fn handle(&mut self, ev: Ev) {
         // Events for a paused node wait for it.
         let node_of = match &ev {
-            Ev::Step(i) | Ev::Deliver(i, ..) => Some(*i),
+            Ev::Step(i) | Ev::Deliver(i, ..) | Ev::EndInvocation(i, _) => Some(*i),
             _ => None,
         };
         if let Some(i) = node_of
@@ -345,6 +415,14 @@ impl Sim {
         }
         match ev {
             Ev::Step(i) => {
+                if self.p.stateless {
+                    // Only the invocation due runs; a step left over from before a crash does not.
+                    if self.nodes[i].elector.is_some() || self.nodes[i].invocation_due.is_none_or(|d| d > self.now) {
+                        return;
+                    }
+                    self.nodes[i].invocation_due = None;
+                    self.new_incarnation(i);
+                }
                 if self.nodes[i].elector.is_none() || self.nodes[i].waiting.is_some() {
                     return;
                 }
@@ -376,7 +454,8 @@ impl Sim {
                 self.push(self.now + reply_delay, Ev::Deliver(node, epoch, Answer::Put(result)));
             }
             Ev::Crash(i) => {
-                if self.nodes[i].elector.take().is_some() {
+                let between_invocations = self.nodes[i].invocation_due.take().is_some();
+                if self.nodes[i].elector.take().is_some() || between_invocations {
                     self.note(format!("n{i} CRASH"));
                     let n = &mut self.nodes[i];
                     n.epoch += 1;
@@ -386,6 +465,11 @@ impl Sim {
                     n.ended_without_lose = false;
                     let restart = self.now + self.rng.u64(500..10_000) * MS;
                     self.push(restart, Ev::Restart(i));
+                }
+            }
+            Ev::EndInvocation(i, epoch) => {
+                if self.nodes[i].epoch == epoch && self.nodes[i].elector.is_some() {
+                    self.end_invocation(i);
                 }
             }
             Ev::Restart(i) => {
@@ -413,7 +497,8 @@ impl Sim {
 
     fn write_external(&mut self, data: Vec<u8>) {
         self.etags += 1;
-        self.object = Some(Object { data, etag: format!("\"x{}\"", self.etags) });
+        self.object = Some(Object { data, etag: format!("\"x{}\"", self.etags), server_clock: None });
+        self.written_at = self.server_seconds();
         // Outside interference erases history: terms restart from what electors remember, so
         // term uniqueness is checked within the history since the last interference.
         self.last_term = 0;
@@ -441,8 +526,20 @@ impl Sim {
         }
         self.etags += 1;
         let new = format!("\"e{}\"", self.etags);
-        self.object = Some(Object { data, etag: new.clone() });
+        let written = self.server_seconds();
+        self.object = Some(Object { data, etag: new.clone(), server_clock: None });
+        self.written_at = written;
         Ok(new)
+    }
+
+    /// A GET's answer: the object as of now, with the server's stamps if it sends them.
+    fn read_object(&mut self) -> Result<Object, StorageError> {
+        let mut obj = self.object.clone().ok_or(StorageError::NotFound)?;
+        if self.p.server_clock {
+            let answered = self.server_seconds();
+            obj.server_clock = Some(ServerClock { written_unix_s: self.written_at, answered_unix_s: answered });
+        }
+        Ok(obj)
     }
 
     fn delay(&mut self) -> u64 {
@@ -472,6 +569,11 @@ impl Sim {
         let fault = if self.faulty() { self.rng.u8(0..30) } else { 255 };
         match action {
             Action::Done { next_step_in_ms } => {
+                if self.p.stateless {
+                    // The invocation works a while (as leader, if it leads), then exits.
+                    let at = self.now + self.rng.u64(0..INVOCATION_WORK_MS) * MS;
+                    return self.push(at, Ev::EndInvocation(i, epoch));
+                }
                 self.on_done(i);
                 let at = self.real_after(i, next_step_in_ms);
                 self.push(at, Ev::Step(i));
@@ -484,7 +586,7 @@ impl Sim {
                 let reply = match fault {
                     1 => Err(StorageError::Conflict),
                     2 => Err(StorageError::Unavailable("503 SlowDown".into())),
-                    _ => self.object.clone().ok_or(StorageError::NotFound),
+                    _ => self.read_object(),
                 };
                 self.push(self.now + d1 + d2, Ev::Deliver(i, epoch, Answer::Got(reply)));
             }
@@ -616,7 +718,12 @@ fn timeout_completion(action: &Action) -> Answer {
 
 fn params(seed: u64, broken: Broken) -> Params {
     let mut r = fastrand::Rng::with_seed(seed ^ 0xabcdef);
-    Params { nodes: r.usize(3..=7), duration: 240 * S, peer_mode: r.bool(), cautious_absence: r.bool(), broken }
+    let server_clock = broken == Broken::ServerSkewBeyondBound || r.bool();
+    let stateless = server_clock && r.bool();
+    // A stateless node cannot watch an absence for a leader timeout (a 404 has no
+    // Last-Modified): cautious absence would never elect, and says so (a core unit test).
+    let cautious_absence = !stateless && r.bool();
+    Params { nodes: r.usize(3..=7), duration: 240 * S, peer_mode: r.bool(), cautious_absence, server_clock, stateless, broken }
 }
 
 fn run_seed(seed: u64, broken: Broken) -> u64 {
@@ -661,6 +768,15 @@ fn the_checker_catches_timestamp_staleness_with_skew_beyond_its_bound() {
     let found = violation_found(0..50, Broken::SkewBeyondBound);
     let _ = std::panic::take_hook();
     let (seed, msg) = found.expect("trusting timestamps beyond the real skew must be caught");
+    assert!(msg.contains("two leaders at once"), "seed {seed}: {msg}");
+}
+
+#[test]
+fn the_checker_catches_server_clock_staleness_with_front_ends_beyond_the_bound() {
+    std::panic::set_hook(Box::new(|_| {}));
+    let found = violation_found(0..100, Broken::ServerSkewBeyondBound);
+    let _ = std::panic::take_hook();
+    let (seed, msg) = found.expect("trusting the server's clock beyond its front-ends' real skew must be caught");
     assert!(msg.contains("two leaders at once"), "seed {seed}: {msg}");
 }
 

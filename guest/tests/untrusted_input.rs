@@ -52,7 +52,7 @@ proptest! {
     fn an_elector_fed_any_record_exports_and_restores(data in recordish(), etag in ".{0,20}") {
         let mut e = Elector::new(config(), clock()).unwrap();
         let s3lect_guest::Action::Get { ticket, .. } = e.begin_step(clock()) else { panic!("a first step reads") };
-        let _ = e.complete(clock(), s3lect_guest::Completion::Got(ticket, Ok(s3lect_guest::Object { data, etag })));
+        let _ = e.complete(clock(), s3lect_guest::Completion::Got(ticket, Ok(s3lect_guest::Object { data, etag, server_clock: None })));
         let state = e.export_state(clock());
         Elector::restore(config(), &state, clock()).expect("exported state restores");
     }

@@ -49,8 +49,7 @@ pub struct LeadershipStatus {
     pub lease_remaining_ms: Option<u64>,
     /// The most recent problem, until what it describes is over.
     pub last_error: Option<String>,
-    /// Its kind, for code that acts on it.
-    #[serde(skip)]
+    /// Its kind, for code that acts on it (in JSON, the WIT's name: "no-staleness-source").
     pub problem: Option<ProblemKind>,
 }
 

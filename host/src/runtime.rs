@@ -150,7 +150,7 @@ pub fn monotonic_now_ns() -> u64 {
 
 impl bindings::s3lect::election::storage::Host for HostState {
     async fn get(&mut self, key: String, timeout_ms: u64) -> Result<wit_storage::Object, wit_storage::StorageError> {
-        let get = tokio::time::timeout(Duration::from_millis(timeout_ms), self.io.storage.get(&key));
+        let get = tokio::time::timeout(Duration::from_millis(timeout_ms), self.io.storage.get_object(&key));
         let started = std::time::Instant::now();
         let r = match self.io.stopping.unless(get).await {
             None => return Err(wit_storage::StorageError::Unavailable(NOT_SENT.into())),
@@ -160,7 +160,7 @@ impl bindings::s3lect::election::storage::Host for HostState {
         if let Some(m) = &self.io.metrics {
             m.request("get", started.elapsed(), &r);
         }
-        r.map(|(data, etag)| wit_storage::Object { data, etag }).map_err(storage_error_to_wit)
+        r.map(object_to_wit).map_err(storage_error_to_wit)
     }
 
     async fn put_if_match(

@@ -9,7 +9,7 @@ use aws_sigv4::http_request::{
 use aws_sigv4::sign::v4;
 use http::Uri;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
-pub use s3lect_guest::StorageError;
+pub use s3lect_guest::{ServerClock, StorageError};
 use serde::Deserialize;
 use std::time::{Duration, SystemTime};
 
@@ -333,6 +333,16 @@ impl Bucket {
             _ => StorageError::Invalid(detail),
         }
     }
+}
+
+/// The server's clock on an answer, from its `Last-Modified` and `Date` headers (HTTP dates,
+/// whole seconds); none unless both are present and valid.
+pub fn server_clock(last_modified: Option<&str>, date: Option<&str>) -> Option<ServerClock> {
+    let unix_s = |v: Option<&str>| {
+        let t = httpdate::parse_http_date(v?.trim()).ok()?;
+        i64::try_from(t.duration_since(std::time::UNIX_EPOCH).ok()?.as_secs()).ok()
+    };
+    Some(ServerClock { written_unix_s: unix_s(last_modified)?, answered_unix_s: unix_s(date)? })
 }
 
 fn etag_of(etag: Option<&str>) -> Result<String, StorageError> {

@@ -110,3 +110,15 @@ fn debug_output_carries_no_secret() {
         assert!(text.contains("AKIDEXAMPLE"), "the key id helps debugging and is no secret: {text}");
     }
 }
+
+#[test]
+fn server_clock_needs_both_dates() {
+    let lm = Some("Sun, 29 Nov 2026 01:00:00 GMT");
+    let date = Some("Sun, 29 Nov 2026 01:00:17 GMT");
+    let c = server_clock(lm, date).expect("both valid");
+    assert_eq!(c.answered_unix_s - c.written_unix_s, 17);
+    assert_eq!(c.age_ms(), 17_000);
+    assert_eq!(server_clock(lm, None), None);
+    assert_eq!(server_clock(None, date), None);
+    assert_eq!(server_clock(Some("yesterday"), date), None, "an unreadable date is no clock");
+}

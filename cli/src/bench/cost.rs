@@ -33,7 +33,7 @@ impl Io for MemIo {
         }
         self.n += 1;
         let etag = format!("\"m{}\"", self.n);
-        self.objects.insert(key.into(), Object { data: data.to_vec(), etag: etag.clone() });
+        self.objects.insert(key.into(), Object { data: data.to_vec(), etag: etag.clone(), server_clock: None });
         Ok(etag)
     }
     fn probe(&mut self, _: &str, _: &str, _: u64, _: Option<&str>) -> Result<ProbeReply, String> {

@@ -1,5 +1,5 @@
 //! `s3lect step`: one election step for cron or serverless schedules, with the elector's state
-//! carried in a file. Exit code: 0 leader, 3 follower, 1 error.
+//! carried in a file, or none (stateless workers). Exit code: 0 leader, 3 follower, 1 error.
 
 use super::fail;
 use super::run::with_hooks;
@@ -11,26 +11,30 @@ use std::process::ExitCode;
 
 pub const FOLLOWER: u8 = 3;
 
-pub async fn step(flags: Flags, state_path: PathBuf, json: bool) -> ExitCode {
+pub async fn step(flags: Flags, state_path: Option<PathBuf>, json: bool) -> ExitCode {
     let s = match flags.resolve() {
         Ok(s) => with_hooks(s),
         Err(e) => return fail(e),
     };
-    let state = match std::fs::read(&state_path) {
-        Ok(b) => Some(b),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => return fail(format!("cannot read state file {}: {e}", state_path.display())),
+    let state = match state_path.as_deref().map(std::fs::read) {
+        None => None,
+        Some(Ok(b)) => Some(b),
+        Some(Err(e)) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Some(Err(e)) => return fail(format!("cannot read state file {}: {e}", state_path.unwrap_or_default().display())),
     };
     // The conformance check costs requests: once per state file, with what it found out about
-    // the server's If-Match (Ceph wants etags unquoted) kept beside the state.
-    let finding_path = PathBuf::from(format!("{}.conformance", state_path.display()));
-    let storage = match read_finding(&finding_path) {
+    // the server's If-Match (Ceph wants etags unquoted) kept beside the state. Without a state
+    // file, every invocation checks.
+    let finding_path = state_path.as_ref().map(|p| PathBuf::from(format!("{}.conformance", p.display())));
+    let storage = match finding_path.as_deref().and_then(read_finding) {
         Some(form) if state.is_some() || !s.elector.check_conditional_writes => WithEtagForm::wrap(s.storage.clone(), form),
         None if !s.elector.check_conditional_writes => s.storage.clone(),
         _ => match conforming_storage(s.storage.clone(), &s.elector.lockfile_path, s.elector.startup_budget).await {
             Ok((storage, form)) => {
-                if let Err(e) = write_atomically(&finding_path, finding_text(form).as_bytes()) {
-                    return fail(format!("cannot write {}: {e}", finding_path.display()));
+                if let Some(path) = &finding_path
+                    && let Err(e) = write_atomically(path, finding_text(form).as_bytes())
+                {
+                    return fail(format!("cannot write {}: {e}", path.display()));
                 }
                 storage
             }
@@ -42,10 +46,12 @@ pub async fn step(flags: Flags, state_path: PathBuf, json: bool) -> ExitCode {
         Err(e) => return fail(format!("election step on {} failed: {e}", s.location)),
     };
     if let Some(why) = &result.discarded_state {
-        tracing::warn!(file = %state_path.display(), "carried state not used ({why}); started afresh");
+        tracing::warn!(file = ?state_path, "carried state not used ({why}); started afresh");
     }
-    if let Err(e) = write_atomically(&state_path, &result.state) {
-        return fail(format!("cannot write state file {}: {e}", state_path.display()));
+    if let Some(path) = &state_path
+        && let Err(e) = write_atomically(path, &result.state)
+    {
+        return fail(format!("cannot write state file {}: {e}", path.display()));
     }
     let st = &result.status;
     if json {

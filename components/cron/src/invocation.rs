@@ -28,7 +28,7 @@ s3lect_guest::storage_error_conversions!(wit_storage);
 s3lect_guest::status_to_wit!(wit);
 
 fn get(key: &str, timeout_ms: u64) -> Result<Object, StorageError> {
-    wit_storage::get(key, timeout_ms).map(|o| Object { data: o.data, etag: o.etag }).map_err(storage_error_from_wit)
+    wit_storage::get(key, timeout_ms).map(object_from_wit).map_err(storage_error_from_wit)
 }
 
 fn put(key: &str, data: &[u8], etag: Option<&str>, timeout_ms: u64) -> Result<String, StorageError> {

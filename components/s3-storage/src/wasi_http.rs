@@ -2,8 +2,9 @@
 //! call's timeout.
 
 use crate::bucket_from_env;
+use s3lect_guest::Object;
 use s3lect_s3::{Bucket, Request, StorageError};
-use s3lect_wasi_http::{Exchange, HttpError};
+use s3lect_wasi_http::{Answer, Exchange, HttpError};
 use std::sync::OnceLock;
 use std::time::SystemTime;
 
@@ -23,8 +24,8 @@ fn bucket() -> Result<&'static Bucket, StorageError> {
     BUCKET.get_or_init(bucket_from_env).as_ref().map_err(|e| StorageError::Invalid(format!("s3-storage component configuration: {e}")))
 }
 
-/// Status, ETag header and body of one answer.
-fn send(req: Request, timeout_ms: u64) -> Result<(u16, Option<String>, Vec<u8>), StorageError> {
+/// One answer, or the transport's failure as a storage error.
+fn send(req: Request, timeout_ms: u64) -> Result<Answer, StorageError> {
     let exchange = Exchange {
         method: req.method,
         scheme: &req.scheme,
@@ -34,7 +35,7 @@ fn send(req: Request, timeout_ms: u64) -> Result<(u16, Option<String>, Vec<u8>),
         body: &req.body,
     };
     match s3lect_wasi_http::send(&exchange, timeout_ms) {
-        Ok(a) => Ok((a.status, a.header("etag"), a.body)),
+        Ok(a) => Ok(a),
         Err(HttpError::Unavailable(m)) => Err(StorageError::Unavailable(m)),
         Err(HttpError::Invalid(m)) => Err(StorageError::Invalid(m)),
     }
@@ -46,10 +47,12 @@ impl Guest for Component {
     fn get(key: String, timeout_ms: u64) -> Result<wit_storage::Object, wit_storage::StorageError> {
         let run = || {
             let b = bucket()?;
-            let (status, etag, body) = send(b.get(&key, SystemTime::now())?, timeout_ms)?;
-            b.got(status, etag.as_deref(), body)
+            let a = send(b.get(&key, SystemTime::now())?, timeout_ms)?;
+            let server_clock = s3lect_s3::server_clock(a.header("last-modified").as_deref(), a.header("date").as_deref());
+            let (data, etag) = b.got(a.status, a.header("etag").as_deref(), a.body)?;
+            Ok(Object { data, etag, server_clock })
         };
-        run().map(|(data, etag)| wit_storage::Object { data, etag }).map_err(storage_error_to_wit)
+        run().map(object_to_wit).map_err(storage_error_to_wit)
     }
 
     fn put_if_match(key: String, data: Vec<u8>, etag: Option<String>, timeout_ms: u64) -> Result<String, wit_storage::StorageError> {
@@ -57,8 +60,8 @@ impl Guest for Component {
             let b = bucket()?;
             let form = crate::etag_form_from_env().map_err(StorageError::Invalid)?;
             let etag = etag.as_deref().map(|e| form.apply(e));
-            let (status, new_etag, body) = send(b.put_if_match(&key, &data, etag, SystemTime::now())?, timeout_ms)?;
-            b.put_answer(status, new_etag.as_deref(), &body)
+            let a = send(b.put_if_match(&key, &data, etag, SystemTime::now())?, timeout_ms)?;
+            b.put_answer(a.status, a.header("etag").as_deref(), &a.body)
         };
         run().map_err(storage_error_to_wit)
     }

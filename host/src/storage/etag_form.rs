@@ -3,7 +3,7 @@
 //! unquoted; the conformance check finds out which form a server accepts.
 
 use super::Condition;
-use super::{BoxFuture, Storage, StorageError};
+use super::{BoxFuture, Object, Storage, StorageError};
 pub use s3lect_s3::{EtagForm, unquoted};
 use std::sync::Arc;
 
@@ -27,6 +27,10 @@ impl WithEtagForm {
 impl Storage for WithEtagForm {
     fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(Vec<u8>, String), StorageError>> {
         self.inner.get(key)
+    }
+
+    fn get_object<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Object, StorageError>> {
+        self.inner.get_object(key)
     }
 
     fn put_if_match<'a>(&'a self, key: &'a str, data: &'a [u8], condition: Condition<'a>) -> BoxFuture<'a, Result<String, StorageError>> {

@@ -3,7 +3,7 @@
 //! requests another storage receives, for cost accounting).
 
 use super::Condition;
-use super::{BoxFuture, Storage, StorageError};
+use super::{BoxFuture, Object, Storage, StorageError};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -82,6 +82,10 @@ impl Storage for CountingStorage {
     fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(Vec<u8>, String), StorageError>> {
         self.gets.fetch_add(1, Ordering::SeqCst);
         self.inner.get(key)
+    }
+    fn get_object<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Object, StorageError>> {
+        self.gets.fetch_add(1, Ordering::SeqCst);
+        self.inner.get_object(key)
     }
     fn put_if_match<'a>(&'a self, key: &'a str, data: &'a [u8], condition: Condition<'a>) -> BoxFuture<'a, Result<String, StorageError>> {
         self.puts.fetch_add(1, Ordering::SeqCst);

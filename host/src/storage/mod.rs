@@ -15,7 +15,7 @@ pub use etag_form::{EtagForm, WithEtagForm, unquoted};
 pub use memory::{CountingStorage, MemoryStorage};
 pub use mock::MockStorage;
 pub use s3::{S3Config, S3Storage, SharedCredentialsProvider};
-pub use s3lect_guest::StorageError;
+pub use s3lect_guest::{Object, ServerClock, StorageError};
 
 use std::future::Future;
 use std::pin::Pin;
@@ -63,4 +63,11 @@ pub trait Storage: Send + Sync + 'static {
 
     /// Removes an object (not used by the election; kept for tools and tests).
     fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), StorageError>>;
+
+    /// [`get`](Storage::get), with the server's clock on the answer when the store has one
+    /// (S3's `Last-Modified` and `Date`): what the election reads, for its server-clock
+    /// staleness source. The default reports no clock.
+    fn get_object<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Object, StorageError>> {
+        Box::pin(async move { self.get(key).await.map(|(data, etag)| Object { data, etag, server_clock: None }) })
+    }
 }

@@ -3,7 +3,7 @@
 
 use super::Condition;
 use super::credentials::Signer;
-use super::{BoxFuture, Storage, StorageError};
+use super::{BoxFuture, Object, ServerClock, Storage, StorageError};
 use crate::tls;
 pub use aws_credential_types::provider::SharedCredentialsProvider;
 use reqwest::header::{HeaderName, HeaderValue};
@@ -22,8 +22,13 @@ fn client(context: String) -> crate::Error {
     crate::Error::Client { context, source: None }
 }
 
-/// Status, ETag header and body of one answer.
-type Answer = (u16, Option<String>, Vec<u8>);
+/// One answer: its status, ETag header, body, and the server's clock on it.
+struct Answer {
+    status: u16,
+    etag: Option<String>,
+    body: Vec<u8>,
+    server_clock: Option<ServerClock>,
+}
 
 impl S3Storage {
     /// Signs with the fixed keys in `cfg`.
@@ -70,9 +75,11 @@ impl S3Storage {
         }
         let resp = builder.body(req.body).send().await.map_err(|e| StorageError::Unavailable(describe(&e)))?;
         let status = resp.status().as_u16();
-        let etag = resp.headers().get(reqwest::header::ETAG).and_then(|v| v.to_str().ok()).map(str::to_string);
+        let header = |name| resp.headers().get(name).and_then(|v| v.to_str().ok());
+        let etag = header(reqwest::header::ETAG).map(str::to_string);
+        let server_clock = s3lect_s3::server_clock(header(reqwest::header::LAST_MODIFIED), header(reqwest::header::DATE));
         let body = read_capped(resp, MAX_BODY_BYTES).await?;
-        Ok((status, etag, body))
+        Ok(Answer { status, etag, body, server_clock })
     }
 }
 
@@ -106,7 +113,7 @@ impl S3Storage {
     /// counts as created.
     pub async fn create_bucket(&self) -> Result<(), StorageError> {
         let b = self.signer.bucket().await?;
-        let (status, _, body) = self.send(b.create_bucket(SystemTime::now())?).await?;
+        let Answer { status, body, .. } = self.send(b.create_bucket(SystemTime::now())?).await?;
         match status {
             200..=299 => Ok(()),
             _ if String::from_utf8_lossy(&body).contains("BucketAlreadyOwnedByYou") => Ok(()),
@@ -117,25 +124,30 @@ impl S3Storage {
 
 impl Storage for S3Storage {
     fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(Vec<u8>, String), StorageError>> {
+        Box::pin(async move { self.get_object(key).await.map(|o| (o.data, o.etag)) })
+    }
+
+    fn get_object<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Object, StorageError>> {
         Box::pin(async move {
             let b = self.signer.bucket().await?;
-            let (status, etag, body) = self.send(b.get(key, SystemTime::now())?).await?;
-            b.got(status, etag.as_deref(), body)
+            let a = self.send(b.get(key, SystemTime::now())?).await?;
+            let (data, etag) = b.got(a.status, a.etag.as_deref(), a.body)?;
+            Ok(Object { data, etag, server_clock: a.server_clock })
         })
     }
 
     fn put_if_match<'a>(&'a self, key: &'a str, data: &'a [u8], condition: Condition<'a>) -> BoxFuture<'a, Result<String, StorageError>> {
         Box::pin(async move {
             let b = self.signer.bucket().await?;
-            let (status, etag, body) = self.send(b.put_if_match(key, data, condition.etag(), SystemTime::now())?).await?;
-            b.put_answer(status, etag.as_deref(), &body)
+            let a = self.send(b.put_if_match(key, data, condition.etag(), SystemTime::now())?).await?;
+            b.put_answer(a.status, a.etag.as_deref(), &a.body)
         })
     }
 
     fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), StorageError>> {
         Box::pin(async move {
             let b = self.signer.bucket().await?;
-            let (status, _, body) = self.send(b.delete(key, SystemTime::now())?).await?;
+            let Answer { status, body, .. } = self.send(b.delete(key, SystemTime::now())?).await?;
             b.deleted(status, &body)
         })
     }
