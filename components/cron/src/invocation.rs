@@ -14,6 +14,7 @@ wit_bindgen::generate!({
 
 use exports::s3lect::election::cron as wit_cron;
 use exports::s3lect::election::types as wit;
+use fermyon::spin_cron::cron_types as spin_cron;
 use s3lect::election::storage as wit_storage;
 use wasi::clocks::{monotonic_clock, wall_clock};
 
@@ -147,11 +148,14 @@ fn run_and_print() -> Result<(), String> {
     Ok(())
 }
 
-impl wit_cron::Guest for Component {
-    fn handle_cron_event(_: wit_cron::CronMetadata) -> Result<(), String> {
-        run_and_print()
+/// Spin's cron trigger calls this, once per scheduled tick.
+impl Guest for Component {
+    fn handle_cron_event(_: spin_cron::Metadata) -> Result<(), spin_cron::Error> {
+        run_and_print().map_err(spin_cron::Error::Other)
     }
+}
 
+impl wit_cron::Guest for Component {
     fn step_once() -> Result<wit_cron::InvocationReport, String> {
         let r = invocation()?;
         Ok(wit_cron::InvocationReport {

@@ -1,0 +1,140 @@
+//! Spin's cron trigger, without the Spin CLI (it is not installable from the package
+//! registries here). A host that binds exactly Spin's world — `spin-cron` of
+//! `fermyon:spin-cron@2.0.0`, vendored in `wit/deps/spin-cron` — gives the composed component
+//! what Spin gives a component (WASI 0.2 with outgoing `wasi:http`, configuration as
+//! environment variables) and calls `handle-cron-event` against SeaweedFS: it elects, renews,
+//! hands over, and fails naming a bad setting.
+
+mod common;
+
+use common::interop::{component_env, composed_component, report};
+use common::seaweed;
+use std::time::{Duration, Instant};
+use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime::{Config, Engine, Store};
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+
+mod spin {
+    wasmtime::component::bindgen!({
+        path: "../wit/deps/spin-cron",
+        world: "spin-cron",
+        exports: { default: async },
+    });
+}
+
+use spin::SpinCron;
+use spin::fermyon::spin_cron::cron_types::{Error as CronError, Metadata};
+
+struct Host {
+    wasi: WasiCtx,
+    http: WasiHttpCtx,
+    table: ResourceTable,
+}
+
+impl WasiView for Host {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+impl WasiHttpView for Host {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: wasmtime_wasi_http::default_hooks() }
+    }
+}
+
+/// The trigger's side: the component loaded once, one instance per tick, as Spin does.
+struct Trigger {
+    engine: Engine,
+    component: Component,
+    linker: Linker<Host>,
+}
+
+impl Trigger {
+    fn new() -> Trigger {
+        let engine = Engine::new(&Config::new()).unwrap();
+        let component = Component::from_file(&engine, composed_component()).unwrap();
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).unwrap();
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).unwrap();
+        Trigger { engine, component, linker }
+    }
+
+    /// One scheduled tick: `handle-cron-event`, and the report line the component printed.
+    async fn tick(&self, env: &[(String, String)]) -> (Result<(), CronError>, String) {
+        let stdout = MemoryOutputPipe::new(64 * 1024);
+        let wasi = WasiCtxBuilder::new().envs(env).stdout(stdout.clone()).inherit_stderr().build();
+        let mut store = Store::new(&self.engine, Host { wasi, http: WasiHttpCtx::new(), table: ResourceTable::new() });
+        // Instantiating through the world's bindings checks the export's name and type.
+        let cron = SpinCron::instantiate_async(&mut store, &self.component, &self.linker).await.expect("the component targets spin-cron");
+        let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+        let result = cron.call_handle_cron_event(&mut store, Metadata { timestamp: secs }).await.expect("the call traps not");
+        drop(store);
+        (result, String::from_utf8_lossy(&stdout.contents()).into_owned())
+    }
+
+    async fn report(&self, env: &[(String, String)]) -> serde_json::Value {
+        let (result, out) = self.tick(env).await;
+        assert!(result.is_ok(), "handle-cron-event failed: {result:?}");
+        report(out.as_bytes())
+    }
+}
+
+/// Spin's stateless ticks: the server's clock lets a follower see the leader go.
+fn spin_env(server: &s3lect_cli::local_s3::LocalS3, id: &str, lock: &str) -> Vec<(String, String)> {
+    let mut env = component_env(server, id, lock);
+    env.retain(|(k, _)| !k.ends_with("_MS"));
+    for (k, v) in [
+        ("S3LECT_FREQUENT_INTERVAL_MS", "1000"),
+        ("S3LECT_INFREQUENT_INTERVAL_MS", "1000"),
+        ("S3LECT_RENEW_DEADLINE_MS", "2500"),
+        ("S3LECT_LEADER_TIMEOUT_MS", "5000"),
+        ("S3LECT_SERVER_CLOCK_SKEW_MS", "1000"),
+    ] {
+        env.push((k.into(), v.into()));
+    }
+    env
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_binding_spins_cron_world_elects_renews_and_hands_over() {
+    let server = seaweed("spin-cron").await;
+    let lock = "spin/leader.json";
+    let (a, b) = (spin_env(&server, "spin-a", lock), spin_env(&server, "spin-b", lock));
+    let trigger = Trigger::new();
+
+    let r = trigger.report(&a).await;
+    assert_eq!((r["isLeader"].as_bool(), r["term"].as_u64()), (Some(true), Some(1)), "elects: {r}");
+    let r = trigger.report(&a).await;
+    assert_eq!((r["isLeader"].as_bool(), r["term"].as_u64()), (Some(true), Some(1)), "renews: {r}");
+    let r = trigger.report(&b).await;
+    assert_eq!((r["isLeader"].as_bool(), r["leaderID"].as_str()), (Some(false), Some("spin-a")), "{r}");
+    assert!(r["lastError"].is_null(), "with the server's clock a tick is not blind: {r}");
+
+    // spin-a's ticks stop; spin-b, ticking every 500 ms, takes over by the server's clock.
+    let stopped = Instant::now();
+    let r = loop {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let r = trigger.report(&b).await;
+        if r["isLeader"] == true {
+            break r;
+        }
+        assert!(stopped.elapsed() < Duration::from_secs(15), "no handover: {r}");
+    };
+    let took = stopped.elapsed();
+    println!("Spin cron world: handover {took:?} after the leader's last tick");
+    assert_eq!(r["term"].as_u64(), Some(2), "{r}");
+    assert!(took >= Duration::from_secs(4), "the record must stand a leader timeout by the server's clock: {took:?}");
+
+    // A bad setting is Spin's `error::other`, naming it.
+    let mut bad = b.clone();
+    bad.retain(|(k, _)| k != "S3LECT_LEADER_TIMEOUT_MS");
+    bad.push(("S3LECT_LEADER_TIMEOUT_MS".into(), "soon".into()));
+    let (result, _) = trigger.tick(&bad).await;
+    match result {
+        Err(CronError::Other(msg)) => assert!(msg.contains("S3LECT_LEADER_TIMEOUT_MS"), "{msg}"),
+        other => panic!("a bad setting must fail the tick: {other:?}"),
+    }
+}
