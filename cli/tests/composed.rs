@@ -297,3 +297,35 @@ async fn the_precompiled_component_runs_the_same_invocation() {
     let out = wasmtime_run_file(&cwasm, &env, &[]).output().unwrap();
     assert!(!out.status.success());
 }
+
+/// The composed component checks the server as the native host does: one that ignores the
+/// conditions is refused before any election write; a conforming one is checked once, and the
+/// finding is carried with the state, so the next invocation spends no request on it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_composed_component_refuses_storage_that_ignores_conditions_and_checks_once() {
+    let fake = common::fake_s3::fake_s3(200, "").await;
+    let server = seaweed("composed-checked").await;
+    let lock = "cron/checked.json";
+    let mut ignorant = component_env(&server, "c", lock);
+    for (k, v) in ignorant.iter_mut() {
+        if k == "AWS_ENDPOINT_URL" {
+            *v = format!("http://{}", fake.addr);
+        }
+    }
+    let out = wasmtime_run(&ignorant, &[]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("does not enforce conditional writes"), "{stderr}");
+
+    let s3 = storage(&server);
+    let scratch = s3lect::storage::scratch_key(lock);
+    let (_, r) = invoke(&component_env(&server, "c", lock));
+    assert_eq!(r["isLeader"].as_bool(), Some(true), "{r}");
+    let (_, checked) = s3.get(&scratch).await.expect("the first invocation checked the server");
+    let (state, _) = s3.get(&format!("{lock}.state/c")).await.unwrap();
+    let state: serde_json::Value = serde_json::from_slice(&state).unwrap();
+    assert_eq!(state["checked"]["ifMatch"], "as-returned", "{state}");
+    assert!(state["checked"]["storage"].as_str().unwrap().starts_with(&server.endpoint), "{state}");
+    let (_, r) = invoke(&component_env(&server, "c", lock));
+    assert_eq!(r["isLeader"].as_bool(), Some(true), "{r}");
+    assert_eq!(s3.get(&scratch).await.unwrap().1, checked, "the second invocation trusted the carried finding");
+}

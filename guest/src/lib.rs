@@ -10,6 +10,7 @@
 //! - `component` (wasm32, feature `component`): the wit-bindgen glue that makes this a WASI component.
 
 pub mod config;
+pub mod conformance;
 pub mod contract;
 pub mod env_config;
 pub mod io;

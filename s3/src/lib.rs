@@ -9,6 +9,7 @@ use aws_sigv4::http_request::{
 use aws_sigv4::sign::v4;
 use http::Uri;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+pub use s3lect_guest::conformance::{EtagForm, unquoted};
 pub use s3lect_guest::{ServerClock, StorageError};
 use serde::Deserialize;
 use std::time::{Duration, SystemTime};
@@ -111,45 +112,6 @@ impl std::fmt::Debug for Bucket {
 
 fn env_var(k: &str) -> Option<String> {
     std::env::var(k).ok().filter(|v| !v.is_empty())
-}
-
-/// How a server wants the etag in `If-Match`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub enum EtagForm {
-    /// Verbatim, as the server returned it (quoted, per RFC 9110): AWS, SeaweedFS, MinIO, R2.
-    #[default]
-    AsReturned,
-    /// Without the surrounding quotes: Ceph RGW 16 answers 412 to the quoted form.
-    Unquoted,
-}
-
-impl EtagForm {
-    /// The etag as this form sends it.
-    pub fn apply<'a>(&self, etag: &'a str) -> &'a str {
-        match self {
-            EtagForm::AsReturned => etag,
-            EtagForm::Unquoted => unquoted(etag),
-        }
-    }
-}
-
-/// `"abc"` → `abc`; an etag without quotes is returned as it is.
-pub fn unquoted(etag: &str) -> &str {
-    etag.strip_prefix('"').and_then(|e| e.strip_suffix('"')).unwrap_or(etag)
-}
-
-impl std::str::FromStr for EtagForm {
-    type Err = String;
-
-    /// `as-returned` or `unquoted`, as `S3LECT_IF_MATCH_ETAG` takes them.
-    fn from_str(s: &str) -> Result<EtagForm, String> {
-        match s {
-            "as-returned" => Ok(EtagForm::AsReturned),
-            "unquoted" => Ok(EtagForm::Unquoted),
-            other => Err(format!("if-match etag form {other:?} is neither \"as-returned\" nor \"unquoted\"")),
-        }
-    }
 }
 
 /// One signed request, ready for any HTTP client. `Debug` shows no session token.

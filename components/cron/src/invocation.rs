@@ -1,7 +1,8 @@
 //! One invocation of the `elector-cron` world: restore the carried state, step (more than once
 //! only within the configured budget), save the state, report.
 
-use crate::state_key;
+use crate::{Carried, Checked, state_key, storage_identity};
+use s3lect_guest::conformance::{CheckIo, DEFAULT_STARTUP_BUDGET, EtagForm, block_on_ready, check_conditional_writes};
 use s3lect_guest::env_config::{config_from_vars, ms_var};
 use s3lect_guest::{Clock, Elector, Io, Object, ProbeReply, Status, StorageError, drive_step};
 use std::time::Duration;
@@ -36,9 +37,11 @@ fn put(key: &str, data: &[u8], etag: Option<&str>, timeout_ms: u64) -> Result<St
     wit_storage::put_if_match(key, data, etag, timeout_ms).map_err(storage_error_from_wit)
 }
 
-/// The election's I/O in this world: storage only. The invocation's report is the "hook": the
-/// caller acts on `status.is-leader`.
-struct CronIo;
+/// The election's I/O in this world: storage only, with `If-Match` in the form the server
+/// accepts. The invocation's report is the "hook": the caller acts on `status.is-leader`.
+struct CronIo {
+    form: EtagForm,
+}
 
 impl Io for CronIo {
     fn now(&mut self) -> Clock {
@@ -48,7 +51,7 @@ impl Io for CronIo {
         get(key, timeout_ms)
     }
     fn put(&mut self, key: &str, data: &[u8], etag: Option<&str>, timeout_ms: u64) -> Result<String, StorageError> {
-        put(key, data, etag, timeout_ms)
+        put(key, data, etag.map(|e| self.form.apply(e)), timeout_ms)
     }
     fn probe(&mut self, _: &str, _: &str, _: u64, _: Option<&str>) -> Result<ProbeReply, String> {
         Err("peer mode is not available to a cron invocation".into())
@@ -58,6 +61,26 @@ impl Io for CronIo {
     }
     fn lose_hook(&mut self, _: u64, _: &str) -> Result<(), String> {
         Ok(())
+    }
+}
+
+/// The conformance check's I/O: the blocking storage imports, the monotonic clock, a sleep.
+struct CronCheck {
+    timeout_ms: u64,
+}
+
+impl CheckIo for CronCheck {
+    async fn get(&mut self, key: &str) -> Result<(Vec<u8>, String), StorageError> {
+        get(key, self.timeout_ms).map(|o| (o.data, o.etag))
+    }
+    async fn put(&mut self, key: &str, data: &[u8], etag: Option<&str>) -> Result<String, StorageError> {
+        put(key, data, etag, self.timeout_ms)
+    }
+    async fn sleep(&mut self, pause: Duration) {
+        std::thread::sleep(pause)
+    }
+    fn elapsed(&mut self) -> Duration {
+        Duration::from_nanos(monotonic_clock::now())
     }
 }
 
@@ -85,10 +108,26 @@ fn invocation() -> Result<Report, String> {
         Err(StorageError::NotFound) => (None, None),
         Err(e) => return Err(format!("reading the carried state {key}: {e}")),
     };
+    let carried = carried
+        .and_then(|data| Carried::parse(&data).map_err(|why| eprintln!("s3lect-cron: ignoring the carried state in {key}: {why}")).ok());
+    // The server must enforce conditional writes, as the native host checks at start: once per
+    // storage (endpoint, region, bucket) and day, the finding carried with the state.
+    let storage = storage_identity(var);
+    let now_unix_s = (clock().wall_ns / 1_000_000_000) as i64;
+    let checked = match carried.as_ref().and_then(|c| c.checked.clone()).filter(|c| c.holds_for(&storage, now_unix_s)) {
+        Some(c) => Some(c),
+        None if var("S3LECT_CHECK_CONDITIONAL_WRITES").as_deref() == Some("false") => None,
+        None => {
+            let found = block_on_ready(check_conditional_writes(&mut CronCheck { timeout_ms }, &cfg.lockfile_path, DEFAULT_STARTUP_BUDGET))
+                .map_err(|e| e.to_string())?;
+            Some(Checked { storage, at_unix_s: now_unix_s, if_match: found.if_match.name().to_string() })
+        }
+    };
+    let form = checked.as_ref().and_then(|c| c.if_match.parse().ok()).unwrap_or_default();
     // A cold start is always safe (the elector may only conclude what the record proves), so
     // carried state that cannot be used is reported and dropped, never trusted.
-    let restored = carried.and_then(|data| {
-        Elector::restore(cfg.clone(), &data, clock())
+    let restored = carried.and_then(|c| {
+        Elector::restore(cfg.clone(), &serde_json::to_vec(&c.elector).expect("JSON values serialise"), clock())
             .map_err(|why| eprintln!("s3lect-cron: ignoring the carried state in {key}: {why}"))
             .ok()
     });
@@ -101,7 +140,7 @@ fn invocation() -> Result<Report, String> {
     let started = clock().mono_ns;
     let mut steps = 0;
     let next_step_in_ms = loop {
-        let next = drive_step(&mut elector, &mut CronIo);
+        let next = drive_step(&mut elector, &mut CronIo { form });
         steps += 1;
         let elapsed_ms = (clock().mono_ns - started) / 1_000_000;
         if elapsed_ms + next > budget_ms {
@@ -109,7 +148,9 @@ fn invocation() -> Result<Report, String> {
         }
         std::thread::sleep(Duration::from_millis(next));
     };
-    match put(&key, &elector.export_state(clock()), state_etag.as_deref(), timeout_ms) {
+    let state = serde_json::from_slice(&elector.export_state(clock())).expect("the elector exports JSON");
+    let state_etag = state_etag.as_deref().map(|e| form.apply(e));
+    match put(&key, &Carried { elector: state, checked }.to_bytes(), state_etag, timeout_ms) {
         Ok(_) => {}
         Err(StorageError::PreconditionFailed | StorageError::NotFound) => {
             return Err(format!(
