@@ -160,3 +160,23 @@ async fn web_identity_credentials_come_from_sts() {
     let key = keys.into_iter().next().unwrap();
     assert!(key.starts_with("ASIA") && key != ACCESS_KEY, "temporary credentials from AssumeRoleWithWebIdentity: {key}");
 }
+
+/// With keys in the environment and no region set, nothing asks EC2's metadata service for a
+/// region: off EC2 that costs a timeout and a warning on every `s3lect step`. (The region is the
+/// one the S3 configuration already has: us-east-1 by default.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_without_a_region_never_ask_the_metadata_service() {
+    let server = common::seaweed("creds-no-region").await;
+    let imds = common::fake_s3::fake_s3(404, "").await;
+    let dir = tempfile::tempdir().unwrap();
+    let env = [
+        ("AWS_ACCESS_KEY_ID", ACCESS_KEY.to_string()),
+        ("AWS_SECRET_ACCESS_KEY", SECRET_KEY.to_string()),
+        ("AWS_EC2_METADATA_DISABLED", "false".to_string()),
+        ("AWS_EC2_METADATA_SERVICE_ENDPOINT", format!("http://{}", imds.addr)),
+    ];
+    let mut cmd = bare(&server.endpoint, &server.bucket, "step", "r1", "creds/no-region.json", &env);
+    let out = output(cmd.env_remove("AWS_REGION").args(TIMINGS).arg("--state").arg(dir.path().join("state")));
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(imds.requests.load(std::sync::atomic::Ordering::SeqCst), 0, "{}", String::from_utf8_lossy(&out.stderr));
+}

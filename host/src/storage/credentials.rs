@@ -58,7 +58,13 @@ impl Refreshing {
         let provider = self
             .provider
             .get_or_init(|| async {
-                SharedCredentialsProvider::new(aws_config::default_provider::credentials::DefaultCredentialsChain::builder().build().await)
+                // The region is known (S3Config's): left unset, the chain would look it up —
+                // through EC2's instance metadata service, which off EC2 costs a timeout and a
+                // warning on every start.
+                let region = aws_config::Region::new(self.cfg.region.clone());
+                SharedCredentialsProvider::new(
+                    aws_config::default_provider::credentials::DefaultCredentialsChain::builder().region(region).build().await,
+                )
             })
             .await;
         match provider.provide_credentials().await {
