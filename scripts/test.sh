@@ -18,4 +18,7 @@ if cargo clippy --version >/dev/null 2>&1; then cargo clippy -q --workspace --al
 RUSTDOCFLAGS="-D warnings" cargo doc -q --workspace --no-deps
 echo "s3lect test: the crates for users package and build alone (cargo publish --dry-run)"
 bash scripts/package.sh
+# The S3 servers the tests start stop taking writes when the disk is nearly full (SeaweedFS:
+# "No more free space left"): say how much there is, so such a failure reads as what it is.
+echo "s3lect test: $(df -h --output=avail . | tail -1 | tr -d ' ') free on the disk of $(pwd)"
 cargo test --workspace "$@"

@@ -290,7 +290,9 @@ impl Elector {
 
     /// Declares that this elector lives for one invocation of at most `budget_ms` (a scheduled
     /// step; 0 for exactly one). Its status then names the problem when, as a follower, it could
-    /// never conclude that a leader is gone ([`Problem::NoStalenessSource`]).
+    /// never conclude that a leader is gone ([`Problem::NoStalenessSource`]); and at its first
+    /// look it resumes a live record of its own (policy F3: invocations of one server id never
+    /// overlap).
     pub fn set_invocation_budget(&mut self, budget_ms: u64) {
         self.invocation_budget_ms = Some(budget_ms);
     }
@@ -840,7 +842,8 @@ impl Elector {
     // ---- shared helpers --------------------------------------------------------------------
 
     /// One-invocation electors: a follower watching a live record, whose watch began in this
-    /// invocation and cannot last a leader timeout, and no timestamp mode, can never take over.
+    /// invocation and cannot last a leader timeout, with no server clock and no timestamp mode,
+    /// can never take over.
     fn check_staleness_source(&mut self) {
         let Some(budget_ms) = self.invocation_budget_ms else { return };
         // A live record, or an absence that must stand a leader timeout (no server stamps it).
