@@ -100,9 +100,10 @@ pub enum Exit {
     Graceful,
 }
 
-/// Takes the leader of three away `runs` times, each at a random point of steady state, and
+/// Takes the leader of `nodes` away `runs` times, each at a random point of steady state, and
 /// measures until another node's acquire hook runs; the old leader restarts as a follower.
-pub async fn takeover(bin: &Path, weed: &Path, exit: Exit, label: &str, timings: &[&str], peer: bool, runs: usize) -> Row {
+#[allow(clippy::too_many_arguments)] // one benchmark scenario, spelled out at its call sites
+pub async fn takeover(bin: &Path, weed: &Path, exit: Exit, label: &str, timings: &[&str], peer: bool, runs: usize, nodes: usize) -> Row {
     let server = LocalS3::start(weed, "bench-takeover").await.unwrap();
     let s3 = S3Storage::new(server.s3_config()).unwrap();
     let dir = tempfile::tempdir().unwrap();
@@ -111,7 +112,8 @@ pub async fn takeover(bin: &Path, weed: &Path, exit: Exit, label: &str, timings:
     let spread = if timings == SHORT { 1_000 } else { 30_000 };
     let lock = format!("bench/takeover-{}.json", now_ns());
     let start = |id: &str| start_node(bin, &server, id, &lock, dir.path(), timings, peer.then_some(&pki));
-    let mut nodes: Vec<Node> = ["a", "b", "c"].iter().map(|id| start(id)).collect();
+    let count = nodes;
+    let mut nodes: Vec<Node> = (0..count).map(|i| start(&format!("n{i}"))).collect();
     let mut samples = vec![];
     let mut term = leader(&s3, &lock, 1, Duration::from_secs(120)).await.unwrap().term;
     for run in 0..runs {
@@ -140,7 +142,24 @@ pub async fn takeover(bin: &Path, weed: &Path, exit: Exit, label: &str, timings:
         Exit::Crash => ("crash failover (SIGKILL → acquire hook)", "p99 ≤ leader_timeout + 1 s"),
         Exit::Graceful => ("graceful handover (SIGTERM → acquire hook)", "p99 < 1 s"),
     };
-    Row::new(what, &format!("{label}, {mode}"), "ms", samples, target)
+    Row::new(what, &format!("{count} nodes, {label}, {mode}"), "ms", samples, target).go(go_takeover(exit, timings))
+}
+
+/// Go s3lect's takeover under the same timings, from its algorithm: every node polls every
+/// frequent interval f and takes over once the record's timestamp is a leader timeout T old. A
+/// crash falls up to f after the last renewal and the first poll after T comes up to f later,
+/// so takeover comes T − f to T + f after the crash; a resignation is seen at the next poll,
+/// within f.
+fn go_takeover(exit: Exit, timings: &[&str]) -> String {
+    let flag = |name: &str, default: f64| {
+        timings.iter().position(|t| *t == name).and_then(|i| timings.get(i + 1)).and_then(|v| v.parse::<f64>().ok()).unwrap_or(default)
+            / 1e3
+    };
+    let (f, t) = (flag("--frequent-ms", 5_000.0), flag("--leader-timeout-ms", 15_000.0));
+    match exit {
+        Exit::Crash => format!("{:.0}–{:.0} s", t - f, t + f),
+        Exit::Graceful => format!("0–{f:.0} s"),
+    }
 }
 
 /// `s3lect step` from process start to exit, component precompiled (cache warmed first).

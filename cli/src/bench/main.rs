@@ -38,9 +38,10 @@ async fn main() {
             continue;
         }
         for peer in [false, true] {
-            rows.push(cluster_runs::takeover(&bin, &weed, exit, short.0, short.1, peer, n(20, 2)).await);
+            rows.push(cluster_runs::takeover(&bin, &weed, exit, short.0, short.1, peer, n(20, 2), 3).await);
             if !quick {
-                rows.push(cluster_runs::takeover(&bin, &weed, exit, defaults.0, defaults.1, peer, 5).await);
+                rows.push(cluster_runs::takeover(&bin, &weed, exit, short.0, short.1, peer, 10, 10).await);
+                rows.push(cluster_runs::takeover(&bin, &weed, exit, defaults.0, defaults.1, peer, 5, 3).await);
             }
         }
     }
@@ -54,8 +55,8 @@ async fn main() {
         rows.push(cost::scale(&weed, n(1_000, 50), if quick { 5 } else { 60 }).await);
     }
 
-    println!("\n| measurement | config | n | min | median | p99 | max | target |");
-    println!("|---|---|---|---|---|---|---|---|");
+    println!("\n| measurement | config | n | min | median | p99 | max | Go s3lect (computed) | target |");
+    println!("|---|---|---|---|---|---|---|---|---|");
     for r in &rows {
         println!("{r}");
     }

@@ -8,12 +8,20 @@ pub struct Row {
     pub unit: &'static str,
     pub samples: Vec<f64>,
     pub target: String,
+    /// What Go s3lect gets for the same measurement, computed from its algorithm ("–": none).
+    pub go: String,
 }
 
 impl Row {
     pub fn new(what: &str, config: &str, unit: &'static str, mut samples: Vec<f64>, target: &str) -> Row {
         samples.sort_by(|a, b| a.partial_cmp(b).unwrap());
-        Row { what: what.into(), config: config.into(), unit, samples, target: target.into() }
+        Row { what: what.into(), config: config.into(), unit, samples, target: target.into(), go: "–".into() }
+    }
+
+    /// Go s3lect's figure for this row, computed from its algorithm.
+    pub fn go(mut self, figure: String) -> Row {
+        self.go = figure;
+        self
     }
 
     fn pct(&self, p: f64) -> f64 {
@@ -29,12 +37,12 @@ fn num(v: f64, unit: &str) -> String {
 impl fmt::Display for Row {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.samples.is_empty() {
-            return write!(f, "| {} | {} | 0 | – | – | – | – | {} |", self.what, self.config, self.target);
+            return write!(f, "| {} | {} | 0 | – | – | – | – | {} | {} |", self.what, self.config, self.go, self.target);
         }
         let u = self.unit;
         write!(
             f,
-            "| {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             self.what,
             self.config,
             self.samples.len(),
@@ -42,6 +50,7 @@ impl fmt::Display for Row {
             num(self.pct(0.5), u),
             num(self.pct(0.99), u),
             num(*self.samples.last().unwrap(), u),
+            self.go,
             self.target
         )
     }
