@@ -185,7 +185,7 @@ pub trait CheckIo {
 pub async fn check_conditional_writes(io: &mut impl CheckIo, lock_key: &str, budget: Duration) -> Result<Conformance, ConformanceError> {
     let key = scratch_key(lock_key);
     let deadline = io.elapsed() + budget;
-    let mut c = Check { io, retry: Retry { deadline, budget, attempts: 0 }, sent: Vec::new() };
+    let mut c = Check { io, retry: Retry { deadline, budget, attempts: 0 } };
     // Read first: a wrong bucket, region or credentials is named before anything is written
     // (some servers would create a missing bucket on PUT).
     loop {
@@ -245,8 +245,6 @@ pub fn block_on_ready<F: Future>(future: F) -> F::Output {
 struct Check<'a, I> {
     io: &'a mut I,
     retry: Retry,
-    /// Bytes of every write we sent: each is unique, so a read tells whether one was applied.
-    sent: Vec<Vec<u8>>,
 }
 
 enum Written {
@@ -278,18 +276,21 @@ impl<I: CheckIo> Check<'_, I> {
     }
 
     /// One conditional write, retried through transient errors. An unanswered write is settled
-    /// by reading: if the object shows any write of ours, it was applied.
+    /// by reading: if the object shows the bytes of one of *this* write's attempts (each is
+    /// unique), it was applied. Bytes of an earlier write do not count: the object holds them
+    /// whenever a later write was refused, as the second create must be.
     async fn write(&mut self, key: &str, etag: Option<&str>) -> Result<Written, ConformanceError> {
+        let mut attempts = Vec::new();
         loop {
             let data = format!("{{\"s3lect-conformance\":{}}}", fastrand::u64(..)).into_bytes();
-            self.sent.push(data.clone());
+            attempts.push(data.clone());
             match self.io.put(key, &data, etag).await {
                 Ok(etag) => return Ok(Written::Applied(etag)),
                 Err(StorageError::PreconditionFailed) => return Ok(Written::Refused),
                 // If-Match on a missing key: AWS answers 404, SeaweedFS 412.
                 Err(StorageError::NotFound) if etag.is_some() => return Ok(Written::Refused),
                 Err(e) if transient(&e) => {
-                    if let Some(etag) = self.ours(key).await? {
+                    if let Some(etag) = self.shows(key, &attempts).await? {
                         return Ok(Written::Applied(etag));
                     }
                     self.wait(e).await?;
@@ -299,11 +300,11 @@ impl<I: CheckIo> Check<'_, I> {
         }
     }
 
-    /// `key`'s etag if it holds bytes we sent.
-    async fn ours(&mut self, key: &str) -> Result<Option<String>, ConformanceError> {
+    /// `key`'s etag if it holds one of `attempts`.
+    async fn shows(&mut self, key: &str, attempts: &[Vec<u8>]) -> Result<Option<String>, ConformanceError> {
         loop {
             match self.io.get(key).await {
-                Ok((data, etag)) => return Ok(self.sent.contains(&data).then_some(etag)),
+                Ok((data, etag)) => return Ok(attempts.contains(&data).then_some(etag)),
                 Err(StorageError::NotFound) => return Ok(None),
                 Err(e) if transient(&e) => self.wait(e).await?,
                 Err(source) => return Err(ConformanceError::Storage { what: format!("reading {key}"), source }),

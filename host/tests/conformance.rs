@@ -103,6 +103,23 @@ async fn transient_errors_of_every_kind_are_retried_within_the_budget() {
     assert!(proxy.counts().len() >= 8, "every kind of fault was met: {:?}", proxy.counts());
 }
 
+/// A transient error on the second create (which a correct server refuses) must not read as
+/// "accepted": the object then holds the first create's bytes, which are ours but not this
+/// write's. (Seen in the bad-weather test as a refused, conforming SeaweedFS.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_second_create_is_not_mistaken_for_an_accepted_one() {
+    let server = seaweed("conformance-second-create").await;
+    let creates = Arc::new(AtomicU32::new(0));
+    let plan: Plan = Arc::new(move |p: &http::request::Parts| {
+        let create = p.method == http::Method::PUT && p.headers.contains_key("if-none-match");
+        if create && creates.fetch_add(1, Ordering::SeqCst) == 1 { Fault::Answer(503, "SlowDown") } else { Fault::Pass }
+    });
+    let proxy = fault_proxy(upstream(&server), plan).await;
+    let s3 = via(&server, proxy.endpoint());
+    let found = check_conditional_writes(&s3, LOCK, BUDGET).await.expect("a conforming server behind one 503");
+    assert_eq!(found.if_match, EtagForm::AsReturned);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_that_stays_down_is_reported_as_down_after_the_budget_not_as_nonconforming() {
     let server = seaweed("conformance-down").await;
