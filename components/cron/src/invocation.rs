@@ -1,5 +1,6 @@
-//! One invocation of the `elector-cron` world: restore the carried state, step (more than once
-//! only within the configured budget), save the state, report.
+//! One invocation of the `elector-cron` world: restore the carried state, check the storage
+//! (unless a carried finding still holds), step (more than once only within the configured
+//! budget), save the state, report.
 
 use crate::{Carried, Checked, state_key, storage_identity};
 use s3lect_guest::conformance::{CheckIo, DEFAULT_STARTUP_BUDGET, EtagForm, block_on_ready, check_conditional_writes};
