@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::interop::{component_env, composed_component, report};
+use common::interop::{composed_component, report, stateless_env};
 use common::seaweed;
 use std::time::{Duration, Instant};
 use wasmtime::component::{Component, Linker, ResourceTable};
@@ -82,27 +82,12 @@ impl Trigger {
     }
 }
 
-/// Spin's stateless ticks: the server's clock lets a follower see the leader go.
-fn spin_env(server: &s3lect_cli::local_s3::LocalS3, id: &str, lock: &str) -> Vec<(String, String)> {
-    let mut env = component_env(server, id, lock);
-    env.retain(|(k, _)| !k.ends_with("_MS"));
-    for (k, v) in [
-        ("S3LECT_FREQUENT_INTERVAL_MS", "1000"),
-        ("S3LECT_INFREQUENT_INTERVAL_MS", "1000"),
-        ("S3LECT_RENEW_DEADLINE_MS", "2500"),
-        ("S3LECT_LEADER_TIMEOUT_MS", "5000"),
-        ("S3LECT_SERVER_CLOCK_SKEW_MS", "1000"),
-    ] {
-        env.push((k.into(), v.into()));
-    }
-    env
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_host_binding_spins_cron_world_elects_renews_and_hands_over() {
     let server = seaweed("spin-cron").await;
     let lock = "spin/leader.json";
-    let (a, b) = (spin_env(&server, "spin-a", lock), spin_env(&server, "spin-b", lock));
+    // Spin's ticks are stateless: the server's clock lets a follower see the leader go.
+    let (a, b) = (stateless_env(&server, "spin-a", lock), stateless_env(&server, "spin-b", lock));
     let trigger = Trigger::new();
 
     let r = trigger.report(&a).await;

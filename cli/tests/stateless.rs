@@ -7,26 +7,19 @@
 
 mod common;
 
-use common::interop::{component_env, report, wasmtime_run};
-use common::nodes::s3lect;
+use common::interop::{report, stateless_env, wasmtime_run};
+use common::nodes::{BIN, s3lect};
 use common::seaweed;
-use s3lect_cli::local_s3::LocalS3;
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 const PERIOD: Duration = Duration::from_millis(500);
+/// S3LECT_LEADER_TIMEOUT_MS of `stateless_env`.
 const LEADER_TIMEOUT: Duration = Duration::from_millis(5_000);
 /// HTTP dates count whole seconds; one server, so no front-end skew beyond that.
 const RESOLUTION: Duration = Duration::from_secs(1);
-const TIMINGS: [(&str, &str); 5] = [
-    ("frequent-ms", "1000"),
-    ("infrequent-ms", "1000"),
-    ("renew-deadline-ms", "2500"),
-    ("leader-timeout-ms", "5000"),
-    ("server-clock-skew-ms", "1000"),
-];
 const WORKERS: [&str; 3] = ["w1", "w2", "w3"];
 
 /// One invocation as its worker saw it.
@@ -46,6 +39,8 @@ type Invoke = Arc<dyn Fn(&'static str) -> (bool, u64) + Send + Sync>;
 struct Scheduler {
     reports: Arc<Mutex<Vec<Report>>>,
     halted: Arc<Mutex<Vec<&'static str>>>,
+    /// Workers with an invocation under way.
+    busy: Arc<Mutex<Vec<&'static str>>>,
     stop: Arc<AtomicBool>,
     threads: Vec<std::thread::JoinHandle<()>>,
 }
@@ -54,29 +49,37 @@ impl Scheduler {
     fn start(invoke: Invoke) -> Scheduler {
         let reports = Arc::new(Mutex::new(Vec::new()));
         let halted = Arc::new(Mutex::new(Vec::<&'static str>::new()));
+        let busy = Arc::new(Mutex::new(Vec::<&'static str>::new()));
         let stop = Arc::new(AtomicBool::new(false));
         let threads = WORKERS
             .iter()
             .enumerate()
             .map(|(n, &worker)| {
-                let (invoke, reports, halted, stop) = (invoke.clone(), reports.clone(), halted.clone(), stop.clone());
+                let (invoke, reports, halted, busy, stop) = (invoke.clone(), reports.clone(), halted.clone(), busy.clone(), stop.clone());
                 std::thread::spawn(move || {
                     // Staggered, as independent schedules are.
                     let mut next = Instant::now() + PERIOD * n as u32 / WORKERS.len() as u32;
                     while !stop.load(Ordering::SeqCst) {
                         std::thread::sleep(next.saturating_duration_since(Instant::now()));
                         next += PERIOD;
-                        if halted.lock().unwrap().contains(&worker) {
-                            continue;
+                        {
+                            // Marked busy before the halt is checked: once a halted worker is
+                            // seen idle, it never starts again.
+                            let mut busy = busy.lock().unwrap();
+                            if halted.lock().unwrap().contains(&worker) {
+                                continue;
+                            }
+                            busy.push(worker);
                         }
                         let started = Instant::now();
                         let (leader, term) = invoke(worker);
                         reports.lock().unwrap().push(Report { worker, started, ended: Instant::now(), leader, term });
+                        busy.lock().unwrap().retain(|w| *w != worker);
                     }
                 })
             })
             .collect();
-        Scheduler { reports, halted, stop, threads }
+        Scheduler { reports, halted, busy, stop, threads }
     }
 
     fn reports(&self) -> Vec<Report> {
@@ -116,14 +119,15 @@ fn leader_keeps_its_term_then_another_worker_takes_over(invoke: Invoke) -> Durat
             last4.iter().all(|r| r.leader && r.term == term).then_some((w, term))
         })
     });
-    scheduler.halted.lock().unwrap().push(leader);
+    {
+        let _busy = scheduler.busy.lock().unwrap();
+        scheduler.halted.lock().unwrap().push(leader);
+    }
     // Its invocation in flight, if any, finishes: its end is when the leader was last seen.
-    let last_seen = scheduler.wait_for("the halted leader's last invocation to end", Duration::from_secs(30), |rs| {
-        let done = rs.iter().filter(|r| r.worker == leader).count();
-        std::thread::sleep(PERIOD * 2);
-        (scheduler.reports().iter().filter(|r| r.worker == leader).count() == done)
-            .then(|| rs.iter().filter(|r| r.worker == leader).map(|r| r.ended).max().unwrap())
+    scheduler.wait_for("the halted leader's last invocation to end", Duration::from_secs(30), |_| {
+        (!scheduler.busy.lock().unwrap().contains(&leader)).then_some(())
     });
+    let last_seen = scheduler.reports().iter().filter(|r| r.worker == leader).map(|r| r.ended).max().unwrap();
     let takeover = scheduler.wait_for("another worker to take over", Duration::from_secs(60), |rs| {
         rs.iter().filter(|r| r.worker != leader && r.leader && r.started > last_seen).map(|r| r.ended).min()
     });
@@ -151,15 +155,12 @@ fn leader_keeps_its_term_then_another_worker_takes_over(invoke: Invoke) -> Durat
     took
 }
 
-fn cli_invoke(server: &LocalS3, lock: &'static str) -> Invoke {
-    let (endpoint, bucket) = (server.endpoint.clone(), server.bucket.clone());
+/// `s3lect step` with no `--state` (a fresh worker each time), configured by the same variables
+/// as the composed component.
+fn cli_invoke(envs: Vec<Vec<(String, String)>>) -> Invoke {
     Arc::new(move |worker| {
-        let mut cmd: Command = common::nodes::s3lect_at(&endpoint, &bucket, "step", worker, lock);
-        for (flag, value) in TIMINGS {
-            cmd.arg(format!("--{flag}")).arg(value);
-        }
-        // No --state: a fresh worker each time.
-        let out = cmd.arg("--json").output().expect("s3lect runs");
+        let env = &envs[WORKERS.iter().position(|w| *w == worker).unwrap()];
+        let out = Command::new(BIN).arg("step").arg("--json").envs(env.iter().cloned()).output().expect("s3lect runs");
         assert!(matches!(out.status.code(), Some(0 | 3)), "step failed: {}", String::from_utf8_lossy(&out.stderr));
         let st: serde_json::Value = serde_json::from_slice(&out.stdout).expect("a JSON status");
         assert!(st["problem"].is_null(), "a stateless step with the server's clock is not blind: {st}");
@@ -167,10 +168,14 @@ fn cli_invoke(server: &LocalS3, lock: &'static str) -> Invoke {
     })
 }
 
+fn envs(server: &s3lect_cli::local_s3::LocalS3, lock: &str) -> Vec<Vec<(String, String)>> {
+    WORKERS.iter().map(|w| stateless_env(server, w, lock)).collect()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stateless_s3lect_steps_keep_a_leader_and_fail_over_by_the_servers_clock() {
     let server = seaweed("stateless-cli").await;
-    let invoke = cli_invoke(&server, "stateless/leader.json");
+    let invoke = cli_invoke(envs(&server, "stateless/leader.json"));
     let took = tokio::task::spawn_blocking(move || leader_keeps_its_term_then_another_worker_takes_over(invoke)).await.unwrap();
     println!("stateless s3lect step: takeover {took:?}");
 }
@@ -191,16 +196,7 @@ async fn without_a_staleness_source_a_stateless_step_says_it_can_never_fail_over
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stateless_wasmtime_runs_of_the_composed_component_fail_over_by_the_servers_clock() {
     let server = seaweed("stateless-wasmtime").await;
-    let lock = "stateless/leader.json";
-    let envs: Vec<Vec<(String, String)>> = WORKERS
-        .iter()
-        .map(|w| {
-            let mut env = component_env(&server, w, lock);
-            env.retain(|(k, _)| !k.ends_with("_MS"));
-            env.extend(TIMINGS.iter().map(|(flag, v)| (var_of(flag).to_string(), v.to_string())));
-            env
-        })
-        .collect();
+    let envs = envs(&server, "stateless/leader.json");
     let invoke: Invoke = Arc::new(move |worker| {
         let env = &envs[WORKERS.iter().position(|w| *w == worker).unwrap()];
         let out = wasmtime_run(env, &[]).output().expect("wasmtime runs");
@@ -210,9 +206,4 @@ async fn stateless_wasmtime_runs_of_the_composed_component_fail_over_by_the_serv
     });
     let took = tokio::task::spawn_blocking(move || leader_keeps_its_term_then_another_worker_takes_over(invoke)).await.unwrap();
     println!("stateless wasmtime run: takeover {took:?}");
-}
-
-/// The `S3LECT_*` variable of the setting with this CLI flag (the settings table has both).
-fn var_of(flag: &str) -> &'static str {
-    s3lect_guest::SETTINGS.iter().find(|s| s.flag == flag).unwrap_or_else(|| panic!("no setting with flag --{flag}")).var
 }

@@ -20,7 +20,8 @@ use std::future::Future;
 use std::time::Duration;
 
 /// How a server wants the etag in `If-Match`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 #[non_exhaustive]
 pub enum EtagForm {
     /// Verbatim, as the server returned it (quoted, per RFC 9110): AWS, SeaweedFS, MinIO, R2.
@@ -36,14 +37,6 @@ impl EtagForm {
         match self {
             EtagForm::AsReturned => etag,
             EtagForm::Unquoted => unquoted(etag),
-        }
-    }
-
-    /// The name `S3LECT_IF_MATCH_ETAG` takes.
-    pub fn name(&self) -> &'static str {
-        match self {
-            EtagForm::AsReturned => "as-returned",
-            EtagForm::Unquoted => "unquoted",
         }
     }
 }

@@ -847,14 +847,14 @@ impl Elector {
     fn check_staleness_source(&mut self) {
         let Some(budget_ms) = self.invocation_budget_ms else { return };
         // A live record, or an absence that must stand a leader timeout (no server stamps it).
-        let watching_live = match (&self.known.role, &self.known.obs) {
+        let must_wait_out = match (&self.known.role, &self.known.obs) {
             (Role::Follower, Some(Observation { record: Ok(r), .. })) => !r.is_resigned(),
             (Role::Follower, Some(o)) => o.etag == ABSENT && !self.cfg.trust_absent_object,
             _ => false,
         };
         // The server's clock is a source only if the server sends it.
         let server_clock = self.cfg.server_clock_skew_ms.is_some() && self.known.obs.as_ref().is_some_and(|o| o.server_age_ms.is_some());
-        let blind = watching_live
+        let blind = must_wait_out
             && self.fresh_clock
             && budget_ms < self.cfg.leader_timeout_ms
             && self.cfg.max_clock_skew_ms.is_none()

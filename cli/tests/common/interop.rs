@@ -40,6 +40,24 @@ pub fn component_env(server: &LocalS3, id: &str, lock: &str) -> Vec<(String, Str
     env
 }
 
+/// Timings for stateless steps judged by the server's clock: the renew deadline must leave a
+/// second of date resolution and the declared skew below the leader timeout.
+pub const STATELESS_TIMINGS: [(&str, &str); 5] = [
+    ("S3LECT_FREQUENT_INTERVAL_MS", "1000"),
+    ("S3LECT_INFREQUENT_INTERVAL_MS", "1000"),
+    ("S3LECT_RENEW_DEADLINE_MS", "2500"),
+    ("S3LECT_LEADER_TIMEOUT_MS", "5000"),
+    ("S3LECT_SERVER_CLOCK_SKEW_MS", "1000"),
+];
+
+/// Everything a stateless step reads from its environment (the composed component, and
+/// `s3lect step`, which falls back to the same variables), for `server`.
+pub fn stateless_env(server: &LocalS3, id: &str, lock: &str) -> Vec<(String, String)> {
+    let mut env = server.component_env(id, lock);
+    env.extend(STATELESS_TIMINGS.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    env
+}
+
 /// `wasmtime run -S http ARGS` of the composed component with exactly `env` (nothing inherited).
 pub fn wasmtime_run(env: &[(String, String)], args: &[&str]) -> Command {
     wasmtime_run_file(&composed_component(), env, args)

@@ -121,10 +121,10 @@ fn invocation() -> Result<Report, String> {
         None => {
             let found = block_on_ready(check_conditional_writes(&mut CronCheck { timeout_ms }, &cfg.lockfile_path, DEFAULT_STARTUP_BUDGET))
                 .map_err(|e| e.to_string())?;
-            Some(Checked { storage, at_unix_s: now_unix_s, if_match: found.if_match.name().to_string() })
+            Some(Checked { storage, at_unix_s: now_unix_s, if_match: found.if_match })
         }
     };
-    let form = checked.as_ref().and_then(|c| c.if_match.parse().ok()).unwrap_or_default();
+    let form = checked.as_ref().map(|c| c.if_match).unwrap_or_default();
     // A cold start is always safe (the elector may only conclude what the record proves), so
     // carried state that cannot be used is reported and dropped, never trusted.
     let restored = carried.and_then(|c| {

@@ -7,6 +7,7 @@
 #[cfg(target_arch = "wasm32")]
 mod invocation;
 
+use s3lect_guest::conformance::EtagForm;
 use serde::{Deserialize, Serialize};
 
 /// Key of the object that carries one server's elector state between invocations.
@@ -36,7 +37,7 @@ pub struct Carried {
 pub struct Checked {
     pub storage: String,
     pub at_unix_s: i64,
-    pub if_match: String,
+    pub if_match: EtagForm,
 }
 
 impl Carried {
@@ -80,9 +81,10 @@ mod tests {
         let bare = br#"{"v":1,"knownTerm":3}"#;
         let c = Carried::parse(bare).unwrap();
         assert_eq!((c.elector["knownTerm"].as_u64(), c.checked), (Some(3), None));
-        let checked = Checked { storage: "aws eu-west-1 b".into(), at_unix_s: 100, if_match: "unquoted".into() };
-        let round = Carried::parse(&Carried { elector: c.elector, checked: Some(checked.clone()) }.to_bytes()).unwrap();
-        assert_eq!(round.checked, Some(checked));
+        let checked = Checked { storage: "aws eu-west-1 b".into(), at_unix_s: 100, if_match: EtagForm::Unquoted };
+        let bytes = Carried { elector: c.elector, checked: Some(checked.clone()) }.to_bytes();
+        assert!(String::from_utf8_lossy(&bytes).contains(r#""ifMatch":"unquoted""#), "the names S3LECT_IF_MATCH_ETAG takes");
+        assert_eq!(Carried::parse(&bytes).unwrap().checked, Some(checked));
         assert!(Carried::parse(b"garbage").is_err());
     }
 
@@ -99,7 +101,7 @@ mod tests {
         let here = storage_identity(vars("http://127.0.0.1:9000"));
         assert_eq!(here, "http://127.0.0.1:9000 eu-west-1 b");
         assert_eq!(storage_identity(vars("")), "aws eu-west-1 b");
-        let c = Checked { storage: here.clone(), at_unix_s: 1_000, if_match: "as-returned".into() };
+        let c = Checked { storage: here.clone(), at_unix_s: 1_000, if_match: EtagForm::AsReturned };
         assert!(c.holds_for(&here, 1_000 + CHECK_VALID_S - 1));
         assert!(!c.holds_for(&here, 1_000 + CHECK_VALID_S), "a day later: check again");
         assert!(!c.holds_for(&here, 999), "a clock gone backwards: check again");
