@@ -7,7 +7,8 @@
 //! - [`io`]: the actions the machine asks for and the completions it is fed.
 //! - [`snapshot`]: state export/import for hosts that keep no instance alive.
 //! - `wit_glue`: macros for the conversions every binding of our WIT needs.
-//! - `component` (wasm32, feature `component`): the wit-bindgen glue that makes this a WASI component.
+//! - `component` (wasm32, feature `component`): the wit-bindgen glue that makes this a WASI
+//!   component, exporting the machine both driven through imports (`election`) and bare (`machine`).
 
 pub mod config;
 pub mod conformance;

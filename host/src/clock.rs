@@ -1,4 +1,4 @@
-//! The monotonic clock handed to the component: CLOCK_BOOTTIME, which is system-wide, so
+//! The monotonic clock passed to the component: CLOCK_BOOTTIME, which is system-wide, so
 //! instants exported by one process (CLI `step`) still mean the same thing in the next one on
 //! the same boot, and it keeps counting during suspend, as real time does.
 
@@ -19,15 +19,4 @@ pub fn instant_of(mono_ns: u64) -> Instant {
     let now_ns = boottime_ns();
     let now = Instant::now();
     if mono_ns >= now_ns { now + Duration::from_nanos(mono_ns - now_ns) } else { now - Duration::from_nanos(now_ns - mono_ns) }
-}
-
-pub struct BootClock;
-
-impl wasmtime_wasi::HostMonotonicClock for BootClock {
-    fn resolution(&self) -> u64 {
-        1
-    }
-    fn now(&self) -> u64 {
-        boottime_ns()
-    }
 }

@@ -7,7 +7,7 @@
 //! - [`Elector`] / [`Elector`], [`ElectorConfig`], [`LeadershipStatus`] — `elector.rs`, `config.rs`
 //! - [`Storage`], [`S3Storage`] (SigV4), [`MockStorage`] — `storage/`
 //! - [`HealthServer`], [`leadership_handler`] — `health.rs`; TLS set-up in `tls.rs`
-//! - the peer probe — `probe.rs`; the wasmtime glue — `runtime.rs`
+//! - the peer probe — `probe.rs`; the wasmtime glue — [`runtime`]
 
 #![warn(missing_docs)]
 

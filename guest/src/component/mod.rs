@@ -1,5 +1,8 @@
-//! wit-bindgen glue: the WIT imports as an [`Io`], the WIT export as a thin wrapper over the
-//! state machine. No election logic lives here.
+//! wit-bindgen glue: the WIT imports as an [`Io`], the `election` export as a thin wrapper over
+//! the state machine driven through them, and (in [`machine`]) the `machine` export, the state
+//! machine itself. No election logic lives here.
+
+mod machine;
 
 use crate::io::{Clock, Io, Object, ProbeReply, StorageError};
 use crate::{Config, ConfigError, Elector, drive_resign, drive_step};
@@ -27,6 +30,13 @@ fn clock() -> Clock {
 }
 
 crate::storage_error_conversions!(wit_storage);
+
+fn probe_reply_from_wit(r: wit_peer::ProbeReply) -> ProbeReply {
+    match r {
+        wit_peer::ProbeReply::Leader(body) => ProbeReply::Leader(body),
+        wit_peer::ProbeReply::NotLeader => ProbeReply::NotLeader,
+    }
+}
 crate::status_to_wit!(wit);
 
 impl Io for WitIo {
@@ -40,10 +50,7 @@ impl Io for WitIo {
         wit_storage::put_if_match(key, data, etag, timeout_ms).map_err(storage_error_from_wit)
     }
     fn probe(&mut self, addr: &str, path: &str, timeout_ms: u64, pin: Option<&str>) -> Result<ProbeReply, String> {
-        wit_peer::probe(addr, path, timeout_ms, pin).map(|r| match r {
-            wit_peer::ProbeReply::Leader(body) => ProbeReply::Leader(body),
-            wit_peer::ProbeReply::NotLeader => ProbeReply::NotLeader,
-        })
+        wit_peer::probe(addr, path, timeout_ms, pin).map(probe_reply_from_wit)
     }
     fn acquire_hook(&mut self, term: u64, leader_id: &str) -> Result<(), String> {
         s3lect::election::hooks::on_acquire(term, leader_id)
