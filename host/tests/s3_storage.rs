@@ -121,3 +121,47 @@ async fn error_answers_map_to_conflict_unavailable_and_denied_with_the_servers_w
         other => panic!("{other:?}"),
     }
 }
+
+/// Many electors sharing one client open at most `MAX_IN_FLIGHT` connections: against a server
+/// that accepts and never answers, 300 requests at once reach it on exactly that many.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_in_flight_are_capped_per_client() {
+    use s3lect::storage::MAX_IN_FLIGHT;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = accepted.clone();
+    let server = tokio::spawn(async move {
+        let mut held = vec![];
+        while let Ok((socket, _)) = listener.accept().await {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            held.push(socket);
+        }
+    });
+    let cfg = s3lect::S3Config {
+        endpoint: Some(format!("http://{addr}")),
+        path_style: true,
+        access_key_id: "k".into(),
+        secret_access_key: "s".into(),
+        request_timeout: std::time::Duration::from_secs(3),
+        ..s3lect::S3Config::for_bucket("cap")
+    };
+    let s3 = Arc::new(S3Storage::new(cfg).unwrap());
+    let requests: Vec<_> = (0..MAX_IN_FLIGHT + 44)
+        .map(|i| {
+            let s3 = s3.clone();
+            tokio::spawn(async move { s3.get(&format!("g/{i}.json")).await })
+        })
+        .collect();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    while accepted.load(std::sync::atomic::Ordering::SeqCst) < MAX_IN_FLIGHT && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    // Give the rest every chance to connect: none may.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), MAX_IN_FLIGHT);
+    for r in requests {
+        assert!(matches!(r.await.unwrap(), Err(StorageError::Unavailable(_))), "a request to a silent server times out");
+    }
+    server.abort();
+}

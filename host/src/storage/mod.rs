@@ -14,7 +14,7 @@ pub use conformance::{
 pub use etag_form::{EtagForm, WithEtagForm, unquoted};
 pub use memory::{CountingStorage, MemoryStorage};
 pub use mock::MockStorage;
-pub use s3::{S3Config, S3Storage, SharedCredentialsProvider};
+pub use s3::{MAX_IN_FLIGHT, S3Config, S3Storage, SharedCredentialsProvider};
 pub use s3lect_guest::{Object, ServerClock, StorageError};
 
 use std::future::Future;

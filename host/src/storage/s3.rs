@@ -16,7 +16,14 @@ use std::time::{Duration, SystemTime};
 pub struct S3Storage {
     signer: Signer,
     client: reqwest::Client,
+    /// Permits for requests in flight: see [`MAX_IN_FLIGHT`].
+    in_flight: tokio::sync::Semaphore,
 }
+
+/// Requests one storage client has in flight at most; more wait their turn, within their
+/// timeout. Thousands of electors sharing a client (one process, many groups) would otherwise
+/// open a connection each when they step together — and hit the open-file limit.
+pub const MAX_IN_FLIGHT: usize = 256;
 
 fn client(context: String) -> crate::Error {
     crate::Error::Client { context, source: None }
@@ -54,17 +61,24 @@ impl S3Storage {
 
     fn with_signer(cfg: S3Config, signer: Signer) -> crate::Result<S3Storage> {
         let tls = tls::client_config(cfg.ca_cert_pem.as_deref(), true)?;
+        const IDLE_CONNECTIONS: usize = 64;
         let client = reqwest::Client::builder()
             .tls_backend_preconfigured(tls)
             .timeout(cfg.request_timeout)
             .connect_timeout(cfg.request_timeout.min(Duration::from_secs(10)))
             .pool_idle_timeout(Duration::from_secs(60))
+            // Electors that start together open a connection each; keeping them all idle
+            // afterwards costs tens of KiB apiece (thousands with many groups per process).
+            // Steady state needs only as many as requests are in flight.
+            .pool_max_idle_per_host(IDLE_CONNECTIONS)
             .build()
             .map_err(|e| crate::Error::Client { context: "building the S3 HTTP client".into(), source: Some(e.into()) })?;
-        Ok(S3Storage { signer, client })
+        Ok(S3Storage { signer, client, in_flight: tokio::sync::Semaphore::new(MAX_IN_FLIGHT) })
     }
 
     async fn send(&self, req: Request) -> Result<Answer, StorageError> {
+        // Held until the body is read: the connection is busy until then. Never closed.
+        let _permit = self.in_flight.acquire().await.map_err(|_| StorageError::Unavailable("storage client closed".into()))?;
         let method = reqwest::Method::from_bytes(req.method.as_bytes()).expect("S3 methods are valid");
         let url = reqwest::Url::parse(&req.url()).map_err(|e| StorageError::Invalid(format!("request URL: {e}")))?;
         let mut builder = self.client.request(method, url);
