@@ -2,7 +2,7 @@
 //! native), cold one-shot latency and scale — measured against a real SeaweedFS on loopback,
 //! printed as a Markdown table. `--quick` runs tiny sizes (CI smoke run).
 //!
-//! cargo run --release -p s3lect --bin s3lect-bench [-- --quick]
+//! cargo run --release -p s3lect --bin s3lect-bench [-- --quick] [--only SECTION] [--groups N]
 
 mod cluster_runs;
 mod cost;
@@ -15,6 +15,10 @@ use stats::Row;
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
+    // As the `s3lect` command does: the component compiled once, then loaded precompiled.
+    if let Some(home) = std::env::var_os("HOME") {
+        s3lect::runtime::cache_compiled_component_in(std::path::PathBuf::from(home).join(".cache/s3lect"));
+    }
     let weed = s3lect_cli::local_s3::find_weed().expect("SeaweedFS not found: run scripts/setup-s3-server.sh");
     let bin = std::env::current_exe().unwrap().with_file_name("s3lect");
     assert!(bin.exists(), "build the s3lect binary first: cargo build --release -p s3lect-cli");
@@ -52,7 +56,16 @@ async fn main() {
         rows.extend(cost::requests_per_hour(&weed, if quick { 6 } else { 60 }).await);
     }
     if run("scale") {
-        rows.push(cost::scale(&weed, n(1_000, 50), if quick { 5 } else { 60 }).await);
+        // `--groups N`: one size only (the full run measures 1,000 and 10,000).
+        let groups: Option<usize> = std::env::args().skip_while(|a| a != "--groups").nth(1).map(|g| g.parse().expect("--groups N"));
+        let sizes = match groups {
+            Some(g) => vec![g],
+            None if quick => vec![50],
+            None => vec![1_000, 10_000],
+        };
+        for g in sizes {
+            rows.push(cost::scale(&weed, g, if quick { 5 } else { 60 }).await);
+        }
     }
 
     println!("\n| measurement | config | n | min | median | p99 | max | Go s3lect (computed) | target |");
