@@ -182,3 +182,46 @@ pub async fn cold_step(bin: &Path, weed: &Path, runs: usize) -> Row {
     let samples = (0..runs).map(|_| step()).collect();
     Row::new("cold one-shot `s3lect step` (start → exit)", "leader renewal, loopback S3, cached component", "ms", samples, "< 30 ms")
 }
+
+/// Resident memory of `s3lect` nodes (`run`, default timings) once a leader is elected: each
+/// node's largest VmRSS, sampled every 500 ms over `secs` (a follower's poll and many
+/// renewals).
+pub async fn node_rss(bin: &Path, weed: &Path, peer: bool, nodes: usize, secs: u64) -> Row {
+    let server = LocalS3::start(weed, "bench-rss").await.unwrap();
+    let s3 = S3Storage::new(server.s3_config()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::new();
+    let lock = format!("bench/rss-{}.json", now_ns());
+    let nodes: Vec<Node> =
+        (0..nodes).map(|i| start_node(bin, &server, &format!("n{i}"), &lock, dir.path(), &[], peer.then_some(&pki))).collect();
+    leader(&s3, &lock, 1, Duration::from_secs(60)).await.expect("a leader");
+    let mut peak = vec![0.0f64; nodes.len()];
+    let end = Instant::now() + Duration::from_secs(secs);
+    while Instant::now() < end {
+        for (p, n) in peak.iter_mut().zip(&nodes) {
+            *p = p.max(rss_mib(n.child.id()));
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let mode = if peer { "peer mode (watch)" } else { "S3 polling" };
+    Row::new(
+        "RSS per node (`s3lect run`)",
+        &format!("{} nodes, defaults, {mode}; each node's peak over {secs} s after the election", nodes.len()),
+        "MiB",
+        peak,
+        "≤ Go s3lect's",
+    )
+    .go("7.3–8.3 MiB (measured for issue 15, not computed)".into())
+}
+
+/// VmRSS of process `pid`, in MiB (0 if it is gone).
+fn rss_mib(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let kb: f64 = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0);
+    kb / 1024.0
+}

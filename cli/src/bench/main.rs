@@ -25,7 +25,8 @@ async fn main() {
     let mut rows: Vec<Row> = vec![];
     let n = |full: usize, small: usize| if quick { small } else { full };
 
-    // `--only NAME` runs one section: step, cold, invocation, failover, handover, requests, scale.
+    // `--only NAME` runs one section: step, cold, invocation, failover, handover, memory, requests,
+    // scale.
     let only = std::env::args().skip_while(|a| a != "--only").nth(1);
     let run = |name: &str| only.as_deref().is_none_or(|o| o == name);
     let short = ("short timings (renew 1 s, lease 2.5 s, timeout 3 s, poll 1 s)", &cluster_runs::SHORT[..]);
@@ -47,6 +48,11 @@ async fn main() {
                 rows.push(cluster_runs::takeover(&bin, &weed, exit, short.0, short.1, peer, 10, 10).await);
                 rows.push(cluster_runs::takeover(&bin, &weed, exit, defaults.0, defaults.1, peer, 5, 3).await);
             }
+        }
+    }
+    if run("memory") {
+        for peer in [false, true] {
+            rows.push(cluster_runs::node_rss(&bin, &weed, peer, 3, if quick { 3 } else { 40 }).await);
         }
     }
     if run("invocation") {
