@@ -47,6 +47,7 @@ async fn main() {
             if !quick {
                 rows.push(cluster_runs::takeover(&bin, &weed, exit, short.0, short.1, peer, 10, 10).await);
                 rows.push(cluster_runs::takeover(&bin, &weed, exit, defaults.0, defaults.1, peer, 5, 3).await);
+                rows.push(cluster_runs::takeover(&bin, &weed, exit, defaults.0, defaults.1, peer, 5, 10).await);
             }
         }
     }
