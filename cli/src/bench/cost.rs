@@ -198,7 +198,7 @@ pub async fn requests_per_hour(weed: &Path, secs: u64) -> Vec<Row> {
                     ),
                     "req/h",
                     vec![gh + ph],
-                    "≥ 3× fewer than s3lect",
+                    "≤ ½ of Go's (3 nodes), ≤ ¼ (10 nodes)",
                 )
                 .go(format!("{s3lect_go:.0} req/h (every node reads every 5 s, the leader also writes)")),
             );
@@ -211,14 +211,7 @@ pub async fn requests_per_hour(weed: &Path, secs: u64) -> Vec<Row> {
 }
 
 fn rss_mib() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let kb: f64 = status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0.0);
-    kb / 1024.0
+    super::cluster_runs::rss_mib(std::process::id())
 }
 
 fn cpu_seconds() -> f64 {
