@@ -13,9 +13,9 @@ use wasmtime::Store;
 /// [`ELECTORS_PER_INSTANCE`] electors.
 const GUEST_MEMORY_BYTES: usize = 64 << 20;
 
-/// Fuel for one call: a step's share of the core's work is tens of thousands of wasm
-/// instructions; this many (about a second of CPU) only runs out in a runaway loop, which then
-/// traps instead of hanging the host.
+/// Fuel for one call: a call's work is under 1 % of this (the runtime's tests check), so this
+/// many (about a second of CPU) only runs out in a runaway loop, which then traps instead of
+/// hanging the host.
 const FUEL_PER_CALL: u64 = 2_000_000_000;
 
 /// Electors per instance. Sharing is what makes ten thousand groups per process cheap; the cap
