@@ -49,6 +49,29 @@ macro_rules! storage_error_conversions {
     };
 }
 
+/// `probe_reply_conversions!(m)`, where `m` is a generated module with a `ProbeReply` (`peer`'s
+/// or `machine`'s), defines `probe_reply_from_wit` and `probe_reply_to_wit`.
+#[macro_export]
+macro_rules! probe_reply_conversions {
+    ($m:ident) => {
+        #[allow(dead_code)]
+        fn probe_reply_from_wit(r: $m::ProbeReply) -> $crate::ProbeReply {
+            match r {
+                $m::ProbeReply::Leader(body) => $crate::ProbeReply::Leader(body),
+                $m::ProbeReply::NotLeader => $crate::ProbeReply::NotLeader,
+            }
+        }
+
+        #[allow(dead_code)]
+        fn probe_reply_to_wit(r: $crate::ProbeReply) -> $m::ProbeReply {
+            match r {
+                $crate::ProbeReply::Leader(body) => $m::ProbeReply::Leader(body),
+                $crate::ProbeReply::NotLeader => $m::ProbeReply::NotLeader,
+            }
+        }
+    };
+}
+
 /// `status_to_wit!(m)`, where `m` is a generated `types` module in scope, defines
 /// `status_to_wit(Status) -> m::Status`.
 #[macro_export]

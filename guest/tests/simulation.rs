@@ -732,15 +732,16 @@ fn run_seed(seed: u64, broken: Broken) -> u64 {
     sim.steps
 }
 
-fn violation_found(seeds: std::ops::Range<u64>, broken: Broken) -> Option<(u64, String)> {
-    for seed in seeds {
-        let r = std::panic::catch_unwind(|| run_seed(seed, broken));
-        if let Err(e) = r {
-            let msg = e.downcast_ref::<String>().cloned().unwrap_or_default();
-            return Some((seed, msg));
-        }
-    }
-    None
+/// Runs `seeds` with one rule broken and asserts that the checker catches it as two leaders.
+fn assert_caught_as_two_leaders(seeds: std::ops::Range<u64>, broken: Broken, what: &str) {
+    std::panic::set_hook(Box::new(|_| {}));
+    let found = seeds.into_iter().find_map(|seed| {
+        let e = std::panic::catch_unwind(|| run_seed(seed, broken)).err()?;
+        Some((seed, e.downcast_ref::<String>().cloned().unwrap_or_default()))
+    });
+    let _ = std::panic::take_hook();
+    let (seed, msg) = found.unwrap_or_else(|| panic!("{what} must be caught"));
+    assert!(msg.contains("two leaders at once"), "seed {seed}: {msg}");
 }
 
 #[test]
@@ -755,29 +756,17 @@ fn fixed_seeds_hold_every_invariant() {
 
 #[test]
 fn the_checker_catches_a_leader_that_ignores_its_renew_deadline() {
-    std::panic::set_hook(Box::new(|_| {}));
-    let found = violation_found(0..200, Broken::IgnoreDeadline);
-    let _ = std::panic::take_hook();
-    let (seed, msg) = found.expect("a leader ignoring its deadline must be caught");
-    assert!(msg.contains("two leaders at once"), "seed {seed}: {msg}");
+    assert_caught_as_two_leaders(0..200, Broken::IgnoreDeadline, "a leader ignoring its deadline");
 }
 
 #[test]
 fn the_checker_catches_timestamp_staleness_with_skew_beyond_its_bound() {
-    std::panic::set_hook(Box::new(|_| {}));
-    let found = violation_found(0..50, Broken::SkewBeyondBound);
-    let _ = std::panic::take_hook();
-    let (seed, msg) = found.expect("trusting timestamps beyond the real skew must be caught");
-    assert!(msg.contains("two leaders at once"), "seed {seed}: {msg}");
+    assert_caught_as_two_leaders(0..50, Broken::SkewBeyondBound, "trusting timestamps beyond the real skew");
 }
 
 #[test]
 fn the_checker_catches_server_clock_staleness_with_front_ends_beyond_the_bound() {
-    std::panic::set_hook(Box::new(|_| {}));
-    let found = violation_found(0..100, Broken::ServerSkewBeyondBound);
-    let _ = std::panic::take_hook();
-    let (seed, msg) = found.expect("trusting the server's clock beyond its front-ends' real skew must be caught");
-    assert!(msg.contains("two leaders at once"), "seed {seed}: {msg}");
+    assert_caught_as_two_leaders(0..100, Broken::ServerSkewBeyondBound, "trusting the server's clock beyond its front-ends' real skew");
 }
 
 /// `SIM_SEED=n` replays one seed with its event log printed on failure.

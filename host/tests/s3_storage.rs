@@ -123,18 +123,21 @@ async fn error_answers_map_to_conflict_unavailable_and_denied_with_the_servers_w
 }
 
 /// Many electors sharing one client open at most `MAX_IN_FLIGHT` connections: against a server
-/// that accepts and never answers, 300 requests at once reach it on exactly that many.
+/// that accepts and never answers, of 300 requests at once the first `MAX_IN_FLIGHT` connect at
+/// once and the rest only when those have timed out.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_in_flight_are_capped_per_client() {
     use s3lect::storage::MAX_IN_FLIGHT;
+    use std::time::{Duration, Instant};
+    let timeout = Duration::from_secs(3);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let counter = accepted.clone();
+    let accepted = Arc::new(std::sync::Mutex::new(Vec::<Instant>::new()));
+    let log = accepted.clone();
     let server = tokio::spawn(async move {
         let mut held = vec![];
         while let Ok((socket, _)) = listener.accept().await {
-            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            log.lock().unwrap().push(Instant::now());
             held.push(socket);
         }
     });
@@ -143,7 +146,7 @@ async fn requests_in_flight_are_capped_per_client() {
         path_style: true,
         access_key_id: "k".into(),
         secret_access_key: "s".into(),
-        request_timeout: std::time::Duration::from_secs(3),
+        request_timeout: timeout,
         ..s3lect::S3Config::for_bucket("cap")
     };
     let s3 = Arc::new(S3Storage::new(cfg).unwrap());
@@ -153,15 +156,19 @@ async fn requests_in_flight_are_capped_per_client() {
             tokio::spawn(async move { s3.get(&format!("g/{i}.json")).await })
         })
         .collect();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
-    while accepted.load(std::sync::atomic::Ordering::SeqCst) < MAX_IN_FLIGHT && std::time::Instant::now() < deadline {
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
-    // Give the rest every chance to connect: none may.
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), MAX_IN_FLIGHT);
     for r in requests {
         assert!(matches!(r.await.unwrap(), Err(StorageError::Unavailable(_))), "a request to a silent server times out");
     }
     server.abort();
+    let accepted = accepted.lock().unwrap();
+    assert_eq!(accepted.len(), MAX_IN_FLIGHT + 44, "every request connected in the end");
+    let first_wave = accepted[MAX_IN_FLIGHT - 1] - accepted[0];
+    let waited = accepted[MAX_IN_FLIGHT] - accepted[0];
+    assert!(first_wave < timeout / 2, "the first {MAX_IN_FLIGHT} connect at once: {first_wave:?}");
+    // A permit frees when a first-wave request times out, `timeout` after it was sent.
+    assert!(
+        waited >= timeout - Duration::from_millis(500),
+        "request {} connects only once a permit is free: {waited:?}",
+        MAX_IN_FLIGHT + 1
+    );
 }

@@ -35,8 +35,13 @@ pub const CRON_TIMINGS: [(&str, &str); 4] = [
 
 /// Everything the composed component reads from its environment, for `server`.
 pub fn component_env(server: &LocalS3, id: &str, lock: &str) -> Vec<(String, String)> {
+    env_with(server, id, lock, &CRON_TIMINGS)
+}
+
+/// `server`'s storage variables, then `timings`.
+fn env_with(server: &LocalS3, id: &str, lock: &str, timings: &[(&str, &str)]) -> Vec<(String, String)> {
     let mut env = server.component_env(id, lock);
-    env.extend(CRON_TIMINGS.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    env.extend(timings.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     env
 }
 
@@ -53,9 +58,7 @@ pub const STATELESS_TIMINGS: [(&str, &str); 5] = [
 /// Everything a stateless step reads from its environment (the composed component, and
 /// `s3lect step`, which falls back to the same variables), for `server`.
 pub fn stateless_env(server: &LocalS3, id: &str, lock: &str) -> Vec<(String, String)> {
-    let mut env = server.component_env(id, lock);
-    env.extend(STATELESS_TIMINGS.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-    env
+    env_with(server, id, lock, &STATELESS_TIMINGS)
 }
 
 /// `wasmtime run -S http ARGS` of the composed component with exactly `env` (nothing inherited).

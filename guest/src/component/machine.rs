@@ -5,7 +5,7 @@
 use super::exports::s3lect::election::machine as wit_machine;
 use super::{Component, config_error, config_from_wit, status_to_wit, wit};
 use crate::Elector;
-use crate::io::{Action, Clock, Completion, ProbeReply};
+use crate::io::{Action, Clock, Completion};
 use crate::machine::{HookTicket, ProbeTicket, ReadTicket, WriteTicket};
 use std::cell::RefCell;
 use wit_machine::{Action as WitAction, Completion as WitCompletion, Instant};
@@ -41,12 +41,7 @@ fn answer_kind(c: &WitCompletion) -> &'static str {
 
 crate::storage_error_conversions!(wit_machine);
 
-fn probe_reply_from_wit(r: wit_machine::ProbeReply) -> ProbeReply {
-    match r {
-        wit_machine::ProbeReply::Leader(body) => ProbeReply::Leader(body),
-        wit_machine::ProbeReply::NotLeader => ProbeReply::NotLeader,
-    }
-}
+crate::probe_reply_conversions!(wit_machine);
 
 struct Driven {
     elector: Elector,

@@ -30,13 +30,7 @@ fn clock() -> Clock {
 }
 
 crate::storage_error_conversions!(wit_storage);
-
-fn probe_reply_from_wit(r: wit_peer::ProbeReply) -> ProbeReply {
-    match r {
-        wit_peer::ProbeReply::Leader(body) => ProbeReply::Leader(body),
-        wit_peer::ProbeReply::NotLeader => ProbeReply::NotLeader,
-    }
-}
+crate::probe_reply_conversions!(wit_peer);
 crate::status_to_wit!(wit);
 
 impl Io for WitIo {

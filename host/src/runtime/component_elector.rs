@@ -39,6 +39,7 @@ fn now() -> wit_machine::Instant {
 }
 
 s3lect_guest::storage_error_conversions!(wit_machine);
+s3lect_guest::probe_reply_conversions!(wit_machine);
 s3lect_guest::config_to_wit!(wit);
 s3lect_guest::status_from_wit!(wit);
 
@@ -84,10 +85,9 @@ impl ComponentElector {
                 Action::Put(r) => {
                     Completion::Put(io.put(&r.key, &r.data, r.etag.as_deref(), r.timeout_ms).await.map_err(storage_error_to_wit))
                 }
-                Action::Probe(r) => Completion::Probed(io.probe(&r.addr, &r.path, r.timeout_ms, r.pin.as_deref()).await.map(|r| match r {
-                    s3lect_guest::ProbeReply::Leader(body) => wit_machine::ProbeReply::Leader(body),
-                    s3lect_guest::ProbeReply::NotLeader => wit_machine::ProbeReply::NotLeader,
-                })),
+                Action::Probe(r) => {
+                    Completion::Probed(io.probe(&r.addr, &r.path, r.timeout_ms, r.pin.as_deref()).await.map(probe_reply_to_wit))
+                }
                 Action::AcquireHook(h) => Completion::Hook(io.acquire_hook(h.term, h.leader_id).await),
                 Action::LoseHook(h) => Completion::Hook(io.lose_hook(h.term, h.leader_id).await),
             };

@@ -123,7 +123,7 @@ impl HostIo {
     }
 
     pub(crate) async fn probe(&self, addr: &str, path: &str, timeout_ms: u64, pin: Option<&str>) -> Result<ProbeReply, String> {
-        let Some(probe) = self.probe.clone() else { return Err("peer mode has no probe configured".into()) };
+        let Some(probe) = &self.probe else { return Err("peer mode has no probe configured".into()) };
         let reply = self
             .stopping
             .unless(probe.probe(addr, path, Duration::from_millis(timeout_ms), pin))
