@@ -46,3 +46,64 @@ async fn peer_mode_works_with_no_certificate_configured() {
     assert_ne!(next.peer_cert_sha256, first.peer_cert_sha256, "each node has its own certificate");
     assert_no_overlapping_leadership(&[a, b]);
 }
+
+/// `s3lect run` with no peer setting at all: peer mode, on the address the node reaches the
+/// storage from (loopback here). `--no-peer`: S3 polling, and nothing in the record to probe.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_serves_peer_mode_by_default_and_polls_s3_with_no_peer() {
+    let server = seaweed("default-peer").await;
+    let dir = tempfile::tempdir().unwrap();
+    let s3 = storage(&server);
+    let metrics = ["--metrics-bind", "127.0.0.1:0"];
+    let probes_answered = "s3lect_probes_total{outcome=\"leader\"}";
+    let gets = "s3lect_s3_requests_total{operation=\"get\",outcome=\"ok\"}";
+
+    let lock = "default/leader.json";
+    let a = start(&server, "a", lock, dir.path(), &metrics);
+    let first = wait_record(&s3, lock, "a to lead", Duration::from_secs(20), |r| r.leader_id == "a").await;
+    assert_eq!(first.peer_cert_sha256.len(), 64, "a pinned certificate with no flag given: {first:?}");
+    let addr: std::net::SocketAddr = first.leader_addr.parse().expect("the record names a host:port");
+    assert!(addr.ip().is_loopback() && addr.port() != 0, "the address toward a loopback server: {addr}");
+    let b = start(&server, "b", lock, dir.path(), &metrics);
+    let b_metrics = metrics_addr(&b).await;
+    eventually("b to watch a with no flag given", Duration::from_secs(20), || async {
+        (sample(&scrape(&b_metrics).await, probes_answered) >= Some(3.0)).then_some(())
+    })
+    .await;
+
+    let lock = "no-peer/leader.json";
+    let no_peer = ["--no-peer", "--metrics-bind", "127.0.0.1:0"];
+    let c = start(&server, "c", lock, dir.path(), &no_peer);
+    let record = wait_record(&s3, lock, "c to lead", Duration::from_secs(20), |r| r.leader_id == "c").await;
+    assert!(record.leader_addr.is_empty() && record.peer_cert_sha256.is_empty(), "nothing to probe: {record:?}");
+    let d = start(&server, "d", lock, dir.path(), &no_peer);
+    let d_metrics = metrics_addr(&d).await;
+    eventually("d to poll S3", Duration::from_secs(20), || async { (sample(&scrape(&d_metrics).await, gets) >= Some(3.0)).then_some(()) })
+        .await;
+    let text = scrape(&d_metrics).await;
+    assert!(!text.contains("s3lect_probes_total{"), "d probed nobody:\n{text}");
+    assert_no_overlapping_leadership(&[a, b]);
+    assert_no_overlapping_leadership(&[c, d]);
+}
+
+#[test]
+fn no_peer_contradicting_peer_mode_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let mock = dir.path().to_str().unwrap();
+    let out = output(std::process::Command::new(BIN).args([
+        "run",
+        "--mock-dir",
+        mock,
+        "--server-id",
+        "a",
+        "--lockfile",
+        "l.json",
+        "--no-peer",
+        "--health-bind",
+        "127.0.0.1:0",
+        "--server-addr",
+        "127.0.0.1:1",
+    ]));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("--no-peer") && err.contains("contradicts"), "{err}");
+}

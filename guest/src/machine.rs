@@ -208,7 +208,13 @@ pub struct Elector {
     pub(crate) fresh_clock: bool,
     /// Set for an elector that lives for one invocation of at most this many milliseconds.
     invocation_budget_ms: Option<u64>,
+    /// A leader address whose probe failed, and until when it is not probed again: a follower
+    /// that cannot reach the leader polls S3 without paying a probe timeout at every poll.
+    unreachable: Option<(String, u64)>,
 }
+
+/// How many infrequent intervals an unreachable leader address goes unprobed.
+const UNREACHABLE_POLLS: u64 = 10;
 
 impl Elector {
     pub fn new(cfg: Config, now: Clock) -> Result<Self, ConfigError> {
@@ -224,6 +230,7 @@ impl Elector {
             rng: fastrand::Rng::with_seed(seed),
             fresh_clock: true,
             invocation_budget_ms: None,
+            unreachable: None,
         })
     }
 
@@ -375,6 +382,7 @@ impl Elector {
             && !self.step.probe_failed
             && self.known.unanswered.is_empty()
             && let Some((addr, pin)) = self.probe_target()
+            && !self.unreachable.as_ref().is_some_and(|(a, until)| *a == addr && now.mono_ns < *until)
         {
             // A long poll ("watch"): the leader answers when its etag changes, when it stops
             // leading, or after `wait`; a crashed leader's connection breaks at once.
@@ -587,7 +595,13 @@ impl Elector {
     fn on_probe(&mut self, now: Clock, sent_at: u64, watching: Option<String>, r: Result<ProbeReply, String>) -> Action {
         let reply = match r {
             Ok(ProbeReply::Leader(body)) => HealthReply::parse(&body).ok(),
-            Ok(ProbeReply::NotLeader) | Err(_) => None,
+            Ok(ProbeReply::NotLeader) => None,
+            Err(_) => {
+                if let Some((addr, _)) = self.probe_target() {
+                    self.unreachable = Some((addr, now.mono_ns + UNREACHABLE_POLLS * self.cfg.infrequent_interval_ms * MS));
+                }
+                None
+            }
         };
         // A leader reports only the etag of a completed renewal: as good as reading it.
         let Some(h) = reply.filter(|h| !h.record.is_resigned() && h.lease_remaining_ms > 0) else {

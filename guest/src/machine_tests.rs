@@ -707,6 +707,30 @@ fn peer_mode_probes_the_leader_instead_of_reading_and_falls_back_to_s3() {
 }
 
 #[test]
+fn a_leader_that_cannot_be_reached_is_not_probed_at_every_poll() {
+    let mut w = World::new();
+    let mut a = elector(&w, "a");
+    step(&mut w, &mut a);
+    let mut b = Elector::new(Config { peer_mode: true, ..cfg("b") }, w.clock()).unwrap();
+    step(&mut w, &mut b); // first contact reads S3 to learn the leader's address
+    let quiet = cfg("b").infrequent_interval_ms * 10; // UNREACHABLE_POLLS infrequent intervals
+    let (gets, start) = (w.gets, w.mono);
+    step(&mut w, &mut b); // w.probe is None: the probe fails
+    assert_eq!(w.probes, 1);
+    while w.mono - start < quiet * MS - 10_000 * MS {
+        w.advance(5_000);
+        step(&mut w, &mut a);
+        step(&mut w, &mut b);
+    }
+    assert_eq!(w.probes, 1, "the unreachable address is not probed again for ten infrequent intervals");
+    assert!(w.gets > gets + 10, "S3 is polled meanwhile: {} reads", w.gets - gets);
+    w.advance(10_000);
+    step(&mut w, &mut a);
+    step(&mut w, &mut b);
+    assert_eq!(w.probes, 2, "then it is tried again");
+}
+
+#[test]
 fn a_watch_answered_with_news_is_renewed_at_once_but_an_unwatching_peer_is_not_spun_on() {
     let mut w = World::new();
     let mut a = elector(&w, "a");

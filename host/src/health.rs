@@ -134,6 +134,20 @@ impl HealthServer {
         let listener = TcpListener::bind(&self.bind_address)
             .await
             .map_err(|e| Error::io(format!("binding the health endpoint to {}", self.bind_address), e))?;
+        self.serve(listener)
+    }
+
+    /// Serves on a socket bound already (when its address had to be known before the elector,
+    /// to go into the records it writes); `bind_address` is then only for messages.
+    pub fn start_on(&self, listener: std::net::TcpListener) -> Result<SocketAddr> {
+        let listener = listener
+            .set_nonblocking(true)
+            .and_then(|()| TcpListener::from_std(listener))
+            .map_err(|e| Error::io(format!("serving the health endpoint on {}", self.bind_address), e))?;
+        self.serve(listener)
+    }
+
+    fn serve(&self, listener: TcpListener) -> Result<SocketAddr> {
         let addr = listener.local_addr().map_err(|e| Error::io("reading the health endpoint's address", e))?;
         let acceptor = tokio_rustls::TlsAcceptor::from(self.tls.clone());
         let (handler, path) = (self.handler.clone(), self.path.clone());

@@ -45,50 +45,19 @@ async fn steady_state(rng: &mut fastrand::Rng, spread_ms: u64) {
     tokio::time::sleep(Duration::from_millis(1_000 + rng.u64(0..=spread_ms))).await;
 }
 
-/// Flags for peer mode: an HTTPS health endpoint on a free port, advertised, and the CA.
-pub struct Pki {
-    dir: tempfile::TempDir,
-}
-
-impl Pki {
-    pub fn new() -> Pki {
-        let dir = tempfile::tempdir().unwrap();
-        let pki = s3lect::tls::generate_pki(&["127.0.0.1"]).unwrap();
-        std::fs::write(dir.path().join("c.pem"), &pki.server_cert_pem).unwrap();
-        std::fs::write(dir.path().join("k.pem"), &pki.server_key_pem).unwrap();
-        std::fs::write(dir.path().join("ca.pem"), &pki.ca_cert_pem).unwrap();
-        Pki { dir }
+/// Peer mode is what `s3lect run` does with no flags (a self-signed certificate, pinned through
+/// the record); `--no-peer` is S3 polling: each node is run as a user would run it.
+fn start_node(bin: &Path, server: &LocalS3, id: &str, lock: &str, dir: &Path, timings: &[&str], peer: bool) -> Node {
+    let mut args = timings.to_vec();
+    if !peer {
+        args.push("--no-peer");
     }
-
-    fn args(&self) -> Vec<String> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let addr = format!("127.0.0.1:{port}");
-        let f = |n: &str| self.dir.path().join(n).display().to_string();
-        vec![
-            "--health-bind".into(),
-            addr.clone(),
-            "--server-addr".into(),
-            addr,
-            "--peer-ca".into(),
-            f("ca.pem"),
-            "--tls-cert".into(),
-            f("c.pem"),
-            "--tls-key".into(),
-            f("k.pem"),
-        ]
-    }
-}
-
-fn start_node(bin: &Path, server: &LocalS3, id: &str, lock: &str, dir: &Path, timings: &[&str], peer: Option<&Pki>) -> Node {
-    let mut args: Vec<String> = timings.iter().map(|s| s.to_string()).collect();
-    if let Some(p) = peer {
-        args.extend(p.args());
-        if timings == SHORT {
-            args.extend(["--peer-timeout-ms".to_string(), "500".to_string()]);
-        }
-    }
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     Node::start(bin, server, id, lock, dir, &args).unwrap()
+}
+
+/// How each mode is labelled in the table.
+fn mode(peer: bool) -> &'static str {
+    if peer { "peer mode (the default: `s3lect run` with no flags)" } else { "S3 polling (`--no-peer`)" }
 }
 
 /// How the leader is taken away.
@@ -107,11 +76,10 @@ pub async fn takeover(bin: &Path, weed: &Path, exit: Exit, label: &str, timings:
     let server = LocalS3::start(weed, "bench-takeover").await.unwrap();
     let s3 = S3Storage::new(server.s3_config()).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let pki = Pki::new();
     let mut rng = fastrand::Rng::with_seed(7);
     let spread = if timings == SHORT { 1_000 } else { 30_000 };
     let lock = format!("bench/takeover-{}.json", now_ns());
-    let start = |id: &str| start_node(bin, &server, id, &lock, dir.path(), timings, peer.then_some(&pki));
+    let start = |id: &str| start_node(bin, &server, id, &lock, dir.path(), timings, peer);
     let count = nodes;
     let mut nodes: Vec<Node> = (0..count).map(|i| start(&format!("n{i}"))).collect();
     let mut samples = vec![];
@@ -137,7 +105,7 @@ pub async fn takeover(bin: &Path, weed: &Path, exit: Exit, label: &str, timings:
         let id = nodes[i].id.clone();
         nodes[i] = start(&id);
     }
-    let mode = if peer { "peer mode (watch)" } else { "S3 polling" };
+    let mode = mode(peer);
     let (what, target) = match exit {
         Exit::Crash => ("crash failover (SIGKILL → acquire hook)", "p99 ≤ 20 s at defaults; peer mode ≤ leader_timeout + 1 s"),
         Exit::Graceful => ("graceful handover (SIGTERM → acquire hook)", "p99 ≤ 5 s at defaults; peer mode < 1 s"),
@@ -190,10 +158,8 @@ pub async fn node_rss(bin: &Path, weed: &Path, peer: bool, nodes: usize, secs: u
     let server = LocalS3::start(weed, "bench-rss").await.unwrap();
     let s3 = S3Storage::new(server.s3_config()).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let pki = Pki::new();
     let lock = format!("bench/rss-{}.json", now_ns());
-    let nodes: Vec<Node> =
-        (0..nodes).map(|i| start_node(bin, &server, &format!("n{i}"), &lock, dir.path(), &[], peer.then_some(&pki))).collect();
+    let nodes: Vec<Node> = (0..nodes).map(|i| start_node(bin, &server, &format!("n{i}"), &lock, dir.path(), &[], peer)).collect();
     leader(&s3, &lock, 1, Duration::from_secs(60)).await.expect("a leader");
     let mut peak = vec![0.0f64; nodes.len()];
     let end = Instant::now() + Duration::from_secs(secs);
@@ -203,7 +169,7 @@ pub async fn node_rss(bin: &Path, weed: &Path, peer: bool, nodes: usize, secs: u
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    let mode = if peer { "peer mode (watch)" } else { "S3 polling" };
+    let mode = mode(peer);
     Row::new(
         "RSS per node (`s3lect run`)",
         &format!("{} nodes, defaults, {mode}; each node's peak over {secs} s after the election", nodes.len()),

@@ -187,7 +187,7 @@ pub async fn requests_per_hour(weed: &Path, secs: u64) -> Vec<Row> {
             let per_hour = |c: u64| c as f64 * 3600.0 / secs as f64 / 10.0;
             let (gh, ph) = (per_hour(g), per_hour(p));
             let s3lect_go = (nodes * 720 + 720) as f64;
-            let mode = if peer { "peer mode" } else { "S3 polling" };
+            let mode = if peer { "peer mode (the `s3lect run` default)" } else { "S3 polling (`--no-peer`)" };
             rows.push(
                 Row::new(
                     "S3 requests per hour, steady state",

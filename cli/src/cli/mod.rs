@@ -1,5 +1,6 @@
 //! The CLI's subcommands.
 
+pub mod auto_peer;
 pub mod demo;
 pub mod metrics_server;
 pub mod run;

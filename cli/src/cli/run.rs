@@ -40,7 +40,7 @@ pub fn with_hooks(mut s: Settings) -> Settings {
 }
 
 pub async fn run(args: RunArgs) -> ExitCode {
-    let mut s = match args.flags.resolve() {
+    let mut s = match args.flags.resolve_for_run() {
         Ok(s) => with_hooks(s),
         Err(e) => return fail(e),
     };
@@ -76,8 +76,17 @@ pub async fn run(args: RunArgs) -> ExitCode {
                 Ok(server) => server,
                 Err(e) => return fail(e),
             };
-            match server.start().await {
-                Ok(addr) => tracing::info!(%addr, path = %s.elector.peer_health_path, "health endpoint listening (HTTPS)"),
+            let started = match h.listener {
+                Some(listener) => server.start_on(listener),
+                None => server.start().await,
+            };
+            match started {
+                Ok(addr) => tracing::info!(
+                    %addr,
+                    path = %s.elector.peer_health_path,
+                    peer_mode = s.elector.peer_mode,
+                    "health endpoint listening (HTTPS)"
+                ),
                 Err(e) => return fail(e),
             }
             Some(server)

@@ -3,6 +3,7 @@
 //! from the core's settings table (`guest/src/settings.rs`): one flag, one variable and one
 //! TOML key each, with the same help and default everywhere.
 
+use super::auto_peer;
 use clap::{Arg, ArgMatches, Args, FromArgMatches};
 use s3lect::{ElectorConfig, MockStorage, S3Config, S3Storage, Storage};
 use s3lect_guest::{Config, SETTINGS};
@@ -47,6 +48,10 @@ pub struct Flags {
     /// Enable peer mode, trusting this CA (PEM) for the leader's health endpoint.
     #[arg(long)]
     pub peer_ca: Option<PathBuf>,
+    /// `run`: no peer mode by default; followers poll S3 (by default a node serves its health
+    /// endpoint on a free port of the address it reaches the storage from, and followers watch it).
+    #[arg(long, env = "S3LECT_NO_PEER")]
+    pub no_peer: bool,
     /// Shell command run on acquiring leadership (non-zero exit resigns).
     #[arg(long)]
     pub on_acquire: Option<String>,
@@ -110,6 +115,8 @@ struct Health {
 struct Peer {
     ca_cert: Option<PathBuf>,
     allow_plain_http: Option<bool>,
+    /// `false`: the same as `--no-peer`.
+    auto: Option<bool>,
 }
 
 #[derive(Deserialize, Default)]
@@ -125,6 +132,8 @@ pub struct HealthSettings {
     pub bind: String,
     pub cert_pem: Vec<u8>,
     pub key_pem: Vec<u8>,
+    /// Already bound (default peer mode: the address had to be known before the elector).
+    pub listener: Option<std::net::TcpListener>,
 }
 
 pub struct Settings {
@@ -146,6 +155,15 @@ fn read(path: &Path, what: &str) -> Result<Vec<u8>, String> {
 impl Flags {
     /// Merges the file (if any) and the flags, and builds the storage.
     pub fn resolve(&self) -> Result<Settings, String> {
+        self.resolve_with(false)
+    }
+
+    /// The same for `run`, whose node serves peer mode unless told not to.
+    pub fn resolve_for_run(&self) -> Result<Settings, String> {
+        self.resolve_with(true)
+    }
+
+    fn resolve_with(&self, default_peer: bool) -> Result<Settings, String> {
         let file: File = match &self.config {
             Some(p) => {
                 let text = String::from_utf8(read(p, "config file")?).map_err(|_| format!("{} is not UTF-8", p.display()))?;
@@ -199,28 +217,61 @@ impl Flags {
         ) {
             (None, _, _) => None,
             (Some(bind), Some(cert), Some(key)) => {
-                Some(HealthSettings { bind, cert_pem: read(cert, "TLS certificate")?, key_pem: read(key, "TLS key")? })
+                Some(HealthSettings { bind, cert_pem: read(cert, "TLS certificate")?, key_pem: read(key, "TLS key")?, listener: None })
             }
-            // Zero-config peer mode: a fresh key and self-signed certificate, whose SHA-256 the
-            // records this node writes carry; followers accept exactly that certificate.
             (Some(bind), None, None) => {
-                let host = c.server_addr.rsplit_once(':').map(|(h, _)| h.trim_matches(['[', ']'])).unwrap_or_default();
+                let host = c.server_addr.rsplit_once(':').map(|(h, _)| h.trim_matches(['[', ']'])).unwrap_or_default().to_string();
                 if host.is_empty() {
                     return Err(
                         "--health-bind without --tls-cert/--tls-key needs --server-addr HOST:PORT, the address followers probe".into()
                     );
                 }
-                let cert = s3lect::tls::self_signed(&[host]).map_err(|e| e.to_string())?;
-                c.peer_cert_sha256 = cert.sha256;
-                c.peer_mode = true;
-                Some(HealthSettings { bind, cert_pem: cert.cert_pem.into_bytes(), key_pem: cert.key_pem.into_bytes() })
+                Some(pinned_endpoint(&mut c, &host, bind, None)?)
             }
             (Some(_), _, _) => return Err("the health endpoint needs both --tls-cert and --tls-key (PEM files), or neither".into()),
         };
-        // After the health endpoint: zero-config peer mode turns peer mode on.
-        c.validate().map_err(|e| e.to_string())?;
+        let no_peer = self.no_peer || file.peer.auto == Some(false);
+        if no_peer && c.peer_mode {
+            return Err("--no-peer (or [peer] auto = false) contradicts the peer mode that --peer-ca, [peer] allow-plain-http or --health-bind without a certificate turn on".into());
+        }
 
         let mock_dir = self.mock_dir.clone().or(file.s3.mock_dir.clone());
+        let endpoint = self.endpoint.clone().or(file.s3.endpoint.clone());
+        let region = self.region.clone().or(file.s3.region.clone());
+        // Peer mode by default, unless anything about peers or the health endpoint was said.
+        let health = match health {
+            None if default_peer && !no_peer && !c.peer_mode && c.server_addr.trim().is_empty() => {
+                let toward = match (&mock_dir, &endpoint) {
+                    (Some(_), _) => None,
+                    (None, Some(ep)) => Some(ep.clone()),
+                    (None, None) => {
+                        let env = S3Config::for_bucket("");
+                        let region = region.clone().unwrap_or(env.region);
+                        Some(env.endpoint.unwrap_or_else(|| format!("https://s3.{region}.amazonaws.com")))
+                    }
+                };
+                match auto_peer::bind(toward.as_deref()) {
+                    Ok(b) => {
+                        c.server_addr = b.addr.to_string();
+                        Some(pinned_endpoint(&mut c, &b.addr.ip().to_string(), b.addr.to_string(), Some(b.listener))?)
+                    }
+                    Err(e) => {
+                        tracing::warn!("peer mode off, followers poll S3: {e}");
+                        None
+                    }
+                }
+            }
+            health => health,
+        };
+        // A probe must end within a step: without a peer timeout of its own, a short frequent
+        // interval gets half of it.
+        let timeout_given = self.election.given.iter().any(|(n, _)| *n == "peer_timeout_ms")
+            || file.election.keys().any(|k| k.replace('-', "_") == "peer_timeout_ms");
+        if c.peer_mode && !timeout_given && c.peer_timeout >= c.frequent_interval {
+            c.peer_timeout = (c.frequent_interval / 2).max(Duration::from_millis(1));
+        }
+        c.validate().map_err(|e| e.to_string())?;
+
         let (storage, location): (Arc<dyn Storage>, String) = match mock_dir {
             Some(dir) => (
                 Arc::new(MockStorage::new(&dir).map_err(|e| e.to_string())?),
@@ -233,10 +284,10 @@ impl Flags {
                     .or(file.s3.bucket.clone())
                     .ok_or("no bucket: pass --bucket or set [s3] bucket in the config file")?;
                 let mut s3 = S3Config::for_bucket(&bucket);
-                if let Some(r) = self.region.clone().or(file.s3.region.clone()) {
+                if let Some(r) = region {
                     s3.region = r;
                 }
-                if let Some(ep) = self.endpoint.clone().or(file.s3.endpoint.clone()) {
+                if let Some(ep) = endpoint {
                     s3.endpoint = Some(ep);
                     s3.path_style = true;
                 }
@@ -263,6 +314,20 @@ impl Flags {
             location,
         })
     }
+}
+
+/// Zero-config peer mode: a fresh key and self-signed certificate for `host`, whose SHA-256 the
+/// records this node writes carry; followers accept exactly that certificate.
+fn pinned_endpoint(
+    c: &mut ElectorConfig,
+    host: &str,
+    bind: String,
+    listener: Option<std::net::TcpListener>,
+) -> Result<HealthSettings, String> {
+    let cert = s3lect::tls::self_signed(&[host]).map_err(|e| e.to_string())?;
+    c.peer_cert_sha256 = cert.sha256;
+    c.peer_mode = true;
+    Ok(HealthSettings { bind, cert_pem: cert.cert_pem.into_bytes(), key_pem: cert.key_pem.into_bytes(), listener })
 }
 
 /// The election's settings as flags, one per line of the settings table, each falling back to

@@ -1,0 +1,110 @@
+//! Peer mode by default for `s3lect run`: with no peer or health settings given, a node serves
+//! its health endpoint on the address it reaches the storage from, on a free port, and
+//! publishes that address and its certificate's pin in the records it writes. Followers that
+//! can reach it watch it instead of polling S3; followers that cannot fall back to polling.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, ToSocketAddrs, UdpSocket};
+
+/// The health endpoint's socket, bound before the elector exists: its address goes into the
+/// records the elector writes.
+#[derive(Debug)]
+pub struct Bound {
+    pub listener: TcpListener,
+    pub addr: SocketAddr,
+}
+
+/// Binds a free port on the address this host reaches `endpoint` from (loopback for storage on
+/// this machine, or without an endpoint: mock storage).
+pub fn bind(endpoint: Option<&str>) -> Result<Bound, String> {
+    let ip = match endpoint {
+        Some(url) => local_ip_toward(url)?,
+        None => IpAddr::V4(Ipv4Addr::LOCALHOST),
+    };
+    let listener = TcpListener::bind((ip, 0)).map_err(|e| format!("cannot listen on {ip}: {e}"))?;
+    let addr = listener.local_addr().map_err(|e| format!("cannot read the bound address: {e}"))?;
+    Ok(Bound { listener, addr })
+}
+
+/// The local address of the route to `url`'s host. A connected UDP socket sends nothing; the
+/// kernel only picks the route, so this costs one DNS lookup.
+fn local_ip_toward(url: &str) -> Result<IpAddr, String> {
+    let (host, port) = host_port(url)?;
+    let remote = (host.as_str(), port)
+        .to_socket_addrs()
+        .map_err(|e| format!("cannot resolve {host}: {e}"))?
+        .next()
+        .ok_or_else(|| format!("{host} resolves to no address"))?;
+    let any: SocketAddr = if remote.is_ipv4() { ([0, 0, 0, 0], 0).into() } else { ([0u16; 8], 0).into() };
+    let socket = UdpSocket::bind(any).map_err(|e| format!("cannot open a socket: {e}"))?;
+    socket.connect(remote).map_err(|e| format!("no route to {remote}: {e}"))?;
+    let ip = socket.local_addr().map_err(|e| format!("cannot read the local address: {e}"))?.ip();
+    if ip.is_unspecified() {
+        return Err(format!("no local address routes to {remote}"));
+    }
+    Ok(ip)
+}
+
+/// Host and port of an `http(s)://host[:port][/path]` URL, the port defaulting by scheme.
+fn host_port(url: &str) -> Result<(String, u16), String> {
+    let bad = || format!("endpoint {url:?} is not an http(s)://host[:port] URL");
+    let (scheme, rest) = url.split_once("://").ok_or_else(bad)?;
+    let default_port = match scheme.to_ascii_lowercase().as_str() {
+        "https" => 443,
+        "http" => 80,
+        _ => return Err(bad()),
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let authority = authority.rsplit_once('@').map_or(authority, |(_, a)| a);
+    let (host, port) = match authority.strip_prefix('[') {
+        Some(v6) => {
+            let (host, after) = v6.split_once(']').ok_or_else(bad)?;
+            (host, after.strip_prefix(':'))
+        }
+        None => match authority.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (authority, None),
+        },
+    };
+    if host.is_empty() {
+        return Err(bad());
+    }
+    let port = match port {
+        Some(p) => p.parse().map_err(|_| bad())?,
+        None => default_port,
+    };
+    Ok((host.to_string(), port))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoint_urls_give_host_and_port() {
+        let hp = |u: &str| host_port(u).unwrap();
+        assert_eq!(hp("http://127.0.0.1:8333"), ("127.0.0.1".into(), 8333));
+        assert_eq!(hp("https://s3.eu-west-1.amazonaws.com"), ("s3.eu-west-1.amazonaws.com".into(), 443));
+        assert_eq!(hp("http://minio.local/some/path"), ("minio.local".into(), 80));
+        assert_eq!(hp("https://[::1]:9000/"), ("::1".into(), 9000));
+        assert_eq!(hp("HTTPS://user@host:1"), ("host".into(), 1));
+        for bad in ["127.0.0.1:8333", "ftp://h", "http://", "http://h:port", "http://[::1"] {
+            let e = host_port(bad).unwrap_err();
+            assert!(e.contains(bad), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn loopback_storage_gives_a_loopback_endpoint() {
+        let b = bind(Some("http://127.0.0.1:9")).unwrap();
+        assert!(b.addr.ip().is_loopback() && b.addr.port() != 0, "{}", b.addr);
+        assert_eq!(b.listener.local_addr().unwrap(), b.addr);
+        let mock = bind(None).unwrap();
+        assert!(mock.addr.ip().is_loopback(), "{}", mock.addr);
+    }
+
+    #[test]
+    fn an_unresolvable_endpoint_is_named() {
+        let e = bind(Some("http://no-such-host.invalid:80")).unwrap_err();
+        assert!(e.contains("no-such-host.invalid"), "{e}");
+    }
+}
