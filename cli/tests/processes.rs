@@ -346,3 +346,25 @@ async fn a_stateless_step_that_can_never_fail_over_says_so() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!stderr.contains("can never see a leader go"), "carried state continues the watch: {stderr}");
 }
+
+/// A stop that cuts a follower's read short is no election problem: no warning at shutdown.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stopping_during_a_read_is_not_reported_as_a_problem() {
+    let server = seaweed("procs-stop-reading").await;
+    let s3 = storage(&server);
+    let dir = tempfile::tempdir().unwrap();
+    let lock = "group/stop-reading.json";
+    let _a = start(&server, "a", lock, dir.path(), &["--no-peer"]);
+    wait_record(&s3, lock, "a leader", Duration::from_secs(60), |r| r.leader_id == "a").await;
+    let mut b = start(&server, "b", lock, dir.path(), &["--no-peer"]);
+    eventually("b to see a lead", Duration::from_secs(20), || async { b.stderr().contains("leader observed").then_some(()) }).await;
+    // b reads every second: 1.5 s into a frozen server, its next read hangs (GET timeout 2.5 s).
+    server.suspend();
+    std::thread::sleep(Duration::from_millis(1_500));
+    b.signal(libc::SIGTERM);
+    let status = b.child.wait().unwrap();
+    server.resume();
+    let stderr = b.stderr();
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("left the election") && !stderr.contains("election problem"), "{stderr}");
+}

@@ -1,6 +1,7 @@
-//! Zero-config peer mode: `--health-bind` and `--server-addr` are all a node sets. It serves its
-//! health endpoint with a fresh self-signed certificate and publishes the certificate's SHA-256
-//! in the records it writes; followers pin it. Real processes, real SeaweedFS, no CA anywhere.
+//! Zero-config peer mode: `--health-bind` and `--server-addr` are all a node sets, or nothing at
+//! all (`run`'s default). It serves its health endpoint with a fresh self-signed certificate and
+//! publishes the certificate's SHA-256 in the records it writes; followers pin it, and poll S3
+//! when they cannot reach it. Real processes, real SeaweedFS, no CA anywhere.
 
 mod common;
 
@@ -84,6 +85,39 @@ async fn run_serves_peer_mode_by_default_and_polls_s3_with_no_peer() {
     assert!(!text.contains("s3lect_probes_total{"), "d probed nobody:\n{text}");
     assert_no_overlapping_leadership(&[a, b]);
     assert_no_overlapping_leadership(&[c, d]);
+}
+
+/// A leader whose advertised address answers nobody (here: a closed port): a follower polls S3,
+/// and tries the address again only after ten infrequent intervals (10 s at the test timings).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_that_cannot_reach_the_leader_polls_s3_and_stops_probing_it() {
+    let server = seaweed("unreachable-peer").await;
+    let dir = tempfile::tempdir().unwrap();
+    let s3 = storage(&server);
+    let lock = "unreachable/leader.json";
+    let closed = format!("127.0.0.1:{}", free_port());
+    let bind = format!("127.0.0.1:{}", free_port());
+    let a = start(&server, "a", lock, dir.path(), &["--health-bind", &bind, "--server-addr", &closed]);
+    let record = wait_record(&s3, lock, "a to lead", Duration::from_secs(20), |r| r.leader_id == "a").await;
+    assert_eq!(record.leader_addr, closed);
+    let b = start(&server, "b", lock, dir.path(), &["--metrics-bind", "127.0.0.1:0"]);
+    let b_metrics = metrics_addr(&b).await;
+    let (failed, gets) = ("s3lect_probes_total{outcome=\"failed\"}", "s3lect_s3_requests_total{operation=\"get\",outcome=\"ok\"}");
+    let started = Instant::now();
+    eventually("b to poll S3 for a while", Duration::from_secs(20), || async {
+        let text = scrape(&b_metrics).await;
+        (sample(&text, gets) >= Some(6.0) && sample(&text, failed).is_some()).then_some(())
+    })
+    .await;
+    let text = scrape(&b_metrics).await;
+    assert_eq!(sample(&text, failed), Some(1.0), "one failed probe, then S3 only ({:?} in):\n{text}", started.elapsed());
+    eventually("b to try the address again", Duration::from_secs(20), || async {
+        (sample(&scrape(&b_metrics).await, failed) >= Some(2.0)).then_some(())
+    })
+    .await;
+    let again = started.elapsed();
+    assert!(again >= Duration::from_secs(9), "tried again after {again:?}, not ten infrequent intervals");
+    assert_no_overlapping_leadership(&[a, b]);
 }
 
 #[test]

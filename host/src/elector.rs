@@ -549,7 +549,9 @@ impl Driver {
         match result {
             Ok(outcome) => {
                 let due = tokio::time::Instant::now() + outcome.next_step;
-                publish(&self.shared, outcome);
+                // A step cut short by a stop reports the request it did not send: not a problem.
+                let stopping = *self.stop.borrow();
+                publish(&self.shared, outcome, stopping);
                 due
             }
             Err(e) => {
@@ -623,14 +625,14 @@ async fn resign(shared: &Shared, guest: &mut ComponentElector) -> Result<()> {
     outcome
 }
 
-fn publish(shared: &Shared, o: Outcome) {
+fn publish(shared: &Shared, o: Outcome, stopping: bool) {
     let lease_deadline = o.status.lease_until.map(clock::instant_of);
     let health = o.health.as_deref().and_then(|b| HealthReply::parse(b).ok());
     let last_election = o.status.last_election_unix_ns.and_then(wall).map(SystemTime::from);
     let metrics = shared.config.lock().unwrap().metrics.clone();
     shared.snapshot.send_modify(|s| {
         let before = s.status.take();
-        log_transition(before.as_ref(), &o.status);
+        log_transition(before.as_ref(), &o.status, stopping);
         if let Some(m) = &metrics {
             let was = before.as_ref().is_some_and(|b| b.is_leader);
             let remaining = lease_deadline.map(|d| d.saturating_duration_since(Instant::now()));
@@ -645,7 +647,7 @@ fn publish(shared: &Shared, o: Outcome) {
     });
 }
 
-fn log_transition(before: Option<&Status>, now: &Status) {
+fn log_transition(before: Option<&Status>, now: &Status, stopping: bool) {
     let was_leader = before.is_some_and(|b| b.is_leader);
     match (was_leader, now.is_leader) {
         (false, true) => tracing::info!(term = now.term, server = %now.server_id, "became leader"),
@@ -655,7 +657,7 @@ fn log_transition(before: Option<&Status>, now: &Status) {
     if !now.is_leader && before.is_none_or(|b| b.leader_id != now.leader_id) && !now.leader_id.is_empty() {
         tracing::info!(leader = %printable(&now.leader_id), term = now.term, "leader observed");
     }
-    if now.last_error.is_some() && before.is_none_or(|b| b.last_error != now.last_error) {
+    if now.last_error.is_some() && before.is_none_or(|b| b.last_error != now.last_error) && !stopping {
         tracing::warn!(problem = %printable(now.last_error.as_deref().unwrap_or_default()), "election problem");
     }
 }

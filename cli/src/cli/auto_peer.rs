@@ -47,32 +47,20 @@ fn local_ip_toward(url: &str) -> Result<IpAddr, String> {
 /// Host and port of an `http(s)://host[:port][/path]` URL, the port defaulting by scheme.
 fn host_port(url: &str) -> Result<(String, u16), String> {
     let bad = || format!("endpoint {url:?} is not an http(s)://host[:port] URL");
-    let (scheme, rest) = url.split_once("://").ok_or_else(bad)?;
-    let default_port = match scheme.to_ascii_lowercase().as_str() {
-        "https" => 443,
-        "http" => 80,
+    let uri: http::Uri = url.parse().map_err(|_| bad())?;
+    let default_port = match uri.scheme_str().map(str::to_ascii_lowercase).as_deref() {
+        Some("https") => 443,
+        Some("http") => 80,
         _ => return Err(bad()),
     };
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    let authority = authority.rsplit_once('@').map_or(authority, |(_, a)| a);
-    let (host, port) = match authority.strip_prefix('[') {
-        Some(v6) => {
-            let (host, after) = v6.split_once(']').ok_or_else(bad)?;
-            (host, after.strip_prefix(':'))
-        }
-        None => match authority.rsplit_once(':') {
-            Some((h, p)) => (h, Some(p)),
-            None => (authority, None),
-        },
+    let (Some(authority), Some(host)) = (uri.authority(), uri.host().filter(|h| !h.is_empty())) else { return Err(bad()) };
+    // `Uri` reads a port that is not a number as none at all: look at what follows the host.
+    let host_and_port = authority.as_str().rsplit_once('@').map_or(authority.as_str(), |(_, a)| a);
+    let port = match host_and_port.strip_prefix(host).ok_or_else(bad)? {
+        "" => default_port,
+        rest => rest.strip_prefix(':').and_then(|p| p.parse().ok()).ok_or_else(bad)?,
     };
-    if host.is_empty() {
-        return Err(bad());
-    }
-    let port = match port {
-        Some(p) => p.parse().map_err(|_| bad())?,
-        None => default_port,
-    };
-    Ok((host.to_string(), port))
+    Ok((host.trim_start_matches('[').trim_end_matches(']').to_string(), port))
 }
 
 #[cfg(test)]
@@ -88,7 +76,7 @@ mod tests {
         assert_eq!(hp("https://[::1]:9000/"), ("::1".into(), 9000));
         assert_eq!(hp("HTTPS://user@host:1"), ("host".into(), 1));
         for bad in ["127.0.0.1:8333", "ftp://h", "http://", "http://h:port", "http://[::1"] {
-            let e = host_port(bad).unwrap_err();
+            let e = host_port(bad).expect_err(bad);
             assert!(e.contains(bad), "{bad}: {e}");
         }
     }
