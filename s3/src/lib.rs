@@ -61,6 +61,11 @@ impl S3Config {
         }
     }
 
+    /// The endpoint requests go to: the configured one, or AWS's for the region.
+    pub fn endpoint_url(&self) -> String {
+        self.endpoint.clone().unwrap_or_else(|| format!("https://s3.{}.amazonaws.com", self.region))
+    }
+
     /// The same place, signed with other credentials (rotated ones).
     pub fn with_credentials(&self, access_key_id: &str, secret_access_key: &str, session_token: Option<&str>) -> S3Config {
         S3Config {
@@ -161,7 +166,7 @@ impl Bucket {
         if cfg.bucket.is_empty() {
             return Err("S3 bucket name is empty".into());
         }
-        let endpoint = cfg.endpoint.clone().unwrap_or_else(|| format!("https://s3.{}.amazonaws.com", cfg.region));
+        let endpoint = cfg.endpoint_url();
         let bad = || format!("S3 endpoint {endpoint:?} must be an http:// or https:// URL with a host");
         let uri: Uri = endpoint.parse().map_err(|e| format!("S3 endpoint {endpoint:?} is not a URL: {e}"))?;
         let scheme = uri.scheme_str().filter(|s| matches!(*s, "http" | "https")).ok_or_else(bad)?.to_string();

@@ -187,7 +187,9 @@ pub async fn requests_per_hour(weed: &Path, secs: u64) -> Vec<Row> {
             let per_hour = |c: u64| c as f64 * 3600.0 / secs as f64 / 10.0;
             let (gh, ph) = (per_hour(g), per_hour(p));
             let s3lect_go = (nodes * 720 + 720) as f64;
-            let mode = if peer { "peer mode (the `s3lect run` default)" } else { "S3 polling (`--no-peer`)" };
+            // Library electors: peer mode with a CA here, where `run` pins a self-signed
+            // certificate; which of the two changes no request.
+            let mode = if peer { "peer mode (CA-configured; `run`'s default pins instead)" } else { "S3 polling" };
             rows.push(
                 Row::new(
                     "S3 requests per hour, steady state",

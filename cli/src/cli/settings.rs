@@ -235,22 +235,18 @@ impl Flags {
             return Err("--no-peer (or [peer] auto = false) contradicts the peer mode that --peer-ca, [peer] allow-plain-http or --health-bind without a certificate turn on".into());
         }
 
-        let mock_dir = self.mock_dir.clone().or(file.s3.mock_dir.clone());
-        let endpoint = self.endpoint.clone().or(file.s3.endpoint.clone());
-        let region = self.region.clone().or(file.s3.region.clone());
+        let backend = match self.mock_dir.clone().or(file.s3.mock_dir.clone()) {
+            Some(dir) => Backend::Mock(dir),
+            None => Backend::S3(self.s3_config(&file)?),
+        };
         // Peer mode by default, unless anything about peers or the health endpoint was said.
         let health = match health {
             None if default_peer && !no_peer && !c.peer_mode && c.server_addr.trim().is_empty() => {
-                let toward = match (&mock_dir, &endpoint) {
-                    (Some(_), _) => None,
-                    (None, Some(ep)) => Some(ep.clone()),
-                    (None, None) => {
-                        let env = S3Config::for_bucket("");
-                        let region = region.clone().unwrap_or(env.region);
-                        Some(env.endpoint.unwrap_or_else(|| format!("https://s3.{region}.amazonaws.com")))
-                    }
+                let endpoint = match &backend {
+                    Backend::Mock(_) => None,
+                    Backend::S3(s3) => Some(s3.endpoint_url()),
                 };
-                match auto_peer::bind(toward.as_deref()) {
+                match auto_peer::bind(endpoint.as_deref()) {
                     Ok(b) => {
                         c.server_addr = b.addr.to_string();
                         Some(pinned_endpoint(&mut c, &b.addr.ip().to_string(), b.addr.to_string(), Some(b.listener))?)
@@ -272,34 +268,12 @@ impl Flags {
         }
         c.validate().map_err(|e| e.to_string())?;
 
-        let (storage, location): (Arc<dyn Storage>, String) = match mock_dir {
-            Some(dir) => (
+        let (storage, location): (Arc<dyn Storage>, String) = match backend {
+            Backend::Mock(dir) => (
                 Arc::new(MockStorage::new(&dir).map_err(|e| e.to_string())?),
                 format!("mock storage {}/{}", dir.display(), c.lockfile_path),
             ),
-            None => {
-                let bucket = self
-                    .bucket
-                    .clone()
-                    .or(file.s3.bucket.clone())
-                    .ok_or("no bucket: pass --bucket or set [s3] bucket in the config file")?;
-                let mut s3 = S3Config::for_bucket(&bucket);
-                if let Some(r) = region {
-                    s3.region = r;
-                }
-                if let Some(ep) = endpoint {
-                    s3.endpoint = Some(ep);
-                    s3.path_style = true;
-                }
-                if let Some(ps) = self.path_style.or(file.s3.path_style) {
-                    s3.path_style = ps;
-                }
-                if let Some(ca) = &file.s3.ca_cert {
-                    s3.ca_cert_pem = Some(read(ca, "S3 CA certificate")?);
-                }
-                if let Some(t) = file.s3.request_timeout_ms {
-                    s3.request_timeout = Duration::from_millis(t);
-                }
+            Backend::S3(s3) => {
                 let location = format!("s3://{}/{} at {}", s3.bucket, c.lockfile_path, s3.endpoint.as_deref().unwrap_or("AWS"));
                 (Arc::new(S3Storage::with_default_credentials(s3).map_err(|e| e.to_string())?), location)
             }
@@ -313,6 +287,38 @@ impl Flags {
             hooks_keep_aws_env: self.hooks_keep_aws_env || file.hooks.keep_aws_env == Some(true),
             location,
         })
+    }
+}
+
+/// Where the lock object lives.
+enum Backend {
+    Mock(PathBuf),
+    S3(S3Config),
+}
+
+impl Flags {
+    /// Where the lock object lives on S3, from the flags, the file and the environment.
+    fn s3_config(&self, file: &File) -> Result<S3Config, String> {
+        let bucket =
+            self.bucket.clone().or(file.s3.bucket.clone()).ok_or("no bucket: pass --bucket or set [s3] bucket in the config file")?;
+        let mut s3 = S3Config::for_bucket(&bucket);
+        if let Some(r) = self.region.clone().or(file.s3.region.clone()) {
+            s3.region = r;
+        }
+        if let Some(ep) = self.endpoint.clone().or(file.s3.endpoint.clone()) {
+            s3.endpoint = Some(ep);
+            s3.path_style = true;
+        }
+        if let Some(ps) = self.path_style.or(file.s3.path_style) {
+            s3.path_style = ps;
+        }
+        if let Some(ca) = &file.s3.ca_cert {
+            s3.ca_cert_pem = Some(read(ca, "S3 CA certificate")?);
+        }
+        if let Some(t) = file.s3.request_timeout_ms {
+            s3.request_timeout = Duration::from_millis(t);
+        }
+        Ok(s3)
     }
 }
 
