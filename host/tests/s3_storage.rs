@@ -122,6 +122,30 @@ async fn error_answers_map_to_conflict_unavailable_and_denied_with_the_servers_w
     }
 }
 
+/// A redirect (S3 sends 307 for a bucket still settling in its region) is reported as the
+/// server's error, and our signed request is not re-sent to the address it names.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redirect_is_reported_and_not_followed() {
+    use http_body_util::Full;
+    let elsewhere = fake_s3(200, "").await;
+    let location = format!("http://{}/bucket/k", elsewhere.addr);
+    let redirecting = common::serve(move |_req: hyper::Request<hyper::body::Incoming>| {
+        let resp = hyper::Response::builder()
+            .status(307)
+            .header("Location", location.clone())
+            .body(Full::new(bytes::Bytes::from_static(b"<Error><Code>TemporaryRedirect</Code><Message>Please re-send this request to the specified temporary endpoint.</Message></Error>")))
+            .unwrap();
+        async move { Ok::<_, std::convert::Infallible>(resp) }
+    })
+    .await;
+    let s3 = S3Storage::new(config_for(format!("http://{redirecting}"))).unwrap();
+    match s3.put_if_match("k", b"x", Condition::Absent).await {
+        Err(StorageError::Invalid(msg)) => assert!(msg.contains("TemporaryRedirect") && msg.contains("307"), "{msg}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(elsewhere.requests.load(std::sync::atomic::Ordering::SeqCst), 0, "the redirect was followed");
+}
+
 /// Many electors sharing one client open at most `MAX_IN_FLIGHT` connections: against a server
 /// that accepts and never answers, of 300 requests at once the first `MAX_IN_FLIGHT` connect at
 /// once and the rest only when those have timed out.

@@ -7,6 +7,7 @@ use aws_sigv4::http_request::{
     PayloadChecksumKind, PercentEncodingMode, SignableBody, SignableRequest, SigningSettings, UriPathNormalizationMode, sign,
 };
 use aws_sigv4::sign::v4;
+use aws_smithy_runtime_api::client::identity::Identity;
 use http::Uri;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 pub use s3lect_guest::conformance::{EtagForm, unquoted};
@@ -150,6 +151,8 @@ pub struct Bucket {
     authority: String,
     /// Path prefix of every object: the endpoint's own path, plus `/bucket` when path-style.
     prefix: String,
+    /// The credentials as the signer takes them: built once, not per request.
+    identity: Identity,
 }
 
 #[derive(Deserialize, Default)]
@@ -181,7 +184,8 @@ impl Bucket {
         } else {
             format!("{}.{authority}", cfg.bucket)
         };
-        Ok(Bucket { cfg, scheme, authority, prefix })
+        let identity = Credentials::new(&cfg.access_key_id, &cfg.secret_access_key, cfg.session_token.clone(), None, "s3lect").into();
+        Ok(Bucket { cfg, scheme, authority, prefix, identity })
     }
 
     /// GetObject.
@@ -232,14 +236,12 @@ impl Bucket {
     ) -> Result<Request, StorageError> {
         let mut req = Request { method, scheme: self.scheme.clone(), authority: self.authority.clone(), path, headers: Vec::new(), body };
         headers.push(("host".into(), self.authority.clone()));
-        let identity =
-            Credentials::new(&self.cfg.access_key_id, &self.cfg.secret_access_key, self.cfg.session_token.clone(), None, "s3lect").into();
         let mut settings = SigningSettings::default();
         settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
         settings.percent_encoding_mode = PercentEncodingMode::Single;
         settings.uri_path_normalization_mode = UriPathNormalizationMode::Disabled;
         let params = v4::SigningParams::builder()
-            .identity(&identity)
+            .identity(&self.identity)
             .region(&self.cfg.region)
             .name("s3")
             .time(now)
