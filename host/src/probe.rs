@@ -18,10 +18,13 @@ pub struct PeerProbe {
 }
 
 fn client_builder(tls: rustls::ClientConfig) -> reqwest::ClientBuilder {
-    // A peer is asked for one thing at one address: a redirect elsewhere is not followed.
+    // A peer is asked for one thing at one address: a redirect elsewhere is not followed, and
+    // no proxy is used — `HTTPS_PROXY` is set for outside traffic (S3), and a proxy cannot
+    // reach a peer's private address, or would see every probe.
     reqwest::Client::builder()
         .pool_idle_timeout(Duration::from_secs(90))
         .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
         .tls_backend_preconfigured(tls)
 }
 
