@@ -31,15 +31,20 @@ pub struct FakeS3 {
 
 /// Serves `status` with `body` (and an ETag header) for every request, until the test ends.
 pub async fn fake_s3(status: u16, body: &'static str) -> FakeS3 {
+    fake_s3_with(status, vec![], body).await
+}
+
+/// The same, with `headers` on every answer too (a redirect's `Location`, say).
+pub async fn fake_s3_with(status: u16, headers: Vec<(&'static str, String)>, body: &'static str) -> FakeS3 {
     let requests = Arc::new(AtomicU32::new(0));
     let counter = requests.clone();
     let addr = super::serve(move |_req: hyper::Request<Incoming>| {
         let n = counter.fetch_add(1, Ordering::SeqCst);
-        let resp = hyper::Response::builder()
-            .status(status)
-            .header("ETag", format!("\"fake-{n}\""))
-            .body(Full::new(Bytes::from_static(body.as_bytes())))
-            .unwrap();
+        let mut resp = hyper::Response::builder().status(status).header("ETag", format!("\"fake-{n}\""));
+        for (name, value) in &headers {
+            resp = resp.header(*name, value);
+        }
+        let resp = resp.body(Full::new(Bytes::from_static(body.as_bytes()))).unwrap();
         async move { Ok::<_, std::convert::Infallible>(resp) }
     })
     .await;

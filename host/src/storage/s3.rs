@@ -72,7 +72,8 @@ impl S3Storage {
             // under strace, on loopback); at 256 it opened none.
             .pool_max_idle_per_host(MAX_IN_FLIGHT)
             // A redirect is an S3 error answer (wrong region, wrong endpoint): reported with
-            // the server's words, never re-sent elsewhere with our signature.
+            // the server's words. Followed, the request would go wherever it names with its
+            // body and session token (reqwest drops only `Authorization` across hosts).
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| crate::Error::Client { context: "building the S3 HTTP client".into(), source: Some(e.into()) })?;
