@@ -35,8 +35,13 @@ pub(crate) struct Lease {
     /// record at `etag` is ours, it is not acted on, renewed or reported.
     pub proven: bool,
     pub record: LeaderRecord,
+    /// `record` as written (its JSON): the health endpoint serves it every step, and
+    /// serialising it again each time was a third of a step's cost inside the component.
+    pub json: Vec<u8>,
 }
 
+// One per elector, never moved in bulk: boxing the lease would only add an allocation.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) enum Role {
     #[default]
@@ -288,9 +293,10 @@ impl Elector {
     /// The health endpoint's body, while this instance leads.
     pub fn health(&self, now: Clock) -> Option<Vec<u8>> {
         match &self.known.role {
-            Role::Leader(l) if self.is_leader(now) => Some(
-                HealthReply { record: l.record.clone(), etag: l.etag.clone(), lease_remaining_ms: (l.until - now.mono_ns) / MS }.to_json(),
-            ),
+            Role::Leader(l) if self.is_leader(now) => {
+                debug_assert_eq!(l.json, l.record.to_json(), "a lease's bytes are its record's");
+                Some(HealthReply::json_with_record(&l.json, &l.etag, (l.until - now.mono_ns) / MS))
+            }
             _ => None,
         }
     }
@@ -442,10 +448,11 @@ impl Elector {
                     lease.sent_at = mine.sent_at;
                     lease.until = policy::lease_until(&self.cfg, mine.sent_at);
                     lease.record = mine.record;
+                    lease.json = mine.data;
                     self.lead(now)
                 }
                 // Our claim was applied: the lease it won is ours, first acquired now.
-                Role::Follower if mine.claim => self.hold(now, obj.etag, mine.term, mine.sent_at, mine.record),
+                Role::Follower if mine.claim => self.hold(now, obj.etag, mine),
                 // A renewal of a leadership that has since ended: that leadership is not
                 // resumed (its lose hook ran). The record is ours, so claim a new term on top
                 // of it at once; success proves nobody wrote since.
@@ -668,7 +675,7 @@ impl Elector {
         match r {
             Ok(etag) => {
                 self.succeeded();
-                self.hold(now, etag, sent.term, sent.sent_at, sent.record)
+                self.hold(now, etag, sent)
             }
             // Lost the race (or the object appeared): find out who won.
             Err(StorageError::PreconditionFailed) => self.reread(now, ReadFor::Refused { condition: sent.condition }),
@@ -700,13 +707,14 @@ impl Elector {
 
     /// Our write `etag`, sent at `sent_at`, succeeded: we hold the lease. Run the acquire hook
     /// before acting as leader; if the lease ran out while we waited, renew first.
-    fn hold(&mut self, now: Clock, etag: String, term: u64, sent_at: u64, record: LeaderRecord) -> Action {
+    fn hold(&mut self, now: Clock, etag: String, claim: SentWrite) -> Action {
+        let SentWrite { term, sent_at, record, data: json, .. } = claim;
         self.known.highest_term = self.known.highest_term.max(term);
         // A write of ours succeeded: every earlier one was conditioned on an etag that is gone.
         self.known.unanswered.clear();
         self.note_record(now, &etag, Ok(record.clone()), None);
         let until = policy::lease_until(&self.cfg, sent_at);
-        self.known.role = Role::Leader(Lease { etag, term, sent_at, until, hook_ok: false, proven: true, record });
+        self.known.role = Role::Leader(Lease { etag, term, sent_at, until, hook_ok: false, proven: true, record, json });
         if now.mono_ns >= until {
             return self.lead(now);
         }
@@ -778,6 +786,7 @@ impl Elector {
                 lease.sent_at = sent.sent_at;
                 lease.until = policy::lease_until(&self.cfg, sent.sent_at);
                 lease.record = record.clone();
+                lease.json = sent.data;
                 let (hook_ok, in_time, renew_at) = (lease.hook_ok, policy::renewed_in_time(lease, now), policy::renew_at(&self.cfg, lease));
                 self.succeeded();
                 self.known.unanswered.clear();

@@ -126,7 +126,11 @@ impl LeaderRecord {
     }
 
     pub fn to_json(&self) -> Vec<u8> {
-        serde_json::to_vec(self).expect("a record always serialises")
+        // Room for the longest common record (a 64-digit certificate pin, a host name) at once,
+        // rather than growing by doubling from serde_json's 128 bytes.
+        let mut out = Vec::with_capacity(320);
+        serde_json::to_writer(&mut out, self).expect("a record always serialises");
+        out
     }
 
     /// `leaderAddr` as a probe target: `host:port` and nothing else (no path, query, user info
@@ -179,8 +183,54 @@ mod rfc3339 {
     use serde::{Deserializer, Serializer, de::Error};
 
     pub fn serialize<S: Serializer>(t: &OffsetDateTime, s: S) -> Result<S::Ok, S::Error> {
-        let text = t.to_offset(time::UtcOffset::UTC).format(&Rfc3339).map_err(serde::ser::Error::custom)?;
-        s.serialize_str(&text)
+        let mut buf = [0u8; MAX_LEN];
+        let text = format(*t, &mut buf).ok_or_else(|| serde::ser::Error::custom(format!("{t} is outside the years RFC 3339 can write")))?;
+        s.serialize_str(text)
+    }
+
+    /// `YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ`, the longest text [`format`] writes.
+    pub const MAX_LEN: usize = 30;
+
+    /// The text `time`'s `Rfc3339` formats (UTC, the fraction's trailing zeros trimmed, no
+    /// fraction for whole seconds), written into `buf` in one pass: every renewal writes a
+    /// timestamp, and inside the component `time`'s formatter costs a copy call per piece.
+    /// None outside years 0000–9999, which RFC 3339 cannot write.
+    pub fn format(t: OffsetDateTime, buf: &mut [u8; MAX_LEN]) -> Option<&str> {
+        /// `value`'s last `width` decimal digits at `buf[*at..]`.
+        fn digits(buf: &mut [u8], at: &mut usize, mut value: u32, width: usize) {
+            for d in buf[*at..*at + width].iter_mut().rev() {
+                *d = b'0' + (value % 10) as u8;
+                value /= 10;
+            }
+            *at += width;
+        }
+        let t = t.to_offset(time::UtcOffset::UTC);
+        let year = u32::try_from(t.year()).ok().filter(|y| *y <= 9999)?;
+        let mut at = 0;
+        let pieces = [
+            (year, 4, b'-'),
+            (u32::from(u8::from(t.month())), 2, b'-'),
+            (u32::from(t.day()), 2, b'T'),
+            (u32::from(t.hour()), 2, b':'),
+            (u32::from(t.minute()), 2, b':'),
+            (u32::from(t.second()), 2, b'.'),
+        ];
+        for (value, width, then) in pieces {
+            digits(buf, &mut at, value, width);
+            buf[at] = then;
+            at += 1;
+        }
+        let nanos = t.nanosecond();
+        if nanos == 0 {
+            at -= 1; // no fraction: the '.' goes
+        } else {
+            digits(buf, &mut at, nanos, 9);
+            while buf[at - 1] == b'0' {
+                at -= 1;
+            }
+        }
+        buf[at] = b'Z';
+        std::str::from_utf8(&buf[..=at]).ok()
     }
 
     /// Kept in UTC and within the years RFC 3339 can write (0000–9999), so that whatever
@@ -213,7 +263,22 @@ impl HealthReply {
     }
 
     pub fn to_json(&self) -> Vec<u8> {
-        serde_json::to_vec(self).expect("a health reply always serialises")
+        HealthReply::json_with_record(&self.record.to_json(), &self.etag, self.lease_remaining_ms)
+    }
+
+    /// The reply for a record already serialised (`record_json`, a record's `to_json`): its
+    /// JSON with two members added, the same text `#[serde(flatten)]` gives.
+    pub fn json_with_record(record_json: &[u8], etag: &str, lease_remaining_ms: u64) -> Vec<u8> {
+        // A record is never `{}`: it always has lastUpdated and term.
+        debug_assert!(record_json.len() > 2 && record_json.ends_with(b"}"));
+        let mut out = Vec::with_capacity(record_json.len() + etag.len() + 48);
+        out.extend_from_slice(&record_json[..record_json.len() - 1]);
+        out.extend_from_slice(b",\"etag\":");
+        serde_json::to_writer(&mut out, etag).expect("a string always serialises");
+        out.extend_from_slice(b",\"leaseRemainingMs\":");
+        serde_json::to_writer(&mut out, &lease_remaining_ms).expect("a number always serialises");
+        out.push(b'}');
+        out
     }
 }
 
@@ -251,6 +316,46 @@ mod tests {
         assert!(e.to_string().contains("not RFC 3339"), "{e}");
         assert!(matches!(LeaderRecord::parse(b"\xff\x00garbage"), Err(RecordError::Invalid(_))));
         assert!(matches!(LeaderRecord::parse(b"[]"), Err(RecordError::Invalid(_))));
+    }
+
+    /// The one-pass formatter writes exactly what `time`'s RFC 3339 formatter writes, across
+    /// the years both allow, whole seconds and every fraction length; both refuse the rest.
+    #[test]
+    fn timestamps_are_formatted_as_time_formats_them() {
+        let mut rng = fastrand::Rng::with_seed(7);
+        let max = time::macros::datetime!(9999-12-31 23:59:59.999_999_999 UTC).unix_timestamp_nanos();
+        let min = time::macros::datetime!(0000-01-01 00:00:00 UTC).unix_timestamp_nanos();
+        let mut instants = vec![min, max, 0, 1, 1_700_000_000_500_000_000, ZERO_TIME.unix_timestamp_nanos()];
+        for _ in 0..20_000 {
+            let ns = rng.i128(min..=max);
+            // Every fraction length, whole seconds included.
+            instants.push(ns - ns.rem_euclid(10i128.pow(rng.u32(0..=9))));
+        }
+        let mut buf = [0; rfc3339::MAX_LEN];
+        for ns in instants {
+            let t = OffsetDateTime::from_unix_timestamp_nanos(ns).unwrap();
+            assert_eq!(rfc3339::format(t, &mut buf), Some(t.format(&Rfc3339).unwrap().as_str()), "{ns}");
+        }
+        let before_year_0 = OffsetDateTime::from_unix_timestamp_nanos(min - 1).unwrap();
+        assert!(before_year_0.format(&Rfc3339).is_err());
+        assert_eq!(rfc3339::format(before_year_0, &mut buf), None);
+        let offset = time::macros::datetime!(2025-06-01 14:34:56.25 +02:00);
+        assert_eq!(rfc3339::format(offset, &mut buf), Some("2025-06-01T12:34:56.25Z"));
+    }
+
+    /// `to_json` splices the record's JSON; the result is the text serde's flattening gives.
+    #[test]
+    fn health_reply_json_is_the_flattened_struct() {
+        let mut r = LeaderRecord {
+            nonce: 9,
+            peer_cert_sha256: "ab".repeat(32),
+            ..LeaderRecord::leading("a\"b", "x:1", 1_700_000_000_500_000_000, 3)
+        };
+        for _ in 0..2 {
+            let h = HealthReply { record: r.clone(), etag: "\"e\\1\"".into(), lease_remaining_ms: u64::MAX };
+            assert_eq!(String::from_utf8(h.to_json()).unwrap(), serde_json::to_string(&h).unwrap());
+            r = LeaderRecord::resigned(4);
+        }
     }
 
     #[test]

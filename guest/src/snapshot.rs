@@ -154,6 +154,7 @@ impl Elector {
                 hook_ok: l.hook_ok && continuous,
                 // Carried state may be stale or forged: the record must prove it first.
                 proven: false,
+                json: l.record.to_json(),
                 record: l.record,
             }),
             None => Role::Follower,
