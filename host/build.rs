@@ -21,7 +21,7 @@ fn main() {
     let out = PathBuf::from(env::var("OUT_DIR").unwrap()).join("s3lect_guest.wasm");
     if let Ok(prebuilt) = env::var("S3LECT_GUEST_WASM") {
         std::fs::copy(&prebuilt, &out).unwrap_or_else(|e| panic!("S3LECT_GUEST_WASM={prebuilt}: {e}"));
-        return;
+        return publish_hash(&out);
     }
     let manifest = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap());
     let root = manifest.parent().unwrap().to_path_buf();
@@ -31,7 +31,7 @@ fn main() {
         std::fs::copy(&bundled, &out).unwrap_or_else(|e| {
             panic!("{}: {e} (a package without the guest source needs its bundled component, or S3LECT_GUEST_WASM)", bundled.display())
         });
-        return;
+        return publish_hash(&out);
     }
     for watched in ["guest/src", "guest/Cargo.toml", "wit", "Cargo.lock"] {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
@@ -41,6 +41,17 @@ fn main() {
     build_wasm(&cargo, &root, &guest_dir, &["s3lect-guest"]);
     let built = guest_dir.join(TARGET).join("release").join("s3lect_guest.wasm");
     std::fs::copy(&built, &out).unwrap_or_else(|e| panic!("{}: {e}", built.display()));
+    publish_hash(&out);
+}
+
+/// The component's hash, for the name of its precompiled copy: computed here, so that a
+/// process loading that copy never reads (and keeps resident) the embedded bytes.
+fn publish_hash(wasm: &Path) {
+    use std::hash::{Hash, Hasher};
+    let bytes = std::fs::read(wasm).unwrap_or_else(|e| panic!("{}: {e}", wasm.display()));
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    bytes.hash(&mut h);
+    println!("cargo:rustc-env=S3LECT_COMPONENT_HASH={:016x}", h.finish());
 }
 
 fn build_wasm(cargo: &Path, root: &Path, target_dir: &Path, packages: &[&str]) {

@@ -55,6 +55,7 @@ async fn main() {
         for peer in [false, true] {
             rows.push(cluster_runs::node_rss(&bin, &weed, peer, 3, if quick { 3 } else { 40 }).await);
         }
+        rows.push(cluster_runs::first_start_rss(&bin, &weed, if quick { 3 } else { 20 }).await);
     }
     if run("invocation") {
         rows.extend(invocation::composed_invocation(&weed, n(20, 3)).await);

@@ -137,10 +137,17 @@ impl ComponentElector {
         Arc::ptr_eq(&self.instance, &other.instance)
     }
 
-    /// Fuel spent by the last call into the instance (tests).
+    /// Sets the instance's deadline `ticks` epochs from now (tests).
     #[cfg(test)]
-    pub(super) fn fuel_spent(&self) -> u64 {
-        self.instance.fuel_spent()
+    pub(super) fn set_deadline_ticks(&self, ticks: u64) {
+        self.instance.set_deadline_ticks(ticks);
+    }
+
+    /// `status`, leaving the deadline as it is instead of granting a fresh one (tests).
+    #[cfg(test)]
+    pub(super) fn status_keeping_deadline(&self) -> std::result::Result<wit::Status, String> {
+        let handle = self.handle;
+        self.instance.call_keeping_deadline(|m, store| m.call_status(store, handle, now())).map_err(|e| crate::error::chain(&e))
     }
 }
 

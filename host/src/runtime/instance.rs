@@ -13,10 +13,26 @@ use wasmtime::Store;
 /// [`ELECTORS_PER_INSTANCE`] electors.
 const GUEST_MEMORY_BYTES: usize = 64 << 20;
 
-/// Fuel for one call: a call's work is under 1 % of this (the runtime's tests check), so this
-/// many (about a second of CPU) only runs out in a runaway loop, which then traps instead of
-/// hanging the host.
-const FUEL_PER_CALL: u64 = 2_000_000_000;
+/// How often the engine's epoch advances. A thread wakes this often for as long as the
+/// engine lives: ten wake-ups a second, whatever the number of electors.
+pub(super) const EPOCH_TICK: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// A call's deadline, in ticks: a call's work takes microseconds, so only a runaway loop
+/// reaches 0.9–1 s, and it then traps instead of hanging the host.
+const DEADLINE_TICKS: u64 = 10;
+
+/// Advances `engine`'s epoch every [`EPOCH_TICK`] until the engine is dropped.
+pub(super) fn start_epoch_ticker(engine: &wasmtime::Engine) -> std::io::Result<()> {
+    let weak = engine.weak();
+    std::thread::Builder::new().name("s3lect-epoch".into()).spawn(move || {
+        while let Some(engine) = weak.upgrade() {
+            engine.increment_epoch();
+            drop(engine);
+            std::thread::sleep(EPOCH_TICK);
+        }
+    })?;
+    Ok(())
+}
 
 /// Electors per instance. Sharing is what makes ten thousand groups per process cheap; the cap
 /// bounds what one trap (a bug in the core) takes down: every elector of that instance, each
@@ -44,7 +60,7 @@ impl Instance {
         let limits = wasmtime::StoreLimitsBuilder::new().memory_size(GUEST_MEMORY_BYTES).instances(16).tables(64).build();
         let mut store = Store::new(pre.engine(), HostState { limits });
         store.limiter(|s| &mut s.limits);
-        store.set_fuel(FUEL_PER_CALL).map_err(Error::runtime)?;
+        store.set_epoch_deadline(DEADLINE_TICKS);
         let bindings = pre.instantiate(&mut store).map_err(Error::runtime)?;
         Ok(Instance { entered: Mutex::new(Entered { store, bindings, failed: None }) })
     }
@@ -60,15 +76,21 @@ impl Instance {
         self.entered.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Calls into the machine interface with a fresh allowance of fuel. A failed call (a trap)
-    /// ends the instance: its electors' later calls fail too, and their drivers start afresh.
+    /// Calls into the machine interface with a fresh deadline. A failed call (a trap) ends
+    /// the instance: its electors' later calls fail too, and their drivers start afresh.
     pub(super) fn call<R>(&self, f: impl FnOnce(GuestMachine<'_>, &mut Store<HostState>) -> wasmtime::Result<R>) -> Result<R> {
+        self.enter(true, f)
+    }
+
+    fn enter<R>(&self, fresh_deadline: bool, f: impl FnOnce(GuestMachine<'_>, &mut Store<HostState>) -> wasmtime::Result<R>) -> Result<R> {
         let mut guard = self.lock();
         let entered = &mut *guard;
         if let Some(why) = &entered.failed {
             return Err(Error::runtime(format!("the component instance failed earlier: {why}")));
         }
-        entered.store.set_fuel(FUEL_PER_CALL).map_err(Error::runtime)?;
+        if fresh_deadline {
+            entered.store.set_epoch_deadline(DEADLINE_TICKS);
+        }
         match f(entered.bindings.s3lect_election_machine().machine(), &mut entered.store) {
             Ok(r) => Ok(r),
             Err(e) => {
@@ -89,17 +111,27 @@ impl Instance {
         entered.failed = Some(format!("{e:#}"));
     }
 
-    /// Fuel spent by the last call (tests).
+    /// Sets the deadline `ticks` epochs from now (tests).
     #[cfg(test)]
-    pub(super) fn fuel_spent(&self) -> u64 {
-        FUEL_PER_CALL - self.lock().store.get_fuel().unwrap_or(0)
+    pub(super) fn set_deadline_ticks(&self, ticks: u64) {
+        self.lock().store.set_epoch_deadline(ticks);
+    }
+
+    /// [`Instance::call`] without a fresh deadline (tests).
+    #[cfg(test)]
+    pub(super) fn call_keeping_deadline<R>(
+        &self,
+        f: impl FnOnce(GuestMachine<'_>, &mut Store<HostState>) -> wasmtime::Result<R>,
+    ) -> Result<R> {
+        self.enter(false, f)
     }
 
     /// Frees an elector's resource (best effort: a failed instance is dropped whole).
     pub(super) fn drop_resource(&self, handle: wasmtime::component::ResourceAny) {
         let mut guard = self.lock();
         let entered = &mut *guard;
-        if entered.failed.is_none() && entered.store.set_fuel(FUEL_PER_CALL).is_ok() {
+        if entered.failed.is_none() {
+            entered.store.set_epoch_deadline(DEADLINE_TICKS);
             let _ = handle.resource_drop(&mut entered.store);
         }
     }
