@@ -76,6 +76,11 @@ async fn a_named_profile_in_the_shared_credentials_file_is_used() {
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("no AWS credentials") && stderr.contains("missing"), "{stderr}");
+    // Keys in the environment come first, as in AWS's chain: the wrong profile is not read.
+    let mut keys = env("default");
+    keys.extend([("AWS_ACCESS_KEY_ID", ACCESS_KEY.to_string()), ("AWS_SECRET_ACCESS_KEY", SECRET_KEY.to_string())]);
+    let out = output(bare(&server.endpoint, &server.bucket, "status", "x", "creds/profile.json", &keys));
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

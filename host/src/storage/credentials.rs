@@ -58,6 +58,13 @@ impl Refreshing {
         let provider = self
             .provider
             .get_or_init(|| async {
+                // Keys in the environment are the chain's first answer. Taking them straight
+                // from its first link skips building the rest (HTTP clients with TLS roots,
+                // file readers), which a node would otherwise keep resident (BENCHMARKS.md).
+                let env = aws_config::environment::EnvironmentVariableCredentialsProvider::new();
+                if env.provide_credentials().await.is_ok() {
+                    return SharedCredentialsProvider::new(env);
+                }
                 // The region is known (S3Config's): left unset, the chain would look it up —
                 // through EC2's instance metadata service, which off EC2 costs a timeout and a
                 // warning on every start.
