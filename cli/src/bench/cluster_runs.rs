@@ -160,7 +160,7 @@ pub async fn node_rss(bin: &Path, weed: &Path, peer: bool, nodes: usize, secs: u
     let dir = tempfile::tempdir().unwrap();
     let lock = format!("bench/rss-{}.json", now_ns());
     // The precompiled component cached first, as any later start finds it: a node that
-    // compiles it keeps the compiler's memory (about 33 MiB instead of 14).
+    // compiles it stays larger for its whole life (the first-start row measures that).
     let warm = command_at(bin, &server.endpoint, &server.bucket, "step", "warm", &format!("{lock}.warm")).output().unwrap();
     assert!(warm.status.code() == Some(0), "{}", String::from_utf8_lossy(&warm.stderr));
     let nodes: Vec<Node> = (0..nodes).map(|i| start_node(bin, &server, &format!("n{i}"), &lock, dir.path(), &[], peer)).collect();
