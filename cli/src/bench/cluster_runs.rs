@@ -165,14 +165,8 @@ pub async fn node_rss(bin: &Path, weed: &Path, peer: bool, nodes: usize, secs: u
     assert!(warm.status.code() == Some(0), "{}", String::from_utf8_lossy(&warm.stderr));
     let nodes: Vec<Node> = (0..nodes).map(|i| start_node(bin, &server, &format!("n{i}"), &lock, dir.path(), &[], peer)).collect();
     leader(&s3, &lock, 1, Duration::from_secs(60)).await.expect("a leader");
-    let mut peak = vec![0.0f64; nodes.len()];
-    let end = Instant::now() + Duration::from_secs(secs);
-    while Instant::now() < end {
-        for (p, n) in peak.iter_mut().zip(&nodes) {
-            *p = p.max(rss_mib(n.child.id()));
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+    let pids: Vec<u32> = nodes.iter().map(|n| n.child.id()).collect();
+    let peak = peak_rss(&pids, secs).await;
     let mode = mode(peer);
     Row::new(
         "RSS per node (`s3lect run`)",
@@ -199,12 +193,7 @@ pub async fn first_start_rss(bin: &Path, weed: &Path, secs: u64) -> Row {
         .spawn()
         .unwrap();
     leader(&s3, &lock, 1, Duration::from_secs(60)).await.expect("a leader");
-    let mut peak = 0.0f64;
-    let end = Instant::now() + Duration::from_secs(secs);
-    while Instant::now() < end {
-        peak = peak.max(rss_mib(child.id()));
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+    let peak = peak_rss(&[child.id()], secs).await;
     let _ = child.kill();
     let _ = child.wait();
     let compiled = std::fs::read_dir(cache.path()).unwrap().count();
@@ -215,9 +204,22 @@ pub async fn first_start_rss(bin: &Path, weed: &Path, secs: u64) -> Row {
             "1 node, defaults, `--no-peer`, no precompiled copy yet (it compiles the component); peak over {secs} s after the election"
         ),
         "MiB",
-        vec![peak],
+        peak,
         "–",
     )
+}
+
+/// Each process's largest VmRSS, sampled every 500 ms for `secs`.
+async fn peak_rss(pids: &[u32], secs: u64) -> Vec<f64> {
+    let mut peak = vec![0.0f64; pids.len()];
+    let end = Instant::now() + Duration::from_secs(secs);
+    while Instant::now() < end {
+        for (p, pid) in peak.iter_mut().zip(pids) {
+            *p = p.max(rss_mib(*pid));
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    peak
 }
 
 /// VmRSS of process `pid`, in MiB (0 if it is gone).

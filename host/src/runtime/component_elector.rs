@@ -136,19 +136,6 @@ impl ComponentElector {
     pub(super) fn shares_instance_with(&self, other: &ComponentElector) -> bool {
         Arc::ptr_eq(&self.instance, &other.instance)
     }
-
-    /// Sets the instance's deadline `ticks` epochs from now (tests).
-    #[cfg(test)]
-    pub(super) fn set_deadline_ticks(&self, ticks: u64) {
-        self.instance.set_deadline_ticks(ticks);
-    }
-
-    /// `status`, leaving the deadline as it is instead of granting a fresh one (tests).
-    #[cfg(test)]
-    pub(super) fn status_keeping_deadline(&self) -> std::result::Result<wit::Status, String> {
-        let handle = self.handle;
-        self.instance.call_keeping_deadline(|m, store| m.call_status(store, handle, now())).map_err(|e| crate::error::chain(&e))
-    }
 }
 
 impl Drop for ComponentElector {
@@ -196,5 +183,36 @@ mod tests {
         assert!(!b.shares_instance_with(&a));
         assert!(b.step().await.unwrap().status.is_leader);
         drop(a);
+    }
+
+    /// A call that overruns its deadline traps instead of holding the instance: the ticker
+    /// advances the epoch with no call running, so a deadline set and then waited past stops
+    /// the next call at its first check, and the instance is not entered again. (Each real
+    /// call gets a fresh deadline; this test keeps one.)
+    #[tokio::test]
+    async fn a_call_past_its_deadline_traps() {
+        let rt = Runtime { pre: Runtime::shared().unwrap().pre.clone(), current: std::sync::Mutex::new(None) };
+        let cfg = Config { lockfile_path: "runtime/deadline.json".into(), server_id: "d".into(), ..Config::default() };
+        let mut e = ComponentElector::create(&rt, HostIo::new(Arc::new(MemoryStorage::new())), &cfg, None).await.unwrap();
+        assert!(e.step().await.unwrap().status.is_leader, "a call well inside its deadline runs");
+        let handle = e.handle;
+        // One tick from now.
+        e.instance
+            .call_keeping_deadline(|_, store| {
+                store.set_epoch_deadline(1);
+                Ok(())
+            })
+            .unwrap();
+        let waited = std::time::Instant::now();
+        let trap = loop {
+            match e.instance.call_keeping_deadline(|m, store| m.call_status(store, handle, now())) {
+                Err(trap) => break crate::error::chain(&trap),
+                Ok(_) if waited.elapsed() < Duration::from_secs(10) => std::thread::sleep(crate::runtime::instance::EPOCH_TICK / 4),
+                Ok(_) => panic!("no call trapped in 10 s: the epoch does not advance"),
+            }
+        };
+        assert!(trap.contains("interrupt"), "{trap}");
+        let err = e.step().await.err().expect("the instance is gone").to_string();
+        assert!(err.contains("the component instance failed earlier") && err.contains("interrupt"), "{err}");
     }
 }

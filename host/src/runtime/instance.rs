@@ -111,12 +111,6 @@ impl Instance {
         entered.failed = Some(format!("{e:#}"));
     }
 
-    /// Sets the deadline `ticks` epochs from now (tests).
-    #[cfg(test)]
-    pub(super) fn set_deadline_ticks(&self, ticks: u64) {
-        self.lock().store.set_epoch_deadline(ticks);
-    }
-
     /// [`Instance::call`] without a fresh deadline (tests).
     #[cfg(test)]
     pub(super) fn call_keeping_deadline<R>(

@@ -200,29 +200,6 @@ mod tests {
         Config { lockfile_path: format!("runtime/{id}.json"), server_id: id.into(), ..Config::default() }
     }
 
-    /// A call that overruns its deadline traps instead of holding the instance: the ticker
-    /// advances the epoch with no call running, so a deadline set and then waited past stops
-    /// the next call at its first check, and the instance is not entered again. (Each real
-    /// call gets a fresh deadline; the test keeps one.)
-    #[tokio::test]
-    async fn a_call_past_its_deadline_traps() {
-        let rt = Runtime { pre: Runtime::shared().unwrap().pre.clone(), current: Mutex::new(None) };
-        let mut e = ComponentElector::create(&rt, HostIo::new(Arc::new(MemoryStorage::new())), &config("deadline"), None).await.unwrap();
-        assert!(e.step().await.unwrap().status.is_leader, "a call well inside its deadline runs");
-        e.set_deadline_ticks(1);
-        let waited = std::time::Instant::now();
-        let trap = loop {
-            match e.status_keeping_deadline() {
-                Err(trap) => break trap,
-                Ok(_) if waited.elapsed() < std::time::Duration::from_secs(10) => std::thread::sleep(instance::EPOCH_TICK / 4),
-                Ok(_) => panic!("no call trapped in 10 s: the epoch does not advance"),
-            }
-        };
-        assert!(trap.contains("interrupt"), "{trap}");
-        let err = e.step().await.err().expect("the instance is gone").to_string();
-        assert!(err.contains("the component instance failed earlier") && err.contains("interrupt"), "{err}");
-    }
-
     /// Electors share an instance up to the cap; the next one gets a fresh instance.
     #[tokio::test]
     async fn electors_share_instances_up_to_the_cap() {

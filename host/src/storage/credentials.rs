@@ -59,8 +59,9 @@ impl Refreshing {
             .provider
             .get_or_init(|| async {
                 // Keys in the environment are the chain's first answer. Taking them straight
-                // from its first link skips building the rest (HTTP clients with TLS roots,
-                // file readers), which a node would otherwise keep resident (BENCHMARKS.md).
+                // from its first link skips building the rest (its other providers, the STS and
+                // SSO clients among them), which a node would otherwise keep resident
+                // (BENCHMARKS.md).
                 let env = aws_config::environment::EnvironmentVariableCredentialsProvider::new();
                 if env.provide_credentials().await.is_ok() {
                     return SharedCredentialsProvider::new(env);
