@@ -188,6 +188,12 @@ impl Bucket {
         Ok(Bucket { cfg, scheme, authority, prefix, identity })
     }
 
+    /// Where every request goes, `scheme://host[:port]`: one origin per bucket, so an HTTP
+    /// client can parse it once rather than per request.
+    pub fn origin(&self) -> String {
+        format!("{}://{}", self.scheme, self.authority)
+    }
+
     /// GetObject.
     pub fn get(&self, key: &str, now: SystemTime) -> Result<Request, StorageError> {
         self.signed("GET", key, Vec::new(), Vec::new(), now)
