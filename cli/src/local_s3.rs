@@ -230,6 +230,14 @@ impl LocalS3 {
         }
     }
 
+    /// The SeaweedFS process (none for Ceph, which runs as several daemons).
+    pub fn pid(&self) -> Option<u32> {
+        match &self.server {
+            Server::Seaweed(child) => Some(child.id()),
+            Server::Ceph(_) => None,
+        }
+    }
+
     /// Freezes the server (SIGSTOP): requests hang, as in an outage with no answers.
     pub fn suspend(&self) {
         self.signal(libc::SIGSTOP);

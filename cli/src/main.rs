@@ -74,7 +74,10 @@ fn main() -> ExitCode {
     if let Some(home) = std::env::var_os("HOME") {
         s3lect::runtime::cache_compiled_component_in(std::path::PathBuf::from(home).join(".cache/s3lect"));
     }
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    // One election per process, all of it short steps and I/O waits: one thread serves it, with
+    // no wake-ups between workers and one thread's stacks and malloc arena (BENCHMARKS.md,
+    // "What moved the numbers").
+    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => return cli::fail(format!("cannot start the async runtime: {e}")),
     };

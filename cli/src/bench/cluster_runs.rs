@@ -153,8 +153,9 @@ pub async fn cold_step(bin: &Path, weed: &Path, runs: usize) -> Row {
 
 /// Resident memory of `s3lect` nodes (`run`, default timings) once a leader is elected: each
 /// node's largest VmRSS, sampled every 500 ms over `secs` (a follower's poll and many
-/// renewals).
-pub async fn node_rss(bin: &Path, weed: &Path, peer: bool, nodes: usize, secs: u64) -> Row {
+/// renewals); and a second row, each node's largest RssAnon, the part of it that is not pages
+/// of mapped files (those are shared with the page cache and reclaimable).
+pub async fn node_rss(bin: &Path, weed: &Path, peer: bool, nodes: usize, secs: u64) -> [Row; 2] {
     let server = LocalS3::start(weed, "bench-rss").await.unwrap();
     let s3 = S3Storage::new(server.s3_config()).unwrap();
     let dir = tempfile::tempdir().unwrap();
@@ -166,16 +167,13 @@ pub async fn node_rss(bin: &Path, weed: &Path, peer: bool, nodes: usize, secs: u
     let nodes: Vec<Node> = (0..nodes).map(|i| start_node(bin, &server, &format!("n{i}"), &lock, dir.path(), &[], peer)).collect();
     leader(&s3, &lock, 1, Duration::from_secs(60)).await.expect("a leader");
     let pids: Vec<u32> = nodes.iter().map(|n| n.child.id()).collect();
-    let peak = peak_rss(&pids, secs).await;
-    let mode = mode(peer);
-    Row::new(
-        "RSS per node (`s3lect run`)",
-        &format!("{} nodes, defaults, {mode}; each node's peak over {secs} s after the election", nodes.len()),
-        "MiB",
-        peak,
-        "≤ Go s3lect's",
-    )
-    .go("7.3–8.3 MiB (measured for issue 15, not computed)".into())
+    let (peak, anon) = peak_rss(&pids, secs).await;
+    let config = format!("{} nodes, defaults, {}; each node's peak over {secs} s after the election", nodes.len(), mode(peer));
+    [
+        Row::new("RSS per node (`s3lect run`)", &config, "MiB", peak, "≤ Go s3lect's")
+            .go("7.3–8.3 MiB (measured for issue 15, not computed)".into()),
+        Row::new("RSS per node, anonymous part (RssAnon)", &config, "MiB", anon, "–"),
+    ]
 }
 
 /// Resident memory of one `s3lect run` (`--no-peer`) that finds no precompiled component and
@@ -193,7 +191,7 @@ pub async fn first_start_rss(bin: &Path, weed: &Path, secs: u64) -> Row {
         .spawn()
         .unwrap();
     leader(&s3, &lock, 1, Duration::from_secs(60)).await.expect("a leader");
-    let peak = peak_rss(&[child.id()], secs).await;
+    let (peak, _) = peak_rss(&[child.id()], secs).await;
     let _ = child.kill();
     let _ = child.wait();
     let compiled = std::fs::read_dir(cache.path()).unwrap().count();
@@ -209,27 +207,30 @@ pub async fn first_start_rss(bin: &Path, weed: &Path, secs: u64) -> Row {
     )
 }
 
-/// Each process's largest VmRSS, sampled every 500 ms for `secs`.
-async fn peak_rss(pids: &[u32], secs: u64) -> Vec<f64> {
-    let mut peak = vec![0.0f64; pids.len()];
+/// Each process's largest VmRSS and largest RssAnon, sampled every 500 ms for `secs`.
+async fn peak_rss(pids: &[u32], secs: u64) -> (Vec<f64>, Vec<f64>) {
+    let mut rss = vec![0.0f64; pids.len()];
+    let mut anon = vec![0.0f64; pids.len()];
     let end = Instant::now() + Duration::from_secs(secs);
     while Instant::now() < end {
-        for (p, pid) in peak.iter_mut().zip(pids) {
-            *p = p.max(rss_mib(*pid));
+        for (i, pid) in pids.iter().enumerate() {
+            rss[i] = rss[i].max(status_mib(*pid, "VmRSS:"));
+            anon[i] = anon[i].max(status_mib(*pid, "RssAnon:"));
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    peak
+    (rss, anon)
 }
 
 /// VmRSS of process `pid`, in MiB (0 if it is gone).
 pub fn rss_mib(pid: u32) -> f64 {
+    status_mib(pid, "VmRSS:")
+}
+
+/// A kB field of `/proc/PID/status` (`field` with its colon), in MiB; 0 if it is gone.
+fn status_mib(pid: u32, field: &str) -> f64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let kb: f64 = status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0.0);
+    let kb: f64 =
+        status.lines().find(|l| l.starts_with(field)).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse().ok()).unwrap_or(0.0);
     kb / 1024.0
 }

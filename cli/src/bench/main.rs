@@ -53,7 +53,7 @@ async fn main() {
     }
     if run("memory") {
         for peer in [false, true] {
-            rows.push(cluster_runs::node_rss(&bin, &weed, peer, 3, if quick { 3 } else { 40 }).await);
+            rows.extend(cluster_runs::node_rss(&bin, &weed, peer, 3, if quick { 3 } else { 40 }).await);
         }
         rows.push(cluster_runs::first_start_rss(&bin, &weed, if quick { 3 } else { 20 }).await);
     }
@@ -71,8 +71,16 @@ async fn main() {
             None if quick => vec![50],
             None => vec![1_000, 10_000],
         };
+        let secs = if quick { 5 } else { 60 };
         for g in sizes {
-            rows.push(cost::scale(&weed, g, if quick { 5 } else { 60 }).await);
+            // On a current-thread runtime of its own, as the README advises a process serving
+            // many groups (a third less CPU than on two workers: BENCHMARKS.md).
+            let weed = weed.clone();
+            let scale = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+                rt.block_on(cost::scale(&weed, g, secs))
+            });
+            rows.push(scale.join().unwrap());
         }
     }
 
