@@ -190,9 +190,14 @@ impl LocalS3 {
                 Ok(()) => return Ok(()),
                 other if exited || start.elapsed() > limit => {
                     let log = std::fs::read_to_string(self._dir.path().join("weed.log")).unwrap_or_default();
+                    // A fatal error's own line (glog's `F` level) comes before the stacks of
+                    // every goroutine, so the tail alone can miss it; the caller retries on a
+                    // taken port only if the message says so.
+                    let fatal: Vec<&str> =
+                        log.lines().filter(|l| l.starts_with('F') && l[1..].starts_with(|c: char| c.is_ascii_digit())).collect();
                     let tail: String = log.lines().rev().take(15).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n");
                     let why = if exited { "exited".to_string() } else { format!("not ready after {limit:?}") };
-                    return Err(format!("SeaweedFS {why} (last answer {other:?}); log tail:\n{tail}"));
+                    return Err(format!("SeaweedFS {why} (last answer {other:?}); fatal: {fatal:?}; log tail:\n{tail}"));
                 }
                 _ => tokio::time::sleep(Duration::from_millis(100)).await,
             }

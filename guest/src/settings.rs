@@ -32,7 +32,7 @@ macro_rules! for_each_setting {
             peer_mode / peer_mode: Flag = false, "peer-mode", "S3LECT_PEER_MODE";
             /// Path of the leader's health endpoint.
             peer_health_path / peer_health_path: Text = $crate::config::DEFAULT_PEER_HEALTH_PATH.to_string(), "peer-health-path", "S3LECT_PEER_HEALTH_PATH";
-            /// Timeout of one peer probe.
+            /// Timeout of one peer probe; in peer mode it must be below the frequent interval (the `s3lect` command, when it is not given, takes half the frequent interval where that is shorter).
             peer_timeout_ms / peer_timeout: Ms = 3_000, "peer-timeout-ms", "S3LECT_PEER_TIMEOUT_MS";
             /// Bound on clock-rate drift between processes, parts per million (10000 = 1 %).
             max_clock_drift_ppm / max_clock_drift_ppm: Ppm = 10_000, "max-clock-drift-ppm", "S3LECT_MAX_CLOCK_DRIFT_PPM";
