@@ -73,7 +73,7 @@ impl LocalS3 {
         for _ in 0..3 {
             match LocalS3::start_once(weed, bucket, extra_keys).await {
                 Ok(s) => return Ok(s),
-                Err(e) if e.contains("Port allocation failed") || e.contains("address already in use") => last = e,
+                Err(e) if port_taken(&e) => last = e,
                 Err(e) => return Err(e),
             }
         }
@@ -190,14 +190,8 @@ impl LocalS3 {
                 Ok(()) => return Ok(()),
                 other if exited || start.elapsed() > limit => {
                     let log = std::fs::read_to_string(self._dir.path().join("weed.log")).unwrap_or_default();
-                    // A fatal error's own line (glog's `F` level) comes before the stacks of
-                    // every goroutine, so the tail alone can miss it; the caller retries on a
-                    // taken port only if the message says so.
-                    let fatal: Vec<&str> =
-                        log.lines().filter(|l| l.starts_with('F') && l[1..].starts_with(|c: char| c.is_ascii_digit())).collect();
-                    let tail: String = log.lines().rev().take(15).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n");
                     let why = if exited { "exited".to_string() } else { format!("not ready after {limit:?}") };
-                    return Err(format!("SeaweedFS {why} (last answer {other:?}); fatal: {fatal:?}; log tail:\n{tail}"));
+                    return Err(format!("SeaweedFS {why} (last answer {other:?}); {}", log_report(&log)));
                 }
                 _ => tokio::time::sleep(Duration::from_millis(100)).await,
             }
@@ -264,6 +258,22 @@ impl LocalS3 {
     }
 }
 
+/// Did SeaweedFS fail to start because a port was taken (another test's server took it
+/// between our check and its bind)? Then starting again on other ports is the remedy.
+fn port_taken(start_error: &str) -> bool {
+    start_error.contains("Port allocation failed") || start_error.contains("address already in use")
+}
+
+/// What a failed start's log says: its fatal lines (glog's `F` level, `F1206 03:59:32.62 s3.go:448]
+/// …`), which come before the stacks of every goroutine and so can be missing from the tail,
+/// then its last 15 lines.
+fn log_report(log: &str) -> String {
+    let fatal: Vec<&str> =
+        log.lines().filter(|l| l.strip_prefix('F').is_some_and(|rest| rest.starts_with(|c: char| c.is_ascii_digit()))).collect();
+    let tail: Vec<&str> = log.lines().rev().take(15).collect::<Vec<_>>().into_iter().rev().collect();
+    format!("fatal: {fatal:?}; log tail:\n{}", tail.join("\n"))
+}
+
 impl Drop for LocalS3 {
     fn drop(&mut self) {
         match &mut self.server {
@@ -275,5 +285,30 @@ impl Drop for LocalS3 {
                 let _ = Command::new("bash").arg(ceph_script()).arg("stop").arg(dir.as_path()).output();
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_port_taken_at_bind_is_seen_though_goroutine_stacks_fill_the_tail() {
+        let mut log = String::from(
+            "I1206 03:59:31.100000 mini.go:1473 starting services\n\
+             F1206 03:59:32.625408 s3.go:448] S3 API Server listener on 127.0.0.1:12088 error: listen tcp 127.0.0.1:12088: bind: address already in use\n",
+        );
+        for i in 0..40 {
+            log.push_str(&format!("goroutine {i} [running]:\n\tgithub.com/seaweedfs/seaweedfs/weed/glog.Fatalf(...)\n"));
+        }
+        let report = log_report(&log);
+        assert!(port_taken(&report), "{report}");
+        assert!(!log.lines().rev().take(15).any(|l| l.contains("address already in use")), "the tail alone would miss it");
+    }
+
+    #[test]
+    fn other_lines_starting_with_f_are_not_fatal() {
+        let report = log_report("Failed to start debug server: address already in use\nF: not glog\n");
+        assert!(report.starts_with("fatal: []"), "{report}");
     }
 }

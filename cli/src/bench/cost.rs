@@ -216,23 +216,16 @@ fn rss_mib() -> f64 {
     super::cluster_runs::rss_mib(std::process::id())
 }
 
-/// CPU time (user and system) process `pid` has used, from `/proc/PID/stat`; 0 if it is gone.
-fn process_cpu_seconds(pid: u32) -> f64 {
+/// CPU time (user and system, all threads) process `pid` has used, from `/proc/PID/stat`, in
+/// clock ticks (10 ms here: a few hundredths of a point over a 60 s window); 0 if it is gone.
+fn cpu_seconds(pid: u32) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     // After the command name's closing parenthesis, utime and stime are the 12th and 13th
-    // fields, in clock ticks.
+    // fields.
     let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
     let ticks: f64 = after_name.split_whitespace().skip(11).take(2).filter_map(|v| v.parse::<f64>().ok()).sum();
     // SAFETY: sysconf only reads a constant of the system.
     ticks / unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64
-}
-
-fn cpu_seconds() -> f64 {
-    // SAFETY: getrusage writes into the struct we own.
-    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
-    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) };
-    let t = |tv: libc::timeval| tv.tv_sec as f64 + tv.tv_usec as f64 / 1e6;
-    t(u.ru_utime) + t(u.ru_stime)
 }
 
 /// `groups` elections (one lock object each) in this process at default intervals.
@@ -274,10 +267,11 @@ pub async fn scale(weed: &Path, groups: usize, secs: u64) -> Row {
     // state.
     eprintln!("scale: {groups} groups, {elected} (pid {})", std::process::id());
     let weed_pid = server.pid().expect("the scale section runs on SeaweedFS");
-    let (c0, w0, t0) = (cpu_seconds(), process_cpu_seconds(weed_pid), Instant::now());
+    let me = std::process::id();
+    let (c0, w0, t0) = (cpu_seconds(me), cpu_seconds(weed_pid), Instant::now());
     tokio::time::sleep(Duration::from_secs(secs)).await;
-    let cpu = (cpu_seconds() - c0) / t0.elapsed().as_secs_f64() * 100.0;
-    let weed_cpu = (process_cpu_seconds(weed_pid) - w0) / t0.elapsed().as_secs_f64() * 100.0;
+    let cpu = (cpu_seconds(me) - c0) / t0.elapsed().as_secs_f64() * 100.0;
+    let weed_cpu = (cpu_seconds(weed_pid) - w0) / t0.elapsed().as_secs_f64() * 100.0;
     let rss = rss_mib();
     let fds = std::fs::read_dir("/proc/self/fd").map(|d| d.count()).unwrap_or(0);
     let leading = electors.iter().filter(|e| e.is_leader()).count();
