@@ -15,7 +15,17 @@ pub struct LocalS3 {
     server: Server,
     pub endpoint: String,
     pub bucket: String,
+    /// The CA clients trust the server by, when it serves HTTPS.
+    ca_cert_pem: Option<Vec<u8>>,
     _dir: tempfile::TempDir,
+}
+
+/// HTTPS for a SeaweedFS's S3 port: its certificate chain and key, and the CA that signed it
+/// (what clients are given to trust it).
+pub struct ServerTls {
+    pub cert_pem: String,
+    pub key_pem: String,
+    pub ca_pem: String,
 }
 
 enum Server {
@@ -68,10 +78,19 @@ impl LocalS3 {
     /// The same, accepting `extra_keys` (access key, secret) besides the test keys: for
     /// credentials that rotate during a test.
     pub async fn start_accepting(weed: &Path, bucket: &str, extra_keys: &[(&str, &str)]) -> Result<LocalS3, String> {
+        LocalS3::start_with(weed, bucket, extra_keys, None).await
+    }
+
+    /// The same, serving S3 over HTTPS only, with `tls`'s certificate.
+    pub async fn start_https(weed: &Path, bucket: &str, tls: &ServerTls) -> Result<LocalS3, String> {
+        LocalS3::start_with(weed, bucket, &[], Some(tls)).await
+    }
+
+    async fn start_with(weed: &Path, bucket: &str, extra_keys: &[(&str, &str)], tls: Option<&ServerTls>) -> Result<LocalS3, String> {
         // Another test may take a port between our check and SeaweedFS's bind: try again.
         let mut last = String::new();
         for _ in 0..3 {
-            match LocalS3::start_once(weed, bucket, extra_keys).await {
+            match LocalS3::start_once(weed, bucket, extra_keys, tls).await {
                 Ok(s) => return Ok(s),
                 Err(e) if port_taken(&e) => last = e,
                 Err(e) => return Err(e),
@@ -80,8 +99,17 @@ impl LocalS3 {
         Err(last)
     }
 
-    async fn start_once(weed: &Path, bucket: &str, extra_keys: &[(&str, &str)]) -> Result<LocalS3, String> {
+    async fn start_once(weed: &Path, bucket: &str, extra_keys: &[(&str, &str)], tls: Option<&ServerTls>) -> Result<LocalS3, String> {
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        // Given a certificate, SeaweedFS serves its S3 port over HTTPS (and nothing else there).
+        let mut tls_args = Vec::new();
+        if let Some(t) = tls {
+            for (flag, file, pem) in [("-s3.cert.file", "s3-cert.pem", &t.cert_pem), ("-s3.key.file", "s3-key.pem", &t.key_pem)] {
+                let path = dir.path().join(file);
+                std::fs::write(&path, pem).map_err(|e| e.to_string())?;
+                tls_args.push(format!("{flag}={}", path.display()));
+            }
+        }
         let identities = dir.path().join("s3.json");
         let credentials: Vec<String> = [(ACCESS_KEY, SECRET_KEY)]
             .iter()
@@ -115,6 +143,7 @@ impl LocalS3 {
             .arg(format!("-admin.port={}", ports[4]))
             .arg(format!("-bucket={bucket}"))
             .arg(format!("-s3.config={}", identities.display()))
+            .args(&tls_args)
             .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
             .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
             .stdin(Stdio::null())
@@ -124,8 +153,9 @@ impl LocalS3 {
             .map_err(|e| format!("starting {}: {e}", weed.display()))?;
         let mut server = LocalS3 {
             server: Server::Seaweed(child),
-            endpoint: format!("http://127.0.0.1:{}", ports[0]),
+            endpoint: format!("{}://127.0.0.1:{}", if tls.is_some() { "https" } else { "http" }, ports[0]),
             bucket: bucket.into(),
+            ca_cert_pem: tls.map(|t| t.ca_pem.clone().into_bytes()),
             _dir: dir,
         };
         server.wait_ready(Duration::from_secs(60)).await?;
@@ -146,8 +176,13 @@ impl LocalS3 {
             .stdin(Stdio::null())
             .output()
             .map_err(|e| format!("running scripts/ceph.sh: {e}"))?;
-        let mut server =
-            LocalS3 { server: Server::Ceph(cluster), endpoint: format!("http://127.0.0.1:{port}"), bucket: bucket.into(), _dir: dir };
+        let mut server = LocalS3 {
+            server: Server::Ceph(cluster),
+            endpoint: format!("http://127.0.0.1:{port}"),
+            bucket: bucket.into(),
+            ca_cert_pem: None,
+            _dir: dir,
+        };
         if !out.status.success() {
             return Err(format!("Ceph did not start: {}", String::from_utf8_lossy(&out.stderr).trim()));
         }
@@ -224,7 +259,7 @@ impl LocalS3 {
             access_key_id: ACCESS_KEY.into(),
             secret_access_key: SECRET_KEY.into(),
             session_token: None,
-            ca_cert_pem: None,
+            ca_cert_pem: self.ca_cert_pem.clone(),
             request_timeout: Duration::from_secs(20),
         }
     }

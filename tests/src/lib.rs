@@ -1,5 +1,5 @@
 //! The test kit (not published): real S3 servers to test against (SeaweedFS, Ceph RGW), the
-//! storage contract every `Storage` must keep, fault-injecting proxies, stand-ins for AWS's
+//! storage contract every `Storage` must keep, fault-injecting and CONNECT proxies, stand-ins for AWS's
 //! credential endpoints, and bounded waits. Used by the tests of `host/` and `cli/`.
 
 use s3lect::{LeaderRecord, S3Storage, Storage};
@@ -9,6 +9,7 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 pub mod aws_stand_in;
+pub mod connect_proxy;
 pub mod contract;
 pub mod fake_s3;
 pub mod fault_proxy;

@@ -116,7 +116,7 @@ impl S3Storage {
             headers.append(name, v);
         }
         *request.body_mut() = Some(req.body.into());
-        let resp = self.client.execute(request).await.map_err(|e| StorageError::Unavailable(describe(&e)))?;
+        let resp = self.client.execute(request).await.map_err(|e| classify(&e))?;
         let status = resp.status().as_u16();
         let header = |name| resp.headers().get(name).and_then(|v| v.to_str().ok());
         let etag = header(reqwest::header::ETAG).map(str::to_string);
@@ -134,7 +134,7 @@ const MAX_BODY_BYTES: usize = s3lect_guest::record::MAX_RECORD_BYTES + 1;
 /// Reads at most `cap` bytes of a body, stopping (and dropping the connection) past it.
 async fn read_capped(mut resp: reqwest::Response, cap: usize) -> Result<Vec<u8>, StorageError> {
     let mut body = Vec::with_capacity(resp.content_length().map_or(1024, |n| usize::try_from(n).unwrap_or(cap).min(cap)));
-    while let Some(chunk) = resp.chunk().await.map_err(|e| StorageError::Unavailable(describe(&e)))? {
+    while let Some(chunk) = resp.chunk().await.map_err(|e| classify(&e))? {
         let room = cap - body.len();
         body.extend_from_slice(&chunk[..chunk.len().min(room)]);
         if body.len() == cap {
@@ -145,8 +145,36 @@ async fn read_capped(mut resp: reqwest::Response, cap: usize) -> Result<Vec<u8>,
 }
 
 /// reqwest's Display hides the cause chain; the cause is what tells a user what to fix.
-fn describe(e: &reqwest::Error) -> String {
-    if e.is_timeout() { "request timed out".to_string() } else { crate::error::chain(e) }
+/// A failed exchange as the election sees it. Most failures are the network's and pass
+/// (unavailable: retried); a certificate this client does not trust is its configuration's,
+/// and retrying cannot change it (invalid: a start fails at once and says what to give).
+fn classify(e: &reqwest::Error) -> StorageError {
+    if e.is_timeout() {
+        return StorageError::Unavailable("request timed out".into());
+    }
+    match refused_certificate(e) {
+        Some(why) => StorageError::Invalid(format!(
+            "the S3 server's certificate is not trusted ({why}); a private CA is given with S3Config::ca_cert_pem (`[s3] ca_cert` in the command's config file)"
+        )),
+        None => StorageError::Unavailable(crate::error::chain(e)),
+    }
+}
+
+/// The certificate error in `e`'s chain, if the TLS handshake refused the server's certificate.
+fn refused_certificate(e: &reqwest::Error) -> Option<&rustls::Error> {
+    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = next {
+        if let Some(tls @ rustls::Error::InvalidCertificate(_)) = err.downcast_ref::<rustls::Error>() {
+            return Some(tls);
+        }
+        // An io::Error's source() is the source of the error it wraps, skipping that error:
+        // step into it instead.
+        next = match err.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref()) {
+            Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
+            None => err.source(),
+        };
+    }
+    None
 }
 
 impl S3Storage {

@@ -1,0 +1,92 @@
+//! S3 over HTTPS, as every real deployment has it: SeaweedFS serving its S3 port with the
+//! certificate of a private CA. The client trusts what it is told to (`[s3] ca_cert`) and
+//! nothing else, keeps the storage contract over TLS, and reaches the server through an
+//! `HTTPS_PROXY` tunnel (CONNECT), as networks that allow no direct route require.
+
+mod common;
+
+use common::connect_proxy::connect_proxy;
+use common::nodes::s3lect_at;
+use common::{record, storage};
+use s3lect::{S3Config, S3Storage, Storage, StorageError, tls};
+use s3lect_cli::local_s3::{LocalS3, ServerTls, find_weed};
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+/// A name that resolves nowhere: only the proxy, which sends every tunnel to the server, can
+/// deliver a request addressed to it.
+const PROXIED_HOST: &str = "s3.example.invalid";
+
+async fn https_seaweed(bucket: &str) -> (LocalS3, tls::GeneratedPki) {
+    let weed = find_weed().expect("SeaweedFS not found: run scripts/setup-s3-server.sh");
+    let pki = tls::generate_pki(&["127.0.0.1", PROXIED_HOST]).unwrap();
+    let server_tls =
+        ServerTls { cert_pem: pki.server_cert_pem.clone(), key_pem: pki.server_key_pem.clone(), ca_pem: pki.ca_cert_pem.clone() };
+    let server = LocalS3::start_https(&weed, bucket, &server_tls).await.expect("SeaweedFS starts with TLS");
+    assert!(server.endpoint.starts_with("https://"), "{}", server.endpoint);
+    (server, pki)
+}
+
+fn port(server: &LocalS3) -> u16 {
+    server.endpoint.rsplit(':').next().unwrap().parse().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_storage_contract_holds_over_https_trusting_only_the_configured_ca() {
+    let (server, _pki) = https_seaweed("https-contract").await;
+    common::contract::storage_contract(Arc::new(storage(&server)), "contract").await;
+
+    // Not given the CA, the client refuses the server (the Mozilla roots do not vouch for it),
+    // and the error says it was the certificate.
+    let untrusting = S3Storage::new(S3Config { ca_cert_pem: None, ..server.s3_config() }).unwrap();
+    // Invalid, not unavailable: no retry can change it, and a start fails at once.
+    match untrusting.get("contract/contract.json").await {
+        Err(StorageError::Invalid(why)) => assert!(why.contains("certificate is not trusted") && why.contains("ca_cert"), "{why}"),
+        other => panic!("a server signed by an unknown CA was not refused as untrusted: {other:?}"),
+    }
+    // Plain HTTP to the HTTPS port gets no S3 answer either.
+    let plain = S3Storage::new(S3Config { endpoint: Some(format!("http://127.0.0.1:{}", port(&server))), ..server.s3_config() }).unwrap();
+    assert!(plain.get("contract/contract.json").await.is_err(), "plain HTTP was answered on the HTTPS port");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_command_reaches_https_s3_through_a_connect_proxy() {
+    let (server, pki) = https_seaweed("https-proxy").await;
+    let proxy = connect_proxy(SocketAddr::from(([127, 0, 0, 1], port(&server)))).await;
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("s3-ca.pem");
+    std::fs::write(&ca, &pki.ca_cert_pem).unwrap();
+    let config = dir.path().join("s3lect.toml");
+    std::fs::write(&config, format!("[s3]\nca_cert = {:?}\n", ca.display().to_string())).unwrap();
+    let endpoint = format!("https://{PROXIED_HOST}:{}", port(&server));
+    let lock = "proxied/leader.json";
+    let step = |id: &str, with_config: bool| {
+        let mut cmd = s3lect_at(&endpoint, &server.bucket, "step", id, lock);
+        cmd.env("HTTPS_PROXY", format!("http://{}", proxy.addr)).env_remove("NO_PROXY").env_remove("no_proxy");
+        if with_config {
+            cmd.arg("--config").arg(&config);
+        }
+        cmd.output().expect("s3lect runs")
+    };
+
+    let out = step("a", true);
+    assert_eq!(out.status.code(), Some(0), "step through the proxy did not lead: {}", String::from_utf8_lossy(&out.stderr));
+    let asked = proxy.asked.lock().unwrap().clone();
+    assert!(!asked.is_empty(), "no tunnel was opened: the requests did not go through the proxy");
+    assert!(asked.iter().all(|a| *a == format!("{PROXIED_HOST}:{}", port(&server))), "tunnels asked for {asked:?}");
+    let written = record(&storage(&server), lock).await.expect("the record was written");
+    assert_eq!(written.leader_id, "a");
+
+    // Through the same tunnel but without the CA, the step fails at once (a certificate is
+    // not a passing outage to retry through the start-up budget), names the certificate and
+    // says where a CA goes; the record is untouched.
+    let tunnels = proxy.asked.lock().unwrap().len();
+    let started = std::time::Instant::now();
+    let out = step("b", false);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("certificate is not trusted") && stderr.contains("[s3] ca_cert"), "{stderr}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(20), "refused only after {:?}: {stderr}", started.elapsed());
+    assert!(proxy.asked.lock().unwrap().len() > tunnels, "the refused attempt did not use the proxy");
+    assert_eq!(record(&storage(&server), lock).await.unwrap(), written, "the refused step changed the record");
+}
