@@ -144,10 +144,10 @@ async fn read_capped(mut resp: reqwest::Response, cap: usize) -> Result<Vec<u8>,
     Ok(body)
 }
 
-/// reqwest's Display hides the cause chain; the cause is what tells a user what to fix.
 /// A failed exchange as the election sees it. Most failures are the network's and pass
 /// (unavailable: retried); a certificate this client does not trust is its configuration's,
 /// and retrying cannot change it (invalid: a start fails at once and says what to give).
+/// Messages carry the cause chain, which reqwest's Display hides: it tells a user what to fix.
 fn classify(e: &reqwest::Error) -> StorageError {
     if e.is_timeout() {
         return StorageError::Unavailable("request timed out".into());
