@@ -8,7 +8,7 @@ mod common;
 use common::connect_proxy::connect_proxy;
 use common::nodes::s3lect_at;
 use common::{record, storage};
-use s3lect::{S3Config, S3Storage, Storage, StorageError, tls};
+use s3lect::{Condition, S3Config, S3Storage, Storage, StorageError, tls};
 use s3lect_cli::local_s3::{LocalS3, ServerTls, find_weed};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -44,9 +44,12 @@ async fn the_storage_contract_holds_over_https_trusting_only_the_configured_ca()
         Err(StorageError::Invalid(why)) => assert!(why.contains("certificate is not trusted") && why.contains("ca_cert"), "{why}"),
         other => panic!("a server signed by an unknown CA was not refused as untrusted: {other:?}"),
     }
-    // Plain HTTP to the HTTPS port gets no S3 answer either.
+    // Plain HTTP to the HTTPS port writes nothing: a create that would succeed over HTTP fails,
+    // and the object is not there.
     let plain = S3Storage::new(S3Config { endpoint: Some(format!("http://127.0.0.1:{}", port(&server))), ..server.s3_config() }).unwrap();
-    assert!(plain.get("contract/contract.json").await.is_err(), "plain HTTP was answered on the HTTPS port");
+    let written = plain.put_if_match("plain.json", b"{}", Condition::Absent).await;
+    assert!(written.is_err(), "plain HTTP was served on the HTTPS port: {written:?}");
+    assert_eq!(storage(&server).get("plain.json").await, Err(StorageError::NotFound));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
