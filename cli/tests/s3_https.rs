@@ -1,7 +1,8 @@
 //! S3 over HTTPS, as every real deployment has it: SeaweedFS serving its S3 port with the
-//! certificate of a private CA. The client trusts what it is told to (`[s3] ca_cert`) and
-//! nothing else, keeps the storage contract over TLS, and reaches the server through an
-//! `HTTPS_PROXY` tunnel (CONNECT), as networks that allow no direct route require.
+//! certificate of a private CA. The client trusts what it is told to (`[s3] ca_cert`, else
+//! `AWS_CA_BUNDLE`) and nothing else, keeps the storage contract over TLS, and reaches the
+//! server through an `HTTPS_PROXY` tunnel (CONNECT), as networks that allow no direct route
+//! require. The composed component, whose TLS is its host's, names a refused handshake.
 
 mod common;
 
@@ -63,14 +64,19 @@ async fn the_command_reaches_https_s3_through_a_connect_proxy() {
     std::fs::write(&config, format!("[s3]\nca_cert = {:?}\n", ca.display().to_string())).unwrap();
     let endpoint = format!("https://{PROXIED_HOST}:{}", port(&server));
     let lock = "proxied/leader.json";
-    let step = |id: &str, with_config: bool| {
+    let step_with = |id: &str, with_config: bool, ca_bundle: Option<&std::path::Path>| {
         let mut cmd = s3lect_at(&endpoint, &server.bucket, "step", id, lock);
         cmd.env("HTTPS_PROXY", format!("http://{}", proxy.addr)).env_remove("NO_PROXY").env_remove("no_proxy");
+        match ca_bundle {
+            Some(path) => cmd.env("AWS_CA_BUNDLE", path),
+            None => cmd.env_remove("AWS_CA_BUNDLE"),
+        };
         if with_config {
             cmd.arg("--config").arg(&config);
         }
         cmd.output().expect("s3lect runs")
     };
+    let step = |id: &str, with_config: bool| step_with(id, with_config, None);
 
     let out = step("a", true);
     assert_eq!(out.status.code(), Some(0), "step through the proxy did not lead: {}", String::from_utf8_lossy(&out.stderr));
@@ -92,4 +98,39 @@ async fn the_command_reaches_https_s3_through_a_connect_proxy() {
     assert!(started.elapsed() < std::time::Duration::from_secs(20), "refused only after {:?}: {stderr}", started.elapsed());
     assert!(proxy.asked.lock().unwrap().len() > tunnels, "the refused attempt did not use the proxy");
     assert_eq!(record(&storage(&server), lock).await.unwrap(), written, "the refused step changed the record");
+
+    // AWS_CA_BUNDLE, as AWS's own tools read it, serves where the file says nothing: a bundle
+    // as systems build them (a certificate webpki cannot use as an anchor among the rest) with
+    // the private CA in it. Step "a" renews, so the term stays and the write shows.
+    let bundle = dir.path().join("bundle.pem");
+    let junk = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
+    std::fs::write(&bundle, format!("{junk}{}", pki.ca_cert_pem)).unwrap();
+    let out = step_with("a", false, Some(&bundle));
+    assert_eq!(out.status.code(), Some(0), "step trusting AWS_CA_BUNDLE did not lead: {}", String::from_utf8_lossy(&out.stderr));
+    let renewed = record(&storage(&server), lock).await.unwrap();
+    assert_eq!((renewed.leader_id.as_str(), renewed.term), ("a", written.term));
+    assert_ne!(renewed, written, "the step trusting AWS_CA_BUNDLE did not renew the record");
+    // A bundle that is not there names the variable and the path.
+    let missing = dir.path().join("missing.pem");
+    let out = step_with("a", false, Some(&missing));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("AWS_CA_BUNDLE") && stderr.contains("missing.pem"), "{stderr}");
+}
+
+/// The composed component in the wasmtime CLI, whose `wasi:http` trusts the Mozilla roots
+/// only: the private CA's server is refused at the handshake, and the run fails at once saying
+/// so and that nothing was sent, not as an outage to retry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_composed_component_names_a_failed_tls_handshake() {
+    let (server, _pki) = https_seaweed("https-component").await;
+    let lock = "cron/https.json";
+    let started = std::time::Instant::now();
+    let out = common::interop::wasmtime_run(&common::interop::component_env(&server, "c", lock), &[]).output().expect("wasmtime runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "an untrusted server was used: {stderr}");
+    assert!(stderr.contains("TLS handshake with 127.0.0.1") && stderr.contains("nothing was sent"), "{stderr}");
+    assert!(!stderr.contains("storage unavailable"), "a refused handshake was reported as an outage: {stderr}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(10), "failed only after {:?}", started.elapsed());
+    assert_eq!(storage(&server).get(lock).await, Err(StorageError::NotFound));
 }

@@ -9,12 +9,13 @@ mod common;
 
 use common::interop::{composed_component, report, stateless_env};
 use common::seaweed;
+use s3lect::Storage;
 use std::time::{Duration, Instant};
 use wasmtime::component::{Component, Linker, ResourceTable};
 use wasmtime::{Config, Engine, Store};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
-use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
 
 mod spin {
     wasmtime::component::bindgen!({
@@ -31,7 +32,32 @@ struct Host {
     wasi: WasiCtx,
     http: WasiHttpCtx,
     table: ResourceTable,
+    outbound: Outbound,
 }
+
+/// Spin's `allowed_outbound_hosts`: a request to any other authority is refused before
+/// anything is sent (`error-code.http-request-denied`, as Spin's outbound HTTP answers).
+struct Outbound {
+    allowed: Option<String>,
+}
+
+impl WasiHttpHooks for Outbound {
+    fn send_request(
+        &mut self,
+        request: http::Request<WasiBody>,
+        options: Option<RequestOptions>,
+        fut: Box<dyn Future<Output = Result<(), HttpError>> + Send>,
+    ) -> SentRequest {
+        let authority = request.uri().authority().map(|a| a.to_string()).unwrap_or_default();
+        if self.allowed.as_ref().is_some_and(|allowed| *allowed != authority) {
+            return Box::new(async { Err(HttpError::HttpRequestDenied) });
+        }
+        wasmtime_wasi_http::default_hooks().send_request(request, options, fut)
+    }
+}
+
+type SentRequest =
+    Box<dyn Future<Output = Result<(http::Response<WasiBody>, Box<dyn Future<Output = Result<(), HttpError>> + Send>), HttpError>> + Send>;
 
 impl WasiView for Host {
     fn ctx(&mut self) -> WasiCtxView<'_> {
@@ -41,7 +67,7 @@ impl WasiView for Host {
 
 impl WasiHttpView for Host {
     fn http(&mut self) -> WasiHttpCtxView<'_> {
-        WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: wasmtime_wasi_http::default_hooks() }
+        WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: &mut self.outbound }
     }
 }
 
@@ -64,9 +90,15 @@ impl Trigger {
 
     /// One scheduled tick: `handle-cron-event`, and the report line the component printed.
     async fn tick(&self, env: &[(String, String)]) -> (Result<(), CronError>, String) {
+        self.tick_allowing(env, None).await
+    }
+
+    /// A tick whose outbound requests may go to `allowed` only (None: anywhere).
+    async fn tick_allowing(&self, env: &[(String, String)], allowed: Option<&str>) -> (Result<(), CronError>, String) {
         let stdout = MemoryOutputPipe::new(64 * 1024);
         let wasi = WasiCtxBuilder::new().envs(env).stdout(stdout.clone()).inherit_stderr().build();
-        let mut store = Store::new(&self.engine, Host { wasi, http: WasiHttpCtx::new(), table: ResourceTable::new() });
+        let outbound = Outbound { allowed: allowed.map(str::to_string) };
+        let mut store = Store::new(&self.engine, Host { wasi, http: WasiHttpCtx::new(), table: ResourceTable::new(), outbound });
         // Instantiating through the world's bindings checks the export's name and type.
         let cron = SpinCron::instantiate_async(&mut store, &self.component, &self.linker).await.expect("the component targets spin-cron");
         let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
@@ -122,4 +154,17 @@ async fn a_host_binding_spins_cron_world_elects_renews_and_hands_over() {
         Err(CronError::Other(msg)) => assert!(msg.contains("S3LECT_LEADER_TIMEOUT_MS"), "{msg}"),
         other => panic!("a bad setting must fail the tick: {other:?}"),
     }
+
+    // A storage the app's outbound policy does not allow fails the tick at once, naming the
+    // refusal and where it is lifted, not as an outage; nothing reaches the server.
+    let before = common::storage(&server).get(lock).await.unwrap();
+    let (result, _) = trigger.tick_allowing(&b, Some("s3.example.com:443")).await;
+    match result {
+        Err(CronError::Other(msg)) => {
+            assert!(msg.contains("refused to send a request") && msg.contains("allowed_outbound_hosts"), "{msg}");
+            assert!(!msg.contains("storage unavailable"), "a refused destination was reported as an outage: {msg}");
+        }
+        other => panic!("a refused destination must fail the tick: {other:?}"),
+    }
+    assert_eq!(common::storage(&server).get(lock).await.unwrap(), before, "the refused tick changed the lock object");
 }

@@ -55,14 +55,22 @@ pub fn parse_certs(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, TlsError>
 }
 
 /// A client config trusting `extra_ca_pem` and, if `webpki_roots`, the Mozilla roots.
+///
+/// `extra_ca_pem` may be a whole bundle (a system's, as `AWS_CA_BUNDLE` often names): a
+/// certificate in it that cannot serve as a trust anchor is skipped with a warning, as other
+/// TLS clients do, but a bundle with none usable is an error.
 pub fn client_config(extra_ca_pem: Option<&[u8]>, webpki_roots: bool) -> Result<ClientConfig, TlsError> {
     let mut roots = RootCertStore::empty();
     if webpki_roots {
         roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     }
     if let Some(pem) = extra_ca_pem {
-        for cert in parse_certs(pem)? {
-            roots.add(cert).map_err(because("CA certificate rejected"))?;
+        let (added, skipped) = roots.add_parsable_certificates(parse_certs(pem)?);
+        if added == 0 {
+            return Err(TlsError::new(format!("none of the {skipped} CA certificates given can serve as a trust anchor")));
+        }
+        if skipped > 0 {
+            tracing::warn!(added, skipped, "CA certificates that cannot serve as trust anchors were skipped");
         }
     }
     Ok(ClientConfig::builder_with_provider(provider())
@@ -195,5 +203,21 @@ impl rustls::client::danger::ServerCertVerifier for Pinned {
 
     fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
         self.algorithms.supported_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const JUNK: &str = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
+
+    #[test]
+    fn a_bundle_keeps_its_usable_anchors_and_one_with_none_is_refused() {
+        let pki = generate_pki(&["127.0.0.1"]).unwrap();
+        let bundle = format!("{JUNK}{}", pki.ca_cert_pem);
+        assert!(client_config(Some(bundle.as_bytes()), false).is_ok(), "a bundle with one unusable certificate was refused");
+        let only_junk = client_config(Some(format!("{JUNK}{JUNK}").as_bytes()), true).expect_err("a bundle of no anchors was accepted");
+        assert!(only_junk.to_string().contains("none of the 2 CA certificates"), "{only_junk}");
     }
 }

@@ -27,8 +27,9 @@ pub struct S3Config {
     pub access_key_id: String,
     pub secret_access_key: String,
     pub session_token: Option<String>,
-    /// Extra CA (PEM) trusted besides the webpki roots, for private endpoints. Native host
-    /// only: in wasm, TLS belongs to the host's `wasi:http` implementation.
+    /// Extra CA (PEM) trusted besides the webpki roots, for private endpoints (the `s3lect`
+    /// command reads `[s3] ca_cert`, else the file `AWS_CA_BUNDLE` names). Native host only: in
+    /// wasm, TLS belongs to the host's `wasi:http` implementation.
     pub ca_cert_pem: Option<Vec<u8>>,
     /// Upper bound on one request; the election passes tighter deadlines per call.
     pub request_timeout: Duration,

@@ -312,8 +312,12 @@ impl Flags {
         if let Some(ps) = self.path_style.or(file.s3.path_style) {
             s3.path_style = ps;
         }
+        // The file's CA, else the one AWS's own tools read: a user whose `aws s3` trusts a
+        // private endpoint through AWS_CA_BUNDLE expects this command to trust it too.
         if let Some(ca) = &file.s3.ca_cert {
             s3.ca_cert_pem = Some(read(ca, "S3 CA certificate")?);
+        } else if let Some(ca) = std::env::var_os("AWS_CA_BUNDLE").filter(|v| !v.is_empty()) {
+            s3.ca_cert_pem = Some(read(Path::new(&ca), "S3 CA certificate (AWS_CA_BUNDLE)")?);
         }
         if let Some(t) = file.s3.request_timeout_ms {
             s3.request_timeout = Duration::from_millis(t);

@@ -10,7 +10,7 @@ wit_bindgen::generate!({
 
 use wasi::clocks::monotonic_clock;
 use wasi::http::outgoing_handler;
-use wasi::http::types::{Fields, IncomingBody, Method, OutgoingBody, OutgoingRequest, RequestOptions, Scheme};
+use wasi::http::types::{ErrorCode, Fields, IncomingBody, Method, OutgoingBody, OutgoingRequest, RequestOptions, Scheme};
 use wasi::io::streams::StreamError;
 
 /// The most of an answer read: one byte over s3lect's 64 KiB record limit.
@@ -45,7 +45,7 @@ pub fn send(req: &Exchange, timeout_ms: u64) -> Result<Answer, HttpError> {
     let _ = options.set_first_byte_timeout(Some(deadline_ns));
     let _ = options.set_between_bytes_timeout(Some(deadline_ns));
     let started = monotonic_clock::now();
-    let pending = outgoing_handler::handle(outgoing, Some(options)).map_err(|e| unavailable("sending the request", &e))?;
+    let pending = outgoing_handler::handle(outgoing, Some(options)).map_err(|code| failed(req.authority, code))?;
     {
         let stream = body.write().map_err(|_| invalid("body stream"))?;
         for chunk in req.body.chunks(4096) {
@@ -68,7 +68,7 @@ pub fn send(req: &Exchange, timeout_ms: u64) -> Result<Answer, HttpError> {
     drop(ready);
     let response = match answer {
         Ok(Ok(r)) => r,
-        Ok(Err(code)) => return Err(unavailable("HTTP request failed", &code)),
+        Ok(Err(code)) => return Err(failed(req.authority, code)),
         Err(()) => return Err(HttpError::Invalid("the host's answer was already taken".into())),
     };
     let status = response.status();
@@ -100,4 +100,22 @@ pub fn send(req: &Exchange, timeout_ms: u64) -> Result<Answer, HttpError> {
         drop(IncomingBody::finish(incoming));
     }
     Ok(Answer { status, headers, body: data })
+}
+
+/// Why the host gave no answer. A TLS handshake that failed and a request the host's policy
+/// refused sent nothing, and retrying does not change them: invalid, so a start fails at once
+/// saying what to fix, where an outage (unavailable) would be retried through its budget.
+/// wasmtime reports every TLS failure as a protocol error, a refused certificate included.
+fn failed(authority: &str, code: ErrorCode) -> HttpError {
+    match code {
+        ErrorCode::TlsCertificateError | ErrorCode::TlsProtocolError | ErrorCode::TlsAlertReceived(_) => HttpError::Invalid(format!(
+            "the TLS handshake with {authority} failed ({code:?}), so nothing was sent; the host running the component \
+             decides which certificates are trusted (the wasmtime CLI: the Mozilla roots only)"
+        )),
+        ErrorCode::HttpRequestDenied | ErrorCode::DestinationIpProhibited => HttpError::Invalid(format!(
+            "the host refused to send a request to {authority} ({code:?}); its outbound policy must allow it \
+             (Spin: allowed_outbound_hosts)"
+        )),
+        other => HttpError::Unavailable(format!("HTTP request failed: {other:?}")),
+    }
 }

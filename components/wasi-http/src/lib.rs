@@ -34,7 +34,8 @@ pub enum HttpError {
     /// No (complete) answer: connection refused, reset, timed out. The request may have been
     /// applied.
     Unavailable(String),
-    /// The host refused to send the request as formed.
+    /// The host refused to send the request as formed, or sent nothing and will not: a TLS
+    /// handshake that failed, an outbound policy that refuses the destination.
     Invalid(String),
 }
 

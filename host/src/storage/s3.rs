@@ -154,7 +154,7 @@ fn classify(e: &reqwest::Error) -> StorageError {
     }
     match refused_certificate(e) {
         Some(why) => StorageError::Invalid(format!(
-            "the S3 server's certificate is not trusted ({why}); a private CA is given with S3Config::ca_cert_pem (`[s3] ca_cert` in the command's config file)"
+            "the S3 server's certificate is not trusted ({why}); a private CA is given with S3Config::ca_cert_pem (the command reads `[s3] ca_cert` in its config file, else AWS_CA_BUNDLE)"
         )),
         None => StorageError::Unavailable(crate::error::chain(e)),
     }
