@@ -155,8 +155,8 @@ async fn a_host_binding_spins_cron_world_elects_renews_and_hands_over() {
         other => panic!("a bad setting must fail the tick: {other:?}"),
     }
 
-    // A storage the app's outbound policy does not allow fails the tick at once, naming the
-    // refusal and where it is lifted, not as an outage; nothing reaches the server.
+    // A storage the app's outbound policy does not allow fails the tick naming the refusal
+    // and where it is lifted, not as an outage; nothing reaches the server.
     let before = common::storage(&server).get(lock).await.unwrap();
     let (result, _) = trigger.tick_allowing(&b, Some("s3.example.com:443")).await;
     match result {

@@ -103,8 +103,8 @@ pub fn send(req: &Exchange, timeout_ms: u64) -> Result<Answer, HttpError> {
 }
 
 /// Why the host gave no answer. A TLS handshake that failed and a request the host's policy
-/// refused sent nothing, and retrying does not change them: invalid, so a start fails at once
-/// saying what to fix, where an outage (unavailable) would be retried through its budget.
+/// refused sent nothing, and retrying does not change them: invalid (not applied, and the
+/// message says what to fix), where unavailable would say the write may have been applied.
 /// wasmtime reports every TLS failure as a protocol error, a refused certificate included.
 fn failed(authority: &str, code: ErrorCode) -> HttpError {
     match code {
