@@ -7,12 +7,14 @@
 mod common;
 
 use common::connect_proxy::connect_proxy;
-use common::nodes::s3lect_at;
-use common::{record, storage};
+use common::nodes::{TIMINGS, s3lect_at};
+use common::{record, storage, wait_record};
 use s3lect::{Condition, S3Config, S3Storage, Storage, StorageError, tls};
 use s3lect_cli::local_s3::{LocalS3, ServerTls, find_weed};
 use std::net::SocketAddr;
+use std::process::{Child, Stdio};
 use std::sync::Arc;
+use std::time::Duration;
 
 /// A name that resolves nowhere: only the proxy, which sends every tunnel to the server, can
 /// deliver a request addressed to it.
@@ -95,7 +97,7 @@ async fn the_command_reaches_https_s3_through_a_connect_proxy() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("certificate is not trusted") && stderr.contains("[s3] ca_cert"), "{stderr}");
-    assert!(started.elapsed() < std::time::Duration::from_secs(20), "refused only after {:?}: {stderr}", started.elapsed());
+    assert!(started.elapsed() < Duration::from_secs(20), "refused only after {:?}: {stderr}", started.elapsed());
     assert!(proxy.asked.lock().unwrap().len() > tunnels, "the refused attempt did not use the proxy");
     assert_eq!(record(&storage(&server), lock).await.unwrap(), written, "the refused step changed the record");
 
@@ -118,6 +120,44 @@ async fn the_command_reaches_https_s3_through_a_connect_proxy() {
     assert!(stderr.contains("AWS_CA_BUNDLE") && stderr.contains("missing.pem"), "{stderr}");
 }
 
+/// `run` with no peer setting, behind a proxy, where the storage's name resolves nowhere: it
+/// still serves peer mode, on the address of its route to the proxy (loopback here), where it
+/// had fallen back to S3 polling for want of a route to the storage.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_serves_peer_mode_behind_a_proxy_where_the_storage_does_not_resolve() {
+    let (server, pki) = https_seaweed("https-proxy-run").await;
+    let proxy = connect_proxy(SocketAddr::from(([127, 0, 0, 1], port(&server)))).await;
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("s3-ca.pem");
+    std::fs::write(&ca, &pki.ca_cert_pem).unwrap();
+    let config = dir.path().join("s3lect.toml");
+    std::fs::write(&config, format!("[s3]\nca_cert = {:?}\n", ca.display().to_string())).unwrap();
+    let endpoint = format!("https://{PROXIED_HOST}:{}", port(&server));
+    let lock = "proxied/run.json";
+    let log = dir.path().join("a.stderr");
+    let mut cmd = s3lect_at(&endpoint, &server.bucket, "run", "a", lock);
+    cmd.env("HTTPS_PROXY", format!("http://{}", proxy.addr)).env_remove("NO_PROXY").env_remove("no_proxy");
+    cmd.arg("--config").arg(&config).args(TIMINGS).stdout(Stdio::null()).stderr(std::fs::File::create(&log).unwrap());
+    let _node = KillOnDrop(cmd.spawn().expect("s3lect runs"));
+
+    let record = wait_record(&storage(&server), lock, "a to lead through the proxy", Duration::from_secs(20), |r| r.leader_id == "a").await;
+    let said = std::fs::read_to_string(&log).unwrap();
+    let addr: SocketAddr =
+        record.leader_addr.parse().unwrap_or_else(|_| panic!("no peer address in the record {record:?}; the node said:\n{said}"));
+    assert!(addr.ip().is_loopback() && addr.port() != 0, "not the route to the proxy: {addr}");
+    assert_eq!(record.peer_cert_sha256.len(), 64, "no certificate pin in the record: {record:?}");
+    assert!(!said.contains("peer mode off"), "{said}");
+}
+
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// The composed component in the wasmtime CLI, whose `wasi:http` trusts the Mozilla roots
 /// only: the private CA's server is refused at the handshake, and the run fails at once saying
 /// so and that nothing was sent, not as an outage to retry.
@@ -131,6 +171,6 @@ async fn the_composed_component_names_a_failed_tls_handshake() {
     assert!(!out.status.success(), "an untrusted server was used: {stderr}");
     assert!(stderr.contains("TLS handshake with 127.0.0.1") && stderr.contains("nothing was sent"), "{stderr}");
     assert!(!stderr.contains("storage unavailable"), "a refused handshake was reported as an outage: {stderr}");
-    assert!(started.elapsed() < std::time::Duration::from_secs(10), "failed only after {:?}", started.elapsed());
+    assert!(started.elapsed() < Duration::from_secs(10), "failed only after {:?}", started.elapsed());
     assert_eq!(storage(&server).get(lock).await, Err(StorageError::NotFound));
 }
