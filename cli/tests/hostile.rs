@@ -3,7 +3,7 @@
 //! stays bounded), control characters in `leaderID`, durations that would overflow, keys that
 //! servers fold together, a hook that leaves a child behind and would see the AWS keys, a
 //! symlink at the state file's temporary name, and a precompiled-component cache that someone
-//! else could have written.
+//! else could have written or that does not load.
 
 mod common;
 
@@ -175,23 +175,53 @@ async fn a_symlink_at_a_predictable_temporary_name_redirects_nothing() {
     assert!(std::fs::read(&state).unwrap().starts_with(b"{"), "the state was written where it belongs");
 }
 
+/// One `s3lect step` (the n-th) that keeps its precompiled component in `dir`/cache.
+fn step_cached(server: &s3lect_cli::local_s3::LocalS3, dir: &std::path::Path, n: u32) -> std::process::Output {
+    let mut cmd = s3lect(server, "step", "c1", "hostile/cache.json");
+    cmd.args(TIMINGS).arg("--state").arg(dir.join(format!("s{n}"))).env("S3LECT_CACHE_DIR", dir.join("cache")).env("S3LECT_LOG", "warn");
+    output(cmd)
+}
+
+/// The precompiled component in `dir`/cache.
+fn cached_file(dir: &std::path::Path) -> std::path::PathBuf {
+    std::fs::read_dir(dir.join("cache"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "cwasm"))
+        .expect("a cache file")
+}
+
+/// Later starts load the precompiled copy the first one kept, on an engine without a compiler,
+/// instead of compiling again (which would replace the file); a copy that does not load (here:
+/// garbage) is compiled again and replaced, and the step still runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn later_starts_load_the_precompiled_component_and_replace_a_broken_one() {
+    use std::os::unix::fs::MetadataExt;
+    let server = seaweed("cache-reuse").await;
+    let dir = tempfile::tempdir().unwrap();
+    let ran = |out: std::process::Output| {
+        assert!(out.status.code().is_some_and(|c| c == 0 || c == 3), "{}", String::from_utf8_lossy(&out.stderr))
+    };
+    ran(step_cached(&server, dir.path(), 1));
+    let file = cached_file(dir.path());
+    let kept = std::fs::metadata(&file).unwrap().ino();
+    ran(step_cached(&server, dir.path(), 2));
+    assert_eq!(std::fs::metadata(cached_file(dir.path())).unwrap().ino(), kept, "the second start compiled again: the copy did not load");
+    std::fs::write(&file, b"not a precompiled component").unwrap();
+    ran(step_cached(&server, dir.path(), 3));
+    let replaced = std::fs::metadata(cached_file(dir.path())).unwrap();
+    assert!(replaced.ino() != kept && replaced.len() > 100_000, "the broken copy was not replaced: {replaced:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_precompiled_component_others_can_write_is_not_loaded() {
     let server = seaweed("hostile-cache").await;
     let dir = tempfile::tempdir().unwrap();
     let cache = dir.path().join("cache");
-    let step = |n: u32| {
-        let mut cmd = s3lect(&server, "step", "c1", "hostile/cache.json");
-        cmd.args(TIMINGS).arg("--state").arg(dir.path().join(format!("s{n}"))).env("S3LECT_CACHE_DIR", &cache).env("S3LECT_LOG", "warn");
-        output(cmd)
-    };
+    let step = |n: u32| step_cached(&server, dir.path(), n);
     let first = step(1);
     assert!(first.status.code().is_some_and(|c| c == 0 || c == 3), "{}", String::from_utf8_lossy(&first.stderr));
-    let file = std::fs::read_dir(&cache)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| p.extension().is_some_and(|e| e == "cwasm"))
-        .expect("a cache file");
+    let file = cached_file(dir.path());
     assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);
     assert_eq!(std::fs::metadata(&cache).unwrap().permissions().mode() & 0o777, 0o700);
     // World-writable: anyone could have replaced it with native code of their own.
@@ -203,8 +233,7 @@ async fn a_precompiled_component_others_can_write_is_not_loaded() {
     // Someone else's file (this test runs as root in CI, so it can hand the file to nobody).
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } == 0 {
-        let file =
-            std::fs::read_dir(&cache).unwrap().map(|e| e.unwrap().path()).find(|p| p.extension().is_some_and(|e| e == "cwasm")).unwrap();
+        let file = cached_file(dir.path());
         std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
         std::os::unix::fs::chown(&file, Some(65_534), Some(65_534)).unwrap();
         let third = step(3);

@@ -57,26 +57,26 @@ impl Runtime {
         SHARED.get_or_init(|| Runtime::load().map(Arc::new).map_err(|e| e.to_string())).clone().map_err(Error::runtime)
     }
 
-    fn engine() -> Result<Engine> {
-        // The host does not rely on the component bounding its own work: each call has a
-        // deadline, checked against epochs a thread advances. Fuel did the same at 13 % of a
-        // step's cost (BENCHMARKS.md); an epoch check is one compare at function entries and
-        // loop heads.
-        let mut config = wasmtime::Config::new();
-        config.epoch_interruption(true);
-        let engine = Engine::new(&config).map_err(rt_err)?;
+    /// The engine electors run on; `compiler` says whether it can compile too.
+    fn engine(compiler: bool) -> Result<Engine> {
+        let engine = Engine::new(&engine_config(compiler)).map_err(rt_err)?;
         instance::start_epoch_ticker(&engine).map_err(Error::runtime)?;
         Ok(engine)
     }
 
-    /// Compiles the embedded component, reusing a precompiled copy from the user cache
-    /// directory when one matches this engine (a cold `step` then skips compilation).
+    /// Compiles the embedded component, or, when a cache directory is chosen, loads the
+    /// precompiled copy kept there (compiling and keeping it the first time): a cold `step`
+    /// then skips compilation, and the engine that runs it has no compiler.
     fn load() -> Result<Runtime> {
-        let engine = Runtime::engine()?;
-        let component = match cache_path(&engine) {
-            Some(path) => load_cached(&engine, &path)?,
-            None => compiled(Component::new(&engine, COMPONENT_WASM).map_err(rt_err)?),
+        let Some(dir) = cache_dir() else {
+            let engine = Runtime::engine(true)?;
+            let component = compiled(Component::new(&engine, COMPONENT_WASM).map_err(rt_err)?);
+            return Runtime::link(engine, component);
         };
+        // Building Cranelift alone, with nothing to compile, kept 0.5 MiB of its code resident
+        // in every node (BENCHMARKS.md).
+        let engine = Runtime::engine(false)?;
+        let component = load_cached(&engine, &cache_path(&dir, &engine))?;
         Runtime::link(engine, component)
     }
 
@@ -115,21 +115,39 @@ pub fn cache_compiled_component_in(dir: std::path::PathBuf) -> bool {
     CACHE_DIR.set(dir).is_ok()
 }
 
-fn cache_path(engine: &Engine) -> Option<std::path::PathBuf> {
+/// The engine's settings. The host does not rely on the component bounding its own work: each
+/// call has a deadline, checked against epochs a thread advances. Fuel did the same at 13 % of
+/// a step's cost (BENCHMARKS.md); an epoch check is one compare at function entries and loop
+/// heads. Code compiled with `compiler` on runs on an engine with it off.
+fn engine_config(compiler: bool) -> wasmtime::Config {
+    let mut config = wasmtime::Config::new();
+    config.enable_compiler(compiler).epoch_interruption(true);
+    config
+}
+
+fn cache_dir() -> Option<std::path::PathBuf> {
+    std::env::var_os("S3LECT_CACHE_DIR").map(std::path::PathBuf::from).or_else(|| CACHE_DIR.get().cloned())
+}
+
+/// The precompiled copy's name hashes the component and `engine`'s settings. An engine without
+/// a compiler does not hash the CPU features the code was compiled for; wasmtime checks those
+/// against this CPU when it loads the copy, and one that does not match is compiled again.
+fn cache_path(dir: &std::path::Path, engine: &Engine) -> std::path::PathBuf {
     use std::hash::{Hash, Hasher};
-    let base = std::env::var_os("S3LECT_CACHE_DIR").map(std::path::PathBuf::from).or_else(|| CACHE_DIR.get().cloned())?;
     let mut h = std::collections::hash_map::DefaultHasher::new();
     env!("S3LECT_COMPONENT_HASH").hash(&mut h);
     engine.precompile_compatibility_hash().hash(&mut h);
-    Some(base.join(format!("component-{:016x}.cwasm", h.finish())))
+    dir.join(format!("component-{:016x}.cwasm", h.finish()))
 }
 
+/// The precompiled copy at `path`, loaded into `engine` (which has no compiler); compiled by a
+/// short-lived engine that has one, and kept at `path`, when there is none that loads.
 fn load_cached(engine: &Engine, path: &std::path::Path) -> Result<Component> {
     if path.exists() {
         match trusted(path) {
             // SAFETY: the file is one we wrote from this exact component and engine
             // configuration (its name hashes both), in a place only we can write; wasmtime also
-            // checks the engine compatibility header.
+            // checks the engine compatibility header and this CPU's features.
             Ok(()) => {
                 if let Ok(c) = unsafe { Component::deserialize_file(engine, path) } {
                     return Ok(c);
@@ -138,12 +156,13 @@ fn load_cached(engine: &Engine, path: &std::path::Path) -> Result<Component> {
             Err(why) => tracing::warn!(path = %path.display(), "not loading the precompiled component: {why}; compiling instead"),
         }
     }
-    let bytes = engine.precompile_component(COMPONENT_WASM).map_err(rt_err)?;
+    let bytes = Engine::new(&engine_config(true)).and_then(|c| c.precompile_component(COMPONENT_WASM)).map_err(rt_err)?;
     if let Some(dir) = path.parent() {
         // Caching is an optimisation: a read-only home directory must not stop the elector.
         let _ = write_cache(dir, path, &bytes);
     }
-    // SAFETY: these bytes were produced by `precompile_component` on this very engine.
+    // SAFETY: these bytes were produced by `precompile_component` on an engine of the same
+    // settings, with a compiler; wasmtime checks that they fit this one.
     unsafe { Component::deserialize(engine, &bytes) }.map_err(rt_err).map(compiled)
 }
 
