@@ -1,7 +1,8 @@
 //! AWS credentials beyond static keys, with real `s3lect` processes against SeaweedFS: a named
 //! profile from the shared credentials file, and temporary credentials from stand-ins for the
 //! EC2 instance metadata service (IMDSv2) and the container credentials endpoint (ECS, EKS Pod
-//! Identity) that rotate during a run — the leader keeps leading across the rotation.
+//! Identity) that rotate during a run — the leader keeps leading across the rotation. Web
+//! identity from STS (moto), over HTTPS too, trusted through `AWS_CA_BUNDLE`.
 
 mod common;
 
@@ -150,19 +151,60 @@ async fn web_identity_credentials_come_from_sts() {
     let front =
         common::session_front::any_session_front(server.endpoint.trim_start_matches("http://").parse().unwrap(), server.s3_config()).await;
     let dir = tempfile::tempdir().unwrap();
-    let token = dir.path().join("token");
+    let out = output(bare(&front.endpoint(), &server.bucket, "status", "x", "creds/web.json", &web_identity(dir.path(), &moto.endpoint)));
+    assert_eq!(out.status.code(), Some(0), "{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_sts_keys_signed(&front.keys.lock().unwrap());
+}
+
+/// STS behind a TLS-inspecting proxy answers with a certificate of the proxy's private CA,
+/// which users trust through `AWS_CA_BUNDLE`, as AWS's CLI reads it. Here STS (moto) serves a
+/// private CA's certificate: refused without the bundle, naming the certificate; trusted with
+/// it, in a bundle that also holds a certificate no TLS client can use as an anchor.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn web_identity_credentials_come_from_sts_trusted_through_aws_ca_bundle() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = s3lect::tls::generate_pki(&["127.0.0.1"]).unwrap();
+    let (cert, key, bundle) = (dir.path().join("sts.pem"), dir.path().join("sts.key"), dir.path().join("bundle.pem"));
+    std::fs::write(&cert, &pki.server_cert_pem).unwrap();
+    std::fs::write(&key, &pki.server_key_pem).unwrap();
+    let junk = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
+    std::fs::write(&bundle, format!("{junk}{}", pki.ca_cert_pem)).unwrap();
+    let moto = common::moto_sts_over(Some((&cert, &key))).await;
+    assert!(moto.endpoint.starts_with("https://"), "{}", moto.endpoint);
+    let server = common::seaweed("creds-web-identity-tls").await;
+    let front =
+        common::session_front::any_session_front(server.endpoint.trim_start_matches("http://").parse().unwrap(), server.s3_config()).await;
+    let env = web_identity(dir.path(), &moto.endpoint);
+
+    let out = output(bare(&front.endpoint(), &server.bucket, "status", "x", "creds/web-tls.json", &env));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0), "STS's certificate was trusted with no CA given: {stderr}");
+    assert!(stderr.contains("no AWS credentials") && stderr.contains("AWS_CA_BUNDLE names a CA bundle to trust"), "{stderr}");
+    assert!(front.keys.lock().unwrap().is_empty(), "a request was signed with no credentials from STS");
+
+    let mut env = env;
+    env.push(("AWS_CA_BUNDLE", bundle.display().to_string()));
+    let out = output(bare(&front.endpoint(), &server.bucket, "status", "x", "creds/web-tls.json", &env));
+    assert_eq!(out.status.code(), Some(0), "{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_sts_keys_signed(&front.keys.lock().unwrap());
+}
+
+/// The environment of a pod with a web identity (EKS's IRSA), whose STS is at `sts`.
+fn web_identity(dir: &Path, sts: &str) -> Vec<(&'static str, String)> {
+    let token = dir.join("token");
     std::fs::write(&token, "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJzM2xlY3QifQ.c2lnbmF0dXJl").unwrap();
-    let env = vec![
+    vec![
         ("AWS_WEB_IDENTITY_TOKEN_FILE", token.display().to_string()),
         ("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/s3lect".to_string()),
         ("AWS_ROLE_SESSION_NAME", "s3lect-test".to_string()),
-        ("AWS_ENDPOINT_URL_STS", moto.endpoint.clone()),
-    ];
-    let out = output(bare(&front.endpoint(), &server.bucket, "status", "x", "creds/web.json", &env));
-    assert_eq!(out.status.code(), Some(0), "{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    let keys = front.keys.lock().unwrap().clone();
+        ("AWS_ENDPOINT_URL_STS", sts.to_string()),
+    ]
+}
+
+/// The front saw requests signed with one set of temporary credentials, STS's.
+fn assert_sts_keys_signed(keys: &std::collections::BTreeSet<String>) {
     assert_eq!(keys.len(), 1, "one set of STS credentials: {keys:?}");
-    let key = keys.into_iter().next().unwrap();
+    let key = keys.iter().next().unwrap();
     assert!(key.starts_with("ASIA") && key != ACCESS_KEY, "temporary credentials from AssumeRoleWithWebIdentity: {key}");
 }
 

@@ -65,19 +65,40 @@ pub fn client_config(extra_ca_pem: Option<&[u8]>, webpki_roots: bool) -> Result<
         roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     }
     if let Some(pem) = extra_ca_pem {
-        let (added, skipped) = roots.add_parsable_certificates(parse_certs(pem)?);
-        if added == 0 {
-            return Err(TlsError::new(format!("none of the {skipped} CA certificates given can serve as a trust anchor")));
-        }
-        if skipped > 0 {
-            tracing::warn!(added, skipped, "CA certificates that cannot serve as trust anchors were skipped");
-        }
+        add_anchors(&mut roots, pem)?;
     }
     Ok(ClientConfig::builder_with_provider(provider())
         .with_protocol_versions(VERSIONS)
         .map_err(because("TLS versions"))?
         .with_root_certificates(roots)
         .with_no_client_auth())
+}
+
+/// The certificates of a PEM bundle that can serve as trust anchors, each as PEM, for clients
+/// that take PEM and refuse the whole bundle on one they cannot use (AWS's HTTP client panics).
+/// The bundle's rules are [`client_config`]'s.
+pub fn anchors_pem(bundle: &[u8]) -> Result<Vec<String>, TlsError> {
+    let anchors = add_anchors(&mut RootCertStore::empty(), bundle)?;
+    Ok(anchors.iter().map(|der| pem::encode(&pem::Pem::new("CERTIFICATE", der.to_vec()))).collect())
+}
+
+/// Adds to `roots` the certificates of a PEM bundle that can serve as trust anchors, and returns
+/// them: the others are skipped with a warning, and a bundle with none is an error.
+fn add_anchors(roots: &mut RootCertStore, bundle: &[u8]) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+    let certs = parse_certs(bundle)?;
+    let given = certs.len();
+    let usable: Vec<_> = certs.into_iter().filter(|c| roots.add(c.clone()).is_ok()).collect();
+    if usable.is_empty() {
+        return Err(TlsError::new(format!("none of the {given} CA certificates given can serve as a trust anchor")));
+    }
+    if usable.len() < given {
+        tracing::warn!(
+            added = usable.len(),
+            skipped = given - usable.len(),
+            "CA certificates that cannot serve as trust anchors were skipped"
+        );
+    }
+    Ok(usable)
 }
 
 /// A server config from a PEM certificate chain and its PEM private key.
@@ -219,5 +240,10 @@ mod tests {
         assert!(client_config(Some(bundle.as_bytes()), false).is_ok(), "a bundle with one unusable certificate was refused");
         let only_junk = client_config(Some(format!("{JUNK}{JUNK}").as_bytes()), true).expect_err("a bundle of no anchors was accepted");
         assert!(only_junk.to_string().contains("none of the 2 CA certificates"), "{only_junk}");
+        // As PEM, for AWS's client: the usable certificate alone, unchanged.
+        let kept = anchors_pem(bundle.as_bytes()).unwrap();
+        assert_eq!(kept.len(), 1, "{kept:?}");
+        assert_eq!(parse_certs(kept[0].as_bytes()).unwrap(), parse_certs(pki.ca_cert_pem.as_bytes()).unwrap());
+        assert!(anchors_pem(JUNK.as_bytes()).is_err());
     }
 }

@@ -68,16 +68,22 @@ impl Drop for Moto {
 }
 
 pub async fn moto_sts() -> Moto {
+    moto_sts_over(None).await
+}
+
+/// moto over HTTPS with the given certificate and key (PEM files), else over HTTP.
+pub async fn moto_sts_over(tls: Option<(&std::path::Path, &std::path::Path)>) -> Moto {
     let bin = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/moto_server");
     assert!(bin.exists(), "moto not found: run scripts/setup-s3-server.sh (it installs moto[server] into .venv)");
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let child = std::process::Command::new(bin)
-        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("moto_server starts");
-    let moto = Moto { child, endpoint: format!("http://127.0.0.1:{port}") };
+    let mut cmd = std::process::Command::new(bin);
+    cmd.args(["-H", "127.0.0.1", "-p", &port.to_string()]);
+    if let Some((cert, key)) = tls {
+        cmd.arg("-c").arg(cert).arg("-k").arg(key);
+    }
+    let child = cmd.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().expect("moto_server starts");
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let moto = Moto { child, endpoint: format!("{scheme}://127.0.0.1:{port}") };
     eventually("moto to listen", Duration::from_secs(30), || async {
         tokio::net::TcpStream::connect(("127.0.0.1", port)).await.ok().map(|_| ())
     })

@@ -6,6 +6,7 @@
 use super::StorageError;
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider, error::CredentialsError};
+use aws_smithy_runtime_api::client::http::SharedHttpClient;
 use s3lect_s3::{Bucket, S3Config};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -57,24 +58,26 @@ impl Refreshing {
         }
         let provider = self
             .provider
-            .get_or_init(|| async {
+            .get_or_try_init(|| async {
                 // Keys in the environment are the chain's first answer. Taking them straight
                 // from its first link skips building the rest (its other providers, the STS and
                 // SSO clients among them), which a node would otherwise keep resident
                 // (BENCHMARKS.md).
                 let env = aws_config::environment::EnvironmentVariableCredentialsProvider::new();
                 if env.provide_credentials().await.is_ok() {
-                    return SharedCredentialsProvider::new(env);
+                    return Ok(SharedCredentialsProvider::new(env));
                 }
                 // The region is known (S3Config's): left unset, the chain would look it up —
                 // through EC2's instance metadata service, which off EC2 costs a timeout and a
                 // warning on every start.
                 let region = aws_config::Region::new(self.cfg.region.clone());
-                SharedCredentialsProvider::new(
-                    aws_config::default_provider::credentials::DefaultCredentialsChain::builder().region(region).build().await,
-                )
+                let mut chain = aws_config::default_provider::credentials::DefaultCredentialsChain::builder().region(region);
+                if let Some(client) = ca_bundle_client().map_err(StorageError::Invalid)? {
+                    chain = chain.configure(aws_config::provider_config::ProviderConfig::default().with_http_client(client));
+                }
+                Ok(SharedCredentialsProvider::new(chain.build().await))
             })
-            .await;
+            .await?;
         match provider.provide_credentials().await {
             Ok(creds) => {
                 let cfg = self.cfg.with_credentials(creds.access_key_id(), creds.secret_access_key(), creds.session_token());
@@ -95,6 +98,20 @@ impl Refreshing {
     }
 }
 
+/// The chain's HTTPS client when `AWS_CA_BUNDLE` names a bundle: it trusts that bundle besides
+/// the system's roots, as AWS's CLI and its other SDKs do (the Rust SDK reads no such
+/// variable). Behind a TLS-inspecting proxy, STS and SSO answer with the proxy's certificate.
+fn ca_bundle_client() -> Result<Option<SharedHttpClient>, String> {
+    use aws_smithy_http_client::tls::{Provider, TlsContext, TrustStore, rustls_provider::CryptoMode};
+    let Some(path) = std::env::var_os("AWS_CA_BUNDLE").filter(|v| !v.is_empty()) else { return Ok(None) };
+    let named = format!("the CA bundle AWS_CA_BUNDLE names ({})", std::path::Path::new(&path).display());
+    let pem = std::fs::read(&path).map_err(|e| format!("{named} cannot be read: {e}"))?;
+    let anchors = crate::tls::anchors_pem(&pem).map_err(|e| format!("{named}: {e}"))?;
+    let store = anchors.into_iter().fold(TrustStore::default(), TrustStore::with_pem_certificate);
+    let tls = TlsContext::builder().with_trust_store(store).build().map_err(|e| format!("{named}: {e}"))?;
+    Ok(Some(aws_smithy_http_client::Builder::new().tls_provider(Provider::Rustls(CryptoMode::AwsLc)).tls_context(tls).build_https()))
+}
+
 fn expires_soon(c: &Credentials) -> bool {
     c.expiry().is_some_and(|t| t <= SystemTime::now() + REFRESH_BEFORE_EXPIRY)
 }
@@ -106,7 +123,10 @@ fn expired(c: &Credentials) -> bool {
 /// No credentials anywhere is a configuration problem; a provider that failed to answer
 /// (IMDS or STS down) may answer next time.
 fn credentials_error(e: CredentialsError) -> StorageError {
-    let text = format!("no AWS credentials: {}", crate::error::chain(&e));
+    let mut text = format!("no AWS credentials: {}", crate::error::chain(&e));
+    if text.contains("invalid peer certificate") {
+        text.push_str(" (a credentials endpoint's certificate was refused: AWS_CA_BUNDLE names a CA bundle to trust)");
+    }
     match e {
         CredentialsError::CredentialsNotLoaded(_) | CredentialsError::InvalidConfiguration(_) => StorageError::Denied(text),
         _ => StorageError::Unavailable(text),

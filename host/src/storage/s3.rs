@@ -50,7 +50,8 @@ impl S3Storage {
     /// Signs with AWS's default credential chain (the keys in `cfg` are ignored): environment,
     /// `AWS_PROFILE` with the shared config and credentials files, web identity (EKS IRSA),
     /// container credentials (ECS, EKS Pod Identity), EC2 IMDSv2, SSO. Temporary credentials
-    /// are fetched again five minutes before they expire.
+    /// are fetched again five minutes before they expire. The chain's HTTPS requests also trust
+    /// the CA bundle `AWS_CA_BUNDLE` names (S3's own trust is `cfg`'s).
     pub fn with_default_credentials(cfg: S3Config) -> crate::Result<S3Storage> {
         let signer = Signer::refreshing(cfg.clone(), None).map_err(client)?;
         S3Storage::with_signer(cfg, signer)
