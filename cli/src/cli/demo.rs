@@ -27,6 +27,9 @@ const NODES: [&str; 3] = ["node-1", "node-2", "node-3"];
 /// Short timings so the demo takes seconds: lease 2.5 s, takeover after 3 s unchanged.
 const TIMINGS: [(&str, &str); 4] =
     [("--frequent-ms", "1000"), ("--infrequent-ms", "2000"), ("--leader-timeout-ms", "3000"), ("--renew-deadline-ms", "2500")];
+/// Time for a follower to find a new leader: its next read of the lock object
+/// (`--infrequent-ms`), then a step (`--frequent-ms`) to start watching it.
+const FOLLOWER_FINDS_LEADER: Duration = Duration::from_secs(3);
 
 async fn read_record(storage: &dyn Storage) -> Option<(LeaderRecord, String)> {
     let (data, etag) = storage.get(LOCK).await.ok()?;
@@ -127,6 +130,16 @@ async fn script(storage: &dyn Storage, nodes: &mut [Node]) -> Result<(), String>
         crash_failover.as_millis()
     );
 
+    // A follower learns of a new leader at its next read of the lock object, and from then on
+    // watches the leader's health endpoint (peer mode, `run`'s default), where a resignation
+    // reaches it at once. Stopped before that, the handover would wait for that read.
+    tokio::time::sleep(FOLLOWER_FINDS_LEADER).await;
+    println!(
+        "[{:>6} ms] the follower watches {} (it read the lock object in the last {} ms, then probed the leader)",
+        t0.elapsed().as_millis(),
+        second.leader_id,
+        FOLLOWER_FINDS_LEADER.as_millis()
+    );
     let leader = nodes.iter().find(|n| n.id == second.leader_id).ok_or("new leader is not a demo node")?;
     leader.signal(libc::SIGTERM);
     let stopped_at = Instant::now();
@@ -149,6 +162,11 @@ async fn script(storage: &dyn Storage, nodes: &mut [Node]) -> Result<(), String>
         second.leader_id,
         crash_failover.as_millis()
     );
-    println!("  term {}: {}  graceful handover {} ms", third.term, third.leader_id, handover.as_millis());
+    println!(
+        "  term {}: {}  graceful handover {} ms (the follower was watching the leader)",
+        third.term,
+        third.leader_id,
+        handover.as_millis()
+    );
     Ok(())
 }
