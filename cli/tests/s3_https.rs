@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::connect_proxy::connect_proxy;
+use common::connect_proxy::{ConnectProxy, connect_proxy};
 use common::nodes::{TIMINGS, s3lect_at};
 use common::{record, storage, wait_record};
 use s3lect::{Condition, S3Config, S3Storage, Storage, StorageError, tls};
@@ -55,26 +55,49 @@ async fn the_storage_contract_holds_over_https_trusting_only_the_configured_ca()
     assert_eq!(storage(&server).get("plain.json").await, Err(StorageError::NotFound));
 }
 
+/// TLS SeaweedFS that only a CONNECT proxy reaches (at [`PROXIED_HOST`]), and a config file
+/// trusting its CA.
+struct Proxied {
+    server: LocalS3,
+    pki: tls::GeneratedPki,
+    proxy: ConnectProxy,
+    dir: tempfile::TempDir,
+    config: std::path::PathBuf,
+}
+
+impl Proxied {
+    async fn start(bucket: &str) -> Proxied {
+        let (server, pki) = https_seaweed(bucket).await;
+        let proxy = connect_proxy(SocketAddr::from(([127, 0, 0, 1], port(&server)))).await;
+        let dir = tempfile::tempdir().unwrap();
+        let ca = dir.path().join("s3-ca.pem");
+        std::fs::write(&ca, &pki.ca_cert_pem).unwrap();
+        let config = dir.path().join("s3lect.toml");
+        std::fs::write(&config, format!("[s3]\nca_cert = {:?}\n", ca.display().to_string())).unwrap();
+        Proxied { server, pki, proxy, dir, config }
+    }
+
+    /// `s3lect SUB` at the proxied name, through the proxy (the config file not given).
+    fn command(&self, sub: &str, id: &str, lock: &str) -> std::process::Command {
+        let mut cmd = s3lect_at(&format!("https://{PROXIED_HOST}:{}", port(&self.server)), &self.server.bucket, sub, id, lock);
+        cmd.env("HTTPS_PROXY", format!("http://{}", self.proxy.addr)).env_remove("NO_PROXY").env_remove("no_proxy");
+        cmd
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_command_reaches_https_s3_through_a_connect_proxy() {
-    let (server, pki) = https_seaweed("https-proxy").await;
-    let proxy = connect_proxy(SocketAddr::from(([127, 0, 0, 1], port(&server)))).await;
-    let dir = tempfile::tempdir().unwrap();
-    let ca = dir.path().join("s3-ca.pem");
-    std::fs::write(&ca, &pki.ca_cert_pem).unwrap();
-    let config = dir.path().join("s3lect.toml");
-    std::fs::write(&config, format!("[s3]\nca_cert = {:?}\n", ca.display().to_string())).unwrap();
-    let endpoint = format!("https://{PROXIED_HOST}:{}", port(&server));
+    let proxied = Proxied::start("https-proxy").await;
+    let Proxied { server, pki, proxy, dir, config } = &proxied;
     let lock = "proxied/leader.json";
     let step_with = |id: &str, with_config: bool, ca_bundle: Option<&std::path::Path>| {
-        let mut cmd = s3lect_at(&endpoint, &server.bucket, "step", id, lock);
-        cmd.env("HTTPS_PROXY", format!("http://{}", proxy.addr)).env_remove("NO_PROXY").env_remove("no_proxy");
+        let mut cmd = proxied.command("step", id, lock);
         // `s3lect_at` removes the machine's AWS_CA_BUNDLE: the only bundle is the one given.
         if let Some(path) = ca_bundle {
             cmd.env("AWS_CA_BUNDLE", path);
         }
         if with_config {
-            cmd.arg("--config").arg(&config);
+            cmd.arg("--config").arg(config);
         }
         cmd.output().expect("s3lect runs")
     };
@@ -84,8 +107,8 @@ async fn the_command_reaches_https_s3_through_a_connect_proxy() {
     assert_eq!(out.status.code(), Some(0), "step through the proxy did not lead: {}", String::from_utf8_lossy(&out.stderr));
     let asked = proxy.asked.lock().unwrap().clone();
     assert!(!asked.is_empty(), "no tunnel was opened: the requests did not go through the proxy");
-    assert!(asked.iter().all(|a| *a == format!("{PROXIED_HOST}:{}", port(&server))), "tunnels asked for {asked:?}");
-    let written = record(&storage(&server), lock).await.expect("the record was written");
+    assert!(asked.iter().all(|a| *a == format!("{PROXIED_HOST}:{}", port(server))), "tunnels asked for {asked:?}");
+    let written = record(&storage(server), lock).await.expect("the record was written");
     assert_eq!(written.leader_id, "a");
 
     // Through the same tunnel but without the CA, the step fails at once (a certificate is
@@ -99,7 +122,7 @@ async fn the_command_reaches_https_s3_through_a_connect_proxy() {
     assert!(stderr.contains("certificate is not trusted") && stderr.contains("[s3] ca_cert"), "{stderr}");
     assert!(started.elapsed() < Duration::from_secs(20), "refused only after {:?}: {stderr}", started.elapsed());
     assert!(proxy.asked.lock().unwrap().len() > tunnels, "the refused attempt did not use the proxy");
-    assert_eq!(record(&storage(&server), lock).await.unwrap(), written, "the refused step changed the record");
+    assert_eq!(record(&storage(server), lock).await.unwrap(), written, "the refused step changed the record");
 
     // AWS_CA_BUNDLE, as AWS's own tools read it, serves where the file says nothing: a bundle
     // as systems build them (a certificate webpki cannot use as an anchor among the rest) with
@@ -109,7 +132,7 @@ async fn the_command_reaches_https_s3_through_a_connect_proxy() {
     std::fs::write(&bundle, format!("{junk}{}", pki.ca_cert_pem)).unwrap();
     let out = step_with("a", false, Some(&bundle));
     assert_eq!(out.status.code(), Some(0), "step trusting AWS_CA_BUNDLE did not lead: {}", String::from_utf8_lossy(&out.stderr));
-    let renewed = record(&storage(&server), lock).await.unwrap();
+    let renewed = record(&storage(server), lock).await.unwrap();
     assert_eq!((renewed.leader_id.as_str(), renewed.term), ("a", written.term));
     assert_ne!(renewed, written, "the step trusting AWS_CA_BUNDLE did not renew the record");
     // A bundle that is not there names the variable and the path.
@@ -125,22 +148,15 @@ async fn the_command_reaches_https_s3_through_a_connect_proxy() {
 /// had fallen back to S3 polling for want of a route to the storage.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn run_serves_peer_mode_behind_a_proxy_where_the_storage_does_not_resolve() {
-    let (server, pki) = https_seaweed("https-proxy-run").await;
-    let proxy = connect_proxy(SocketAddr::from(([127, 0, 0, 1], port(&server)))).await;
-    let dir = tempfile::tempdir().unwrap();
-    let ca = dir.path().join("s3-ca.pem");
-    std::fs::write(&ca, &pki.ca_cert_pem).unwrap();
-    let config = dir.path().join("s3lect.toml");
-    std::fs::write(&config, format!("[s3]\nca_cert = {:?}\n", ca.display().to_string())).unwrap();
-    let endpoint = format!("https://{PROXIED_HOST}:{}", port(&server));
+    let proxied = Proxied::start("https-proxy-run").await;
+    let (server, dir) = (&proxied.server, &proxied.dir);
     let lock = "proxied/run.json";
     let log = dir.path().join("a.stderr");
-    let mut cmd = s3lect_at(&endpoint, &server.bucket, "run", "a", lock);
-    cmd.env("HTTPS_PROXY", format!("http://{}", proxy.addr)).env_remove("NO_PROXY").env_remove("no_proxy");
-    cmd.arg("--config").arg(&config).args(TIMINGS).stdout(Stdio::null()).stderr(std::fs::File::create(&log).unwrap());
+    let mut cmd = proxied.command("run", "a", lock);
+    cmd.arg("--config").arg(&proxied.config).args(TIMINGS).stdout(Stdio::null()).stderr(std::fs::File::create(&log).unwrap());
     let _node = KillOnDrop(cmd.spawn().expect("s3lect runs"));
 
-    let record = wait_record(&storage(&server), lock, "a to lead through the proxy", Duration::from_secs(20), |r| r.leader_id == "a").await;
+    let record = wait_record(&storage(server), lock, "a to lead through the proxy", Duration::from_secs(20), |r| r.leader_id == "a").await;
     let said = std::fs::read_to_string(&log).unwrap();
     let addr: SocketAddr =
         record.leader_addr.parse().unwrap_or_else(|_| panic!("no peer address in the record {record:?}; the node said:\n{said}"));

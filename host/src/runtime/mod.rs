@@ -73,8 +73,8 @@ impl Runtime {
             let component = compiled(Component::new(&engine, COMPONENT_WASM).map_err(rt_err)?);
             return Runtime::link(engine, component);
         };
-        // Building Cranelift alone, with nothing to compile, kept 0.5 MiB of its code resident
-        // in every node (BENCHMARKS.md).
+        // Building Cranelift alone, with nothing to compile, kept about 0.4 MiB of its code
+        // resident in every node (BENCHMARKS.md).
         let engine = Runtime::engine(false)?;
         let component = load_cached(&engine, &cache_path(&dir, &engine))?;
         Runtime::link(engine, component)

@@ -121,11 +121,14 @@ fn expired(c: &Credentials) -> bool {
 }
 
 /// No credentials anywhere is a configuration problem; a provider that failed to answer
-/// (IMDS or STS down) may answer next time.
+/// (IMDS or STS down) may answer next time. A credentials endpoint whose certificate is refused
+/// will not be trusted on a retry either (aws-config has no typed error for it: its text).
 fn credentials_error(e: CredentialsError) -> StorageError {
-    let mut text = format!("no AWS credentials: {}", crate::error::chain(&e));
+    let text = format!("no AWS credentials: {}", crate::error::chain(&e));
     if text.contains("invalid peer certificate") {
-        text.push_str(" (a credentials endpoint's certificate was refused: AWS_CA_BUNDLE names a CA bundle to trust)");
+        return StorageError::Invalid(format!(
+            "{text} (a credentials endpoint's certificate was refused: AWS_CA_BUNDLE names a CA bundle to trust)"
+        ));
     }
     match e {
         CredentialsError::CredentialsNotLoaded(_) | CredentialsError::InvalidConfiguration(_) => StorageError::Denied(text),
