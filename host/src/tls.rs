@@ -54,6 +54,32 @@ pub fn parse_certs(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, TlsError>
     Ok(certs)
 }
 
+/// The CA bundle `AWS_CA_BUNDLE` names, as AWS's own tools read it: none when the variable is
+/// unset or empty, an error naming the variable and the path when the file cannot be read.
+pub fn aws_ca_bundle() -> Result<Option<Vec<u8>>, String> {
+    let Some(path) = std::env::var_os("AWS_CA_BUNDLE").filter(|v| !v.is_empty()) else { return Ok(None) };
+    let path = std::path::Path::new(&path);
+    std::fs::read(path).map(Some).map_err(|e| format!("cannot read the CA bundle AWS_CA_BUNDLE names, {}: {e}", path.display()))
+}
+
+/// The certificate error in `e`'s chain, if a TLS handshake refused the server's certificate:
+/// what S3's and the credential chain's errors are classified by.
+pub(crate) fn refused_certificate<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+    let mut next = Some(e);
+    while let Some(err) = next {
+        if let Some(tls @ rustls::Error::InvalidCertificate(_)) = err.downcast_ref::<rustls::Error>() {
+            return Some(tls);
+        }
+        // An io::Error's source() is the source of the error it wraps, skipping that error:
+        // step into it instead.
+        next = match err.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref()) {
+            Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
+            None => err.source(),
+        };
+    }
+    None
+}
+
 /// A client config trusting `extra_ca_pem` and, if `webpki_roots`, the Mozilla roots.
 ///
 /// `extra_ca_pem` may be a whole bundle (a system's, as `AWS_CA_BUNDLE` often names): a

@@ -7,6 +7,7 @@ use clap::Args;
 use s3lect::{LeaderRecord, MockStorage, S3Storage, Storage};
 use s3lect_cli::cluster::{Node, server_flags};
 use s3lect_cli::local_s3::{self, LocalS3};
+use s3lect_cli::node_metrics;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -27,9 +28,8 @@ const NODES: [&str; 3] = ["node-1", "node-2", "node-3"];
 /// Short timings so the demo takes seconds: lease 2.5 s, takeover after 3 s unchanged.
 const TIMINGS: [(&str, &str); 4] =
     [("--frequent-ms", "1000"), ("--infrequent-ms", "2000"), ("--leader-timeout-ms", "3000"), ("--renew-deadline-ms", "2500")];
-/// Time for a follower to find a new leader: its next read of the lock object
-/// (`--infrequent-ms`), then a step (`--frequent-ms`) to start watching it.
-const FOLLOWER_FINDS_LEADER: Duration = Duration::from_secs(3);
+/// What a follower's metrics count when the leader answers its probe.
+const PROBES_ANSWERED: &str = "s3lect_probes_total{outcome=\"leader\"}";
 
 async fn read_record(storage: &dyn Storage) -> Option<(LeaderRecord, String)> {
     let (data, etag) = storage.get(LOCK).await.ok()?;
@@ -83,7 +83,9 @@ async fn run_demo(args: DemoArgs) -> Result<(), String> {
     println!("lock object: {LOCK} on {backend}");
     println!("timings: renew every 1 s, lease 2.5 s, takeover after 3 s unchanged\n");
 
-    let timings: Vec<&str> = TIMINGS.iter().flat_map(|(k, v)| [*k, *v]).collect();
+    // Metrics, so the demo can see the follower watch the new leader.
+    let mut timings: Vec<&str> = TIMINGS.iter().flat_map(|(k, v)| [*k, *v]).collect();
+    timings.extend(["--metrics-bind", "127.0.0.1:0"]);
     let mut nodes = Vec::new();
     for id in NODES {
         let node = Node::start_with(&exe, &backend_args, id, LOCK, logs.path(), &timings).map_err(|e| format!("starting {id}: {e}"))?;
@@ -103,6 +105,22 @@ async fn run_demo(args: DemoArgs) -> Result<(), String> {
         }
     }
     result
+}
+
+/// Waits until a probe of `follower`'s is answered by a leader: its count of such answers grows
+/// (the one leader it could have probed before, the killed one, answers no more).
+async fn watching(follower: &Node, limit: Duration) -> Result<(), String> {
+    let start = Instant::now();
+    let addr = node_metrics::metrics_addr(follower, limit).await.ok_or_else(|| format!("{} logged no metrics endpoint", follower.id))?;
+    let answered = || async { Ok::<_, String>(node_metrics::sample(&node_metrics::scrape(&addr).await?, PROBES_ANSWERED).unwrap_or(0.0)) };
+    let before = answered().await?;
+    while start.elapsed() < limit {
+        if answered().await? > before {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Err(format!("{} did not probe the new leader within {limit:?}", follower.id))
 }
 
 async fn script(storage: &dyn Storage, nodes: &mut [Node]) -> Result<(), String> {
@@ -133,13 +151,9 @@ async fn script(storage: &dyn Storage, nodes: &mut [Node]) -> Result<(), String>
     // A follower learns of a new leader at its next read of the lock object, and from then on
     // watches the leader's health endpoint (peer mode, `run`'s default), where a resignation
     // reaches it at once. Stopped before that, the handover would wait for that read.
-    tokio::time::sleep(FOLLOWER_FINDS_LEADER).await;
-    println!(
-        "[{:>6} ms] the follower watches {} (it read the lock object in the last {} ms, then probed the leader)",
-        t0.elapsed().as_millis(),
-        second.leader_id,
-        FOLLOWER_FINDS_LEADER.as_millis()
-    );
+    let follower = nodes.iter().find(|n| n.id != first.leader_id && n.id != second.leader_id).ok_or("no follower is left")?;
+    watching(follower, Duration::from_secs(20)).await?;
+    println!("[{:>6} ms] {} watches {} (the leader answered its probe)", t0.elapsed().as_millis(), follower.id, second.leader_id);
     let leader = nodes.iter().find(|n| n.id == second.leader_id).ok_or("new leader is not a demo node")?;
     leader.signal(libc::SIGTERM);
     let stopped_at = Instant::now();

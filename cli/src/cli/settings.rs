@@ -316,8 +316,8 @@ impl Flags {
         // private endpoint through AWS_CA_BUNDLE expects this command to trust it too.
         if let Some(ca) = &file.s3.ca_cert {
             s3.ca_cert_pem = Some(read(ca, "S3 CA certificate")?);
-        } else if let Some(ca) = std::env::var_os("AWS_CA_BUNDLE").filter(|v| !v.is_empty()) {
-            s3.ca_cert_pem = Some(read(Path::new(&ca), "S3 CA certificate (AWS_CA_BUNDLE)")?);
+        } else if let Some(bundle) = s3lect::tls::aws_ca_bundle()? {
+            s3.ca_cert_pem = Some(bundle);
         }
         if let Some(t) = file.s3.request_timeout_ms {
             s3.request_timeout = Duration::from_millis(t);

@@ -103,12 +103,10 @@ impl Refreshing {
 /// variable). Behind a TLS-inspecting proxy, STS and SSO answer with the proxy's certificate.
 fn ca_bundle_client() -> Result<Option<SharedHttpClient>, String> {
     use aws_smithy_http_client::tls::{Provider, TlsContext, TrustStore, rustls_provider::CryptoMode};
-    let Some(path) = std::env::var_os("AWS_CA_BUNDLE").filter(|v| !v.is_empty()) else { return Ok(None) };
-    let named = format!("the CA bundle AWS_CA_BUNDLE names ({})", std::path::Path::new(&path).display());
-    let pem = std::fs::read(&path).map_err(|e| format!("{named} cannot be read: {e}"))?;
-    let anchors = crate::tls::anchors_pem(&pem).map_err(|e| format!("{named}: {e}"))?;
+    let Some(pem) = crate::tls::aws_ca_bundle()? else { return Ok(None) };
+    let anchors = crate::tls::anchors_pem(&pem).map_err(|e| format!("the CA bundle AWS_CA_BUNDLE names: {e}"))?;
     let store = anchors.into_iter().fold(TrustStore::default(), TrustStore::with_pem_certificate);
-    let tls = TlsContext::builder().with_trust_store(store).build().map_err(|e| format!("{named}: {e}"))?;
+    let tls = TlsContext::builder().with_trust_store(store).build().map_err(|e| format!("the CA bundle AWS_CA_BUNDLE names: {e}"))?;
     Ok(Some(aws_smithy_http_client::Builder::new().tls_provider(Provider::Rustls(CryptoMode::AwsLc)).tls_context(tls).build_https()))
 }
 
@@ -122,10 +120,10 @@ fn expired(c: &Credentials) -> bool {
 
 /// No credentials anywhere is a configuration problem; a provider that failed to answer
 /// (IMDS or STS down) may answer next time. A credentials endpoint whose certificate is refused
-/// will not be trusted on a retry either (aws-config has no typed error for it: its text).
+/// will not be trusted on a retry either: invalid, as a refused S3 certificate is.
 fn credentials_error(e: CredentialsError) -> StorageError {
     let text = format!("no AWS credentials: {}", crate::error::chain(&e));
-    if text.contains("invalid peer certificate") {
+    if crate::tls::refused_certificate(&e).is_some() {
         return StorageError::Invalid(format!(
             "{text} (a credentials endpoint's certificate was refused: AWS_CA_BUNDLE names a CA bundle to trust)"
         ));

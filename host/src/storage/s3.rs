@@ -153,29 +153,12 @@ fn classify(e: &reqwest::Error) -> StorageError {
     if e.is_timeout() {
         return StorageError::Unavailable("request timed out".into());
     }
-    match refused_certificate(e) {
+    match crate::tls::refused_certificate(e) {
         Some(why) => StorageError::Invalid(format!(
             "the S3 server's certificate is not trusted ({why}); a private CA is given with S3Config::ca_cert_pem (the command reads `[s3] ca_cert` in its config file, else AWS_CA_BUNDLE)"
         )),
         None => StorageError::Unavailable(crate::error::chain(e)),
     }
-}
-
-/// The certificate error in `e`'s chain, if the TLS handshake refused the server's certificate.
-fn refused_certificate(e: &reqwest::Error) -> Option<&rustls::Error> {
-    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(err) = next {
-        if let Some(tls @ rustls::Error::InvalidCertificate(_)) = err.downcast_ref::<rustls::Error>() {
-            return Some(tls);
-        }
-        // An io::Error's source() is the source of the error it wraps, skipping that error:
-        // step into it instead.
-        next = match err.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref()) {
-            Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
-            None => err.source(),
-        };
-    }
-    None
 }
 
 impl S3Storage {
