@@ -167,8 +167,7 @@ async fn web_identity_credentials_come_from_sts_trusted_through_aws_ca_bundle() 
     let (cert, key, bundle) = (dir.path().join("sts.pem"), dir.path().join("sts.key"), dir.path().join("bundle.pem"));
     std::fs::write(&cert, &pki.server_cert_pem).unwrap();
     std::fs::write(&key, &pki.server_key_pem).unwrap();
-    let junk = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
-    std::fs::write(&bundle, format!("{junk}{}", pki.ca_cert_pem)).unwrap();
+    std::fs::write(&bundle, common::bundle_with_unusable_cert(&pki.ca_cert_pem)).unwrap();
     let moto = common::moto_sts_over(Some((&cert, &key))).await;
     assert!(moto.endpoint.starts_with("https://"), "{}", moto.endpoint);
     let server = common::seaweed("creds-web-identity-tls").await;

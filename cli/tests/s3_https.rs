@@ -128,8 +128,7 @@ async fn the_command_reaches_https_s3_through_a_connect_proxy() {
     // as systems build them (a certificate webpki cannot use as an anchor among the rest) with
     // the private CA in it. Step "a" renews, so the term stays and the write shows.
     let bundle = dir.path().join("bundle.pem");
-    let junk = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
-    std::fs::write(&bundle, format!("{junk}{}", pki.ca_cert_pem)).unwrap();
+    std::fs::write(&bundle, common::bundle_with_unusable_cert(&pki.ca_cert_pem)).unwrap();
     let out = step_with("a", false, Some(&bundle));
     assert_eq!(out.status.code(), Some(0), "step trusting AWS_CA_BUNDLE did not lead: {}", String::from_utf8_lossy(&out.stderr));
     let renewed = record(&storage(server), lock).await.unwrap();

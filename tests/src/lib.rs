@@ -54,6 +54,12 @@ pub async fn record(storage: &dyn Storage, key: &str) -> Option<LeaderRecord> {
     LeaderRecord::parse(&data).ok()
 }
 
+/// A CA bundle as systems build them: a certificate no TLS client can use as an anchor (this
+/// machine's bundle holds such), then `ca_pem`.
+pub fn bundle_with_unusable_cert(ca_pem: &str) -> String {
+    format!("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n{ca_pem}")
+}
+
 /// moto's server mode on a free loopback port, for its STS (`AssumeRoleWithWebIdentity`).
 pub struct Moto {
     child: std::process::Child,
