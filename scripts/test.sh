@@ -6,13 +6,13 @@
 # and the composed component in the wasmtime CLI and in Node.js (jco).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# A clean build of everything this runs takes about 6 GB in target/; a linker out of space dies
+# A clean build of everything this runs takes about 6 GiB in target/; a linker out of space dies
 # with a bus error, and the S3 servers the tests start stop taking writes ("No more free space
 # left"). Say so first, so that such a failure reads as what it is.
 free_kb=$(df -k --output=avail . | tail -1 | tr -d ' ')
 echo "s3lect test: $((free_kb / 1024 / 1024)) GiB free on the disk of $(pwd)"
 if [ "$free_kb" -lt $((10 * 1024 * 1024)) ]; then
-  echo "s3lect test: WARNING: a clean build takes about 6 GB in target/; with less than 10 GiB free, the build or the S3 servers may run out of space"
+  echo "s3lect test: WARNING: a clean build takes about 6 GiB in target/; with less than 10 GiB free, the build or the S3 servers may run out of space"
 fi
 bash scripts/setup.sh
 bash scripts/build-components.sh

@@ -72,10 +72,16 @@ impl Node {
 
     /// The same on any backend (`server_flags`, or `--mock-dir DIR`).
     pub fn start_with(bin: &Path, backend: &[String], id: &str, lock: &str, dir: &Path, args: &[&str]) -> std::io::Result<Node> {
+        Node::spawn(command_with(bin, backend, "run", id, lock), id, dir, args)
+    }
+
+    /// Starts `run`, an `s3lect run` command for `id` built by the caller (an environment of
+    /// its own, say), logging into `dir` as [`Node::start`] does.
+    pub fn spawn(mut run: Command, id: &str, dir: &Path, args: &[&str]) -> std::io::Result<Node> {
         let hook_log = dir.join(format!("{id}.hooks"));
         let stderr_log = dir.join(format!("{id}.stderr"));
         let log = |event: &str| format!("echo {event} $S3LECT_TERM $(date +%s%N) >> {}", hook_log.display());
-        let child = command_with(bin, backend, "run", id, lock)
+        let child = run
             .args(["--on-acquire", &log("acquire"), "--on-lose", &log("lose")])
             .args(args)
             .stdout(Stdio::null())

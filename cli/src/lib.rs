@@ -5,6 +5,7 @@
 pub mod cluster;
 pub mod local_s3;
 pub mod node_metrics;
+pub mod wait;
 
 /// Where scripts/setup-interop.sh and scripts/setup-validators.sh install their tools (wac,
 /// the wasmtime CLI, npm tools): `$S3LECT_TOOLS`, else `~/.cache/s3lect/tools`.

@@ -2,22 +2,16 @@
 //! and the tests learn of a node that its lock object does not say (whom it probes).
 
 use crate::cluster::Node;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The address a node logged for its metrics endpoint (it binds port 0), once it has.
 pub async fn metrics_addr(node: &Node, limit: Duration) -> Option<String> {
-    let deadline = Instant::now() + limit;
-    loop {
+    crate::wait::until(limit, Duration::from_millis(50), || async {
         let log = node.stderr();
-        let logged = log.lines().find(|l| l.contains("metrics endpoint listening"));
-        if let Some(addr) = logged.and_then(|l| Some(l.split("addr=").nth(1)?.split_whitespace().next()?.to_string())) {
-            return Some(addr);
-        }
-        if Instant::now() >= deadline {
-            return None;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        let line = log.lines().find(|l| l.contains("metrics endpoint listening"))?;
+        Some(line.split("addr=").nth(1)?.split_whitespace().next()?.to_string())
+    })
+    .await
 }
 
 /// One plain HTTP/1.0 GET of /metrics (no client library needed for text over loopback).

@@ -7,12 +7,11 @@
 mod common;
 
 use common::connect_proxy::{ConnectProxy, connect_proxy};
-use common::nodes::{TIMINGS, s3lect_at};
+use common::nodes::{Node, TIMINGS, s3lect_at};
 use common::{record, storage, wait_record};
 use s3lect::{Condition, S3Config, S3Storage, Storage, StorageError, tls};
 use s3lect_cli::local_s3::{LocalS3, ServerTls, find_weed};
 use std::net::SocketAddr;
-use std::process::{Child, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -150,27 +149,17 @@ async fn run_serves_peer_mode_behind_a_proxy_where_the_storage_does_not_resolve(
     let proxied = Proxied::start("https-proxy-run").await;
     let (server, dir) = (&proxied.server, &proxied.dir);
     let lock = "proxied/run.json";
-    let log = dir.path().join("a.stderr");
     let mut cmd = proxied.command("run", "a", lock);
-    cmd.arg("--config").arg(&proxied.config).args(TIMINGS).stdout(Stdio::null()).stderr(std::fs::File::create(&log).unwrap());
-    let _node = KillOnDrop(cmd.spawn().expect("s3lect runs"));
+    cmd.arg("--config").arg(&proxied.config);
+    let node = Node::spawn(cmd, "a", dir.path(), &TIMINGS).expect("s3lect runs");
 
     let record = wait_record(&storage(server), lock, "a to lead through the proxy", Duration::from_secs(20), |r| r.leader_id == "a").await;
-    let said = std::fs::read_to_string(&log).unwrap();
+    let said = node.stderr();
     let addr: SocketAddr =
         record.leader_addr.parse().unwrap_or_else(|_| panic!("no peer address in the record {record:?}; the node said:\n{said}"));
     assert!(addr.ip().is_loopback() && addr.port() != 0, "not the route to the proxy: {addr}");
     assert_eq!(record.peer_cert_sha256.len(), 64, "no certificate pin in the record: {record:?}");
     assert!(!said.contains("peer mode off"), "{said}");
-}
-
-struct KillOnDrop(Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 /// The composed component in the wasmtime CLI, whose `wasi:http` trusts the Mozilla roots

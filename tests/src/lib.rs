@@ -6,7 +6,7 @@ use s3lect::{LeaderRecord, S3Storage, Storage};
 use s3lect_cli::local_s3::{LocalS3, find_weed};
 pub use s3lect_cli::{cluster, local_s3};
 use std::future::Future;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 pub mod aws_stand_in;
 pub mod connect_proxy;
@@ -27,19 +27,14 @@ pub fn storage(server: &LocalS3) -> S3Storage {
 }
 
 /// Polls `f` every 20 ms until it yields a value, or panics after `limit` naming `what`.
-pub async fn eventually<T, F, Fut>(what: &str, limit: Duration, mut f: F) -> T
+pub async fn eventually<T, F, Fut>(what: &str, limit: Duration, f: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Option<T>>,
 {
-    let start = Instant::now();
-    loop {
-        if let Some(v) = f().await {
-            return v;
-        }
-        assert!(start.elapsed() < limit, "timed out after {limit:?} waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    s3lect_cli::wait::until(limit, Duration::from_millis(20), f)
+        .await
+        .unwrap_or_else(|| panic!("timed out after {limit:?} waiting for {what}"))
 }
 
 /// Polls the lock object until its record satisfies `pred`, or panics after `limit` naming

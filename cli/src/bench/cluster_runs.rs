@@ -5,6 +5,7 @@ use s3lect::LeaderRecord;
 use s3lect::{S3Storage, Storage};
 use s3lect_cli::cluster::{Node, command_at, now_ns};
 use s3lect_cli::local_s3::LocalS3;
+use s3lect_cli::wait;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -12,30 +13,20 @@ pub const SHORT: [&str; 8] =
     ["--frequent-ms", "1000", "--infrequent-ms", "1000", "--renew-deadline-ms", "2500", "--leader-timeout-ms", "3000"];
 
 async fn leader(s3: &S3Storage, lock: &str, min_term: u64, limit: Duration) -> Option<LeaderRecord> {
-    let end = Instant::now() + limit;
-    while Instant::now() < end {
-        if let Ok((d, _)) = s3.get(lock).await
-            && let Ok(r) = LeaderRecord::parse(&d)
-            && r.term >= min_term
-            && !r.leader_id.is_empty()
-        {
-            return Some(r);
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    None
+    wait::until(limit, Duration::from_millis(20), || async {
+        let (d, _) = s3.get(lock).await.ok()?;
+        LeaderRecord::parse(&d).ok().filter(|r| r.term >= min_term && !r.leader_id.is_empty())
+    })
+    .await
 }
 
 /// Time from `t0_ns` until `node` logged acquiring `term` (its acquire hook ran).
 async fn acquired_after(node: &Node, term: u64, t0_ns: u128, limit: Duration) -> Option<f64> {
-    let end = Instant::now() + limit;
-    while Instant::now() < end {
-        if let Some(t) = node.transitions().iter().find(|t| t.0 == "acquire" && t.1 == term) {
-            return Some((t.2.saturating_sub(t0_ns)) as f64 / 1e6);
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    None
+    wait::until(limit, Duration::from_millis(10), || async {
+        let t = node.transitions().into_iter().find(|t| t.0 == "acquire" && t.1 == term)?;
+        Some(t.2.saturating_sub(t0_ns) as f64 / 1e6)
+    })
+    .await
 }
 
 /// Waits a random time in [1 s, 1 s + `spread_ms`]: kills and stops then land at a random

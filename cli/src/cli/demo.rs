@@ -7,7 +7,7 @@ use clap::Args;
 use s3lect::{LeaderRecord, MockStorage, S3Storage, Storage};
 use s3lect_cli::cluster::{Node, server_flags};
 use s3lect_cli::local_s3::{self, LocalS3};
-use s3lect_cli::node_metrics;
+use s3lect_cli::{node_metrics, wait};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -25,6 +25,8 @@ pub struct DemoArgs {
 
 const LOCK: &str = "demo/leader.json";
 const NODES: [&str; 3] = ["node-1", "node-2", "node-3"];
+/// How often the demo looks at the lock object and the follower's metrics.
+const POLL: Duration = Duration::from_millis(50);
 /// Short timings so the demo takes seconds: lease 2.5 s, takeover after 3 s unchanged.
 const TIMINGS: [(&str, &str); 4] =
     [("--frequent-ms", "1000"), ("--infrequent-ms", "2000"), ("--leader-timeout-ms", "3000"), ("--renew-deadline-ms", "2500")];
@@ -38,16 +40,9 @@ async fn read_record(storage: &dyn Storage) -> Option<(LeaderRecord, String)> {
 
 /// Polls the lock object until `pred` holds, or fails after `limit`.
 async fn watch(storage: &dyn Storage, limit: Duration, pred: impl Fn(&LeaderRecord) -> bool) -> Result<LeaderRecord, String> {
-    let start = Instant::now();
-    while start.elapsed() < limit {
-        if let Some((r, _)) = read_record(storage).await
-            && pred(&r)
-        {
-            return Ok(r);
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    Err(format!("the demo election did not reach the expected state within {limit:?}"))
+    wait::until(limit, POLL, || async { read_record(storage).await.map(|(r, _)| r).filter(|r| pred(r)) })
+        .await
+        .ok_or_else(|| format!("the demo election did not reach the expected state within {limit:?}"))
 }
 
 pub async fn demo(args: DemoArgs) -> ExitCode {
@@ -110,17 +105,18 @@ async fn run_demo(args: DemoArgs) -> Result<(), String> {
 /// Waits until a probe of `follower`'s is answered by a leader: its count of such answers grows
 /// (the one leader it could have probed before, the killed one, answers no more).
 async fn watching(follower: &Node, limit: Duration) -> Result<(), String> {
-    let start = Instant::now();
     let addr = node_metrics::metrics_addr(follower, limit).await.ok_or_else(|| format!("{} logged no metrics endpoint", follower.id))?;
     let answered = || async { Ok::<_, String>(node_metrics::sample(&node_metrics::scrape(&addr).await?, PROBES_ANSWERED).unwrap_or(0.0)) };
     let before = answered().await?;
-    while start.elapsed() < limit {
-        if answered().await? > before {
-            return Ok(());
+    let grew = || async {
+        match answered().await {
+            Ok(n) if n > before => Some(Ok(())),
+            Ok(_) => None,
+            // A failed scrape ends the wait at once, with its error.
+            Err(e) => Some(Err(e)),
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    Err(format!("{} did not probe the new leader within {limit:?}", follower.id))
+    };
+    wait::until(limit, POLL, grew).await.unwrap_or_else(|| Err(format!("{} did not probe the new leader within {limit:?}", follower.id)))
 }
 
 async fn script(storage: &dyn Storage, nodes: &mut [Node]) -> Result<(), String> {

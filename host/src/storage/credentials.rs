@@ -104,9 +104,10 @@ impl Refreshing {
 fn ca_bundle_client() -> Result<Option<SharedHttpClient>, String> {
     use aws_smithy_http_client::tls::{Provider, TlsContext, TrustStore, rustls_provider::CryptoMode};
     let Some(pem) = crate::tls::aws_ca_bundle()? else { return Ok(None) };
-    let anchors = crate::tls::anchors_pem(&pem).map_err(|e| format!("the CA bundle AWS_CA_BUNDLE names: {e}"))?;
+    let named = |e: &dyn std::fmt::Display| format!("the CA bundle AWS_CA_BUNDLE names: {e}");
+    let anchors = crate::tls::anchors_pem(&pem).map_err(|e| named(&e))?;
     let store = anchors.into_iter().fold(TrustStore::default(), TrustStore::with_pem_certificate);
-    let tls = TlsContext::builder().with_trust_store(store).build().map_err(|e| format!("the CA bundle AWS_CA_BUNDLE names: {e}"))?;
+    let tls = TlsContext::builder().with_trust_store(store).build().map_err(|e| named(&e))?;
     Ok(Some(aws_smithy_http_client::Builder::new().tls_provider(Provider::Rustls(CryptoMode::AwsLc)).tls_context(tls).build_https()))
 }
 
