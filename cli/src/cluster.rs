@@ -24,7 +24,12 @@ pub fn command_at(bin: &Path, endpoint: &str, bucket: &str, sub: &str, id: &str,
 /// `s3lect SUB` with `backend` flags (a bucket and endpoint, or `--mock-dir`), carrying the
 /// local server's credentials.
 pub fn command_with(bin: &Path, backend: &[String], sub: &str, id: &str, lock: &str) -> Command {
-    let mut cmd = Command::new(bin);
+    command_via(Command::new(bin), backend, sub, id, lock)
+}
+
+/// The same through `cmd`: the binary, or a program that runs it (valgrind, given the binary
+/// as its last argument).
+pub fn command_via(mut cmd: Command, backend: &[String], sub: &str, id: &str, lock: &str) -> Command {
     cmd.arg(sub)
         .args(["--server-id", id, "--lockfile", lock])
         .args(backend)

@@ -3,11 +3,15 @@
 //! printed as a Markdown table. `--quick` runs tiny sizes (CI smoke run).
 //!
 //! cargo run --release -p s3lect --bin s3lect-bench [-- --quick] [--only SECTION] [--groups N]
+//!
+//! `--symbol-order FILE` measures no numbers: it writes the functions a node runs, which the
+//! release build places together (cli/symbol-order.txt; see symbol_order.rs).
 
 mod cluster_runs;
 mod cost;
 mod invocation;
 mod stats;
+mod symbol_order;
 
 use cluster_runs::Exit;
 use stats::Row;
@@ -22,6 +26,16 @@ async fn main() {
     let weed = s3lect_cli::local_s3::find_weed().expect("SeaweedFS not found: run scripts/setup-s3-server.sh");
     let bin = std::env::current_exe().unwrap().with_file_name("s3lect");
     assert!(bin.exists(), "build the s3lect binary first: cargo build --release -p s3lect-cli");
+    if let Some(out) = std::env::args().skip_while(|a| a != "--symbol-order").nth(1) {
+        match symbol_order::write(&bin, &weed, std::path::Path::new(&out)).await {
+            Ok(n) => println!("{n} functions written to {out}"),
+            Err(e) => {
+                eprintln!("s3lect-bench --symbol-order: {e}");
+                std::process::exit(1);
+            }
+        }
+        return;
+    }
     let mut rows: Vec<Row> = vec![];
     let n = |full: usize, small: usize| if quick { small } else { full };
 
@@ -56,6 +70,18 @@ async fn main() {
             rows.extend(cluster_runs::node_rss(&bin, &weed, peer, 3, if quick { 3 } else { 40 }).await);
         }
         rows.push(cluster_runs::first_start_rss(&bin, &weed, if quick { 3 } else { 20 }).await);
+        rows.push(match symbol_order::found_in(&bin) {
+            Ok((found, listed)) => Row::new(
+                "functions linked together (cli/symbol-order.txt)",
+                &format!(
+                    "of the functions listed, those this `s3lect` has ({found} of {listed}): fewer means a list from an older build, and more resident code"
+                ),
+                "%",
+                vec![100.0 * found as f64 / listed.max(1) as f64],
+                "–",
+            ),
+            Err(e) => panic!("reading the link order: {e}"),
+        });
     }
     if run("invocation") {
         rows.extend(invocation::composed_invocation(&weed, n(20, 3)).await);

@@ -1,0 +1,234 @@
+//! `s3lect-bench --symbol-order FILE`: the functions a running `s3lect` executes, for the
+//! linker to place together (cli/symbol-order.txt, passed by cli/build.rs). Linux maps a
+//! binary's code in 64 KiB around each page a process touches (fault-around), so a few
+//! thousand functions scattered through 18 MB of code kept most of it resident; together, they
+//! keep about themselves (BENCHMARKS.md, "What moved the numbers").
+//!
+//! Which functions run is read from valgrind's callgrind, over real nodes on SeaweedFS, over
+//! HTTP and HTTPS: peer mode and S3 polling, leaders renewing and followers watching, a
+//! graceful handover, a crash takeover, a resignation, then `step` and `status`. Run it on the
+//! release build itself, whose profile keeps the command's symbol table for this: a build of
+//! another profile names the same functions differently (cargo hashes the profile into them).
+
+use super::cluster_runs::SHORT;
+use s3lect_cli::cluster::{Node, command_via, server_flags};
+use s3lect_cli::local_s3::{LocalS3, ServerTls};
+use s3lect_cli::wait;
+use std::collections::{BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+/// Long enough for a node under valgrind (about 50× slower) to start, or to take over.
+const LIMIT: Duration = Duration::from_secs(120);
+
+/// Renewals and probes in steady state, at the short timings (one a second).
+const STEADY: Duration = Duration::from_secs(5);
+
+/// Profiles the nodes and writes the names of the functions they ran, one a line, to `out`.
+/// Returns how many.
+pub async fn write(bin: &Path, weed: &Path, out: &Path) -> Result<usize, String> {
+    Command::new("valgrind").arg("--version").output().map_err(|e| format!("valgrind is needed (apt install valgrind): {e}"))?;
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let http = LocalS3::start(weed, "symbol-order").await?;
+    run_nodes(bin, &http, None, dir.path()).await?;
+    drop(http);
+    let pki = s3lect::tls::generate_pki(&["127.0.0.1"]).map_err(|e| e.to_string())?;
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, &pki.ca_cert_pem).map_err(|e| e.to_string())?;
+    let tls = ServerTls { cert_pem: pki.server_cert_pem, key_pem: pki.server_key_pem, ca_pem: pki.ca_cert_pem };
+    let https = LocalS3::start_https(weed, "symbol-order", &tls).await?;
+    run_nodes(bin, &https, Some(&ca), dir.path()).await?;
+    let names = functions_run(bin, dir.path())?;
+    // Fewer than this means no symbols were read: a stripped binary.
+    if names.len() < 500 {
+        return Err(format!(
+            "only {} named functions of {} ran: it has no symbol table (the release profile keeps it; strip = \"debuginfo\")",
+            names.len(),
+            bin.display()
+        ));
+    }
+    let mut text = String::from(
+        "# The functions a running `s3lect` executes, placed together by the linker (cli/build.rs).\n\
+         # Made by `s3lect-bench --symbol-order` (BENCHMARKS.md): make it again after updating\n\
+         # dependencies, whose functions' names then change and are skipped.\n",
+    );
+    for n in &names {
+        text.push_str(n);
+        text.push('\n');
+    }
+    std::fs::write(out, text).map_err(|e| format!("{}: {e}", out.display()))?;
+    Ok(names.len())
+}
+
+/// The list this build links by (cli/symbol-order.txt).
+pub fn listed() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("symbol-order.txt")
+}
+
+/// How many of the listed functions `bin` has, of how many listed. A list made from another
+/// build (dependencies updated since) names functions it no longer has; those stay scattered.
+pub fn found_in(bin: &Path) -> Result<(usize, usize), String> {
+    use object::{Object, ObjectSymbol};
+    let list = std::fs::read_to_string(listed()).map_err(|e| format!("{}: {e}", listed().display()))?;
+    let names: BTreeSet<&str> = list.lines().filter(|l| !l.is_empty() && !l.starts_with('#')).collect();
+    let data = std::fs::read(bin).map_err(|e| format!("{}: {e}", bin.display()))?;
+    let file = object::File::parse(&*data).map_err(|e| format!("{}: {e}", bin.display()))?;
+    // A name can be on more than one local symbol: count names, not symbols.
+    let found: BTreeSet<&str> = file.symbols().filter_map(|s| s.name().ok()).filter(|n| names.contains(n)).collect();
+    Ok((found.len(), names.len()))
+}
+
+/// `s3lect SUB` under callgrind, its profile written into `dir` as `ID.callgrind`.
+fn profiled(bin: &Path, server: &LocalS3, ca: Option<&Path>, dir: &Path, sub: &str, id: &str, lock: &str) -> Command {
+    let mut valgrind = Command::new("valgrind");
+    valgrind
+        .args(["--tool=callgrind", "--demangle=no", "--dump-instr=no", "--quiet"])
+        .arg(format!("--callgrind-out-file={}", dir.join(format!("{id}.callgrind")).display()))
+        .arg(bin);
+    let mut cmd = command_via(valgrind, &server_flags(server), sub, id, lock);
+    if let Some(ca) = ca {
+        cmd.env("AWS_CA_BUNDLE", ca);
+    }
+    cmd
+}
+
+async fn run_nodes(bin: &Path, server: &LocalS3, ca: Option<&Path>, dir: &Path) -> Result<(), String> {
+    let scheme = if ca.is_some() { "https" } else { "http" };
+    let start = |mode: &str, i: u32, lock: &str| -> Result<Node, String> {
+        let id = format!("{scheme}-{mode}-{i}");
+        let mut args = SHORT.to_vec();
+        if mode == "polling" {
+            args.push("--no-peer");
+        }
+        Node::spawn(profiled(bin, server, ca, dir, "run", &id, lock), &id, dir, &args).map_err(|e| format!("{id}: {e}"))
+    };
+    let (peer_lock, polling_lock) = (format!("order/{scheme}-peer.json"), format!("order/{scheme}-polling.json"));
+    let peer_leader = start("peer", 0, &peer_lock)?;
+    let mut polling_leader = start("polling", 0, &polling_lock)?;
+    acquired(&peer_leader).await?;
+    acquired(&polling_leader).await?;
+    let peer_follower = start("peer", 1, &peer_lock)?;
+    let polling_follower = start("polling", 1, &polling_lock)?;
+    for n in [&peer_follower, &polling_follower] {
+        logged(n, "leader observed").await?;
+    }
+    tokio::time::sleep(STEADY).await;
+    // Peer mode's leader leaves gracefully, S3 polling's dies (its profile with it): each
+    // follower takes over.
+    peer_leader.signal(libc::SIGTERM);
+    polling_leader.kill9();
+    for n in [&peer_follower, &polling_follower] {
+        acquired(n).await?;
+    }
+    tokio::time::sleep(STEADY).await;
+    // A resignation; valgrind writes each profile as its process exits.
+    for mut n in [peer_leader, peer_follower, polling_follower] {
+        n.signal(libc::SIGTERM);
+        wait::until(LIMIT, Duration::from_millis(100), || std::future::ready(n.child.try_wait().ok().flatten()))
+            .await
+            .ok_or_else(|| format!("{} did not exit after SIGTERM", n.id))?;
+    }
+    for sub in ["step", "status"] {
+        let id = format!("{scheme}-{sub}");
+        let done = profiled(bin, server, ca, dir, sub, &id, &peer_lock).output().map_err(|e| e.to_string())?;
+        // `step` exits 3 as a follower; anything else is a failure.
+        if !matches!(done.status.code(), Some(0 | 3)) {
+            return Err(format!("{id}: {}", String::from_utf8_lossy(&done.stderr)));
+        }
+    }
+    Ok(())
+}
+
+/// Waits until `node`'s acquire hook has run.
+async fn acquired(node: &Node) -> Result<(), String> {
+    wait::until(LIMIT, Duration::from_millis(100), || {
+        std::future::ready(node.transitions().iter().any(|(e, ..)| e == "acquire").then_some(()))
+    })
+    .await
+    .ok_or_else(|| format!("{} did not become leader in {LIMIT:?}: {}", node.id, node.stderr()))
+}
+
+async fn logged(node: &Node, line: &str) -> Result<(), String> {
+    wait::until(LIMIT, Duration::from_millis(100), || std::future::ready(node.stderr().contains(line).then_some(())))
+        .await
+        .ok_or_else(|| format!("{} did not log {line:?} in {LIMIT:?}: {}", node.id, node.stderr()))
+}
+
+/// The names of the functions of `bin` that ran, from every callgrind profile in `dir`.
+fn functions_run(bin: &Path, dir: &Path) -> Result<BTreeSet<String>, String> {
+    let own = bin.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
+    let mut names = BTreeSet::new();
+    let profiles: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| e.to_string())?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "callgrind"))
+        .collect();
+    for p in profiles {
+        let text = std::fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))?;
+        names.extend(functions_in(&text, &own));
+    }
+    Ok(names)
+}
+
+/// The functions of the object named `own` in one callgrind profile. The format names an
+/// object or function once, as `ob=(N) name`, and then by `(N)` alone; a function's lines
+/// follow the `ob=` it belongs to.
+fn functions_in(profile: &str, own: &str) -> BTreeSet<String> {
+    let (mut objects, mut functions) = (HashMap::new(), HashMap::new());
+    let mut in_own = false;
+    let mut names = BTreeSet::new();
+    for line in profile.lines() {
+        let Some((key, rest)) = line.split_once('=') else { continue };
+        let Some(rest) = rest.strip_prefix('(') else { continue };
+        let (id, name) = match rest.split_once(") ") {
+            Some((id, name)) => (id, Some(name)),
+            None => (rest.trim_end_matches(')'), None),
+        };
+        match key {
+            "ob" => {
+                if let Some(name) = name {
+                    objects.insert(id.to_string(), name.to_string());
+                }
+                in_own = objects.get(id).is_some_and(|o| Path::new(o).file_name().is_some_and(|f| f == own));
+            }
+            "fn" => {
+                if let Some(name) = name {
+                    functions.insert(id.to_string(), name.to_string());
+                }
+                // Code without a symbol is named by its address, which no build shares, and
+                // valgrind names the code before `main` "(below main)".
+                if let Some(f) = functions.get(id).filter(|f| in_own && !f.starts_with("0x") && !f.starts_with('(')) {
+                    names.insert(f.clone());
+                }
+            }
+            // Callees are named here first, under `cob=`; they are listed again as `fn=`.
+            "cfn" => {
+                if let Some(name) = name {
+                    functions.insert(id.to_string(), name.to_string());
+                }
+            }
+            "cob" => {
+                if let Some(name) = name {
+                    objects.insert(id.to_string(), name.to_string());
+                }
+            }
+            _ => {}
+        }
+    }
+    names
+}
+
+#[cfg(test)]
+mod tests {
+    use super::functions_in;
+
+    /// Names given once and then by number, in and out of the binary's own object.
+    #[test]
+    fn functions_are_read_by_name_and_by_number_for_the_binary_only() {
+        let profile = "ob=(1) /usr/lib/libc.so.6\nfn=(1) memcpy\ncob=(2) /x/s3lect\ncfn=(2) _ZN4main17h0E\ncalls=1 0\n\
+                       ob=(2)\nfn=(2)\nfn=(3) 0x00000000004d1000\nfn=(6) (below main)\nfn=(4) _ZN3run17h1E\nob=(1)\nfn=(5) free\n";
+        let names: Vec<String> = functions_in(profile, "s3lect").into_iter().collect();
+        assert_eq!(names, ["_ZN3run17h1E", "_ZN4main17h0E"]);
+    }
+}
