@@ -70,11 +70,14 @@ async fn main() {
             rows.extend(cluster_runs::node_rss(&bin, &weed, peer, 3, if quick { 3 } else { 40 }).await);
         }
         rows.push(cluster_runs::first_start_rss(&bin, &weed, if quick { 3 } else { 20 }).await);
+        // The list orders release builds only (cli/build.rs); a debug build names its functions
+        // differently too.
+        let debug = if cfg!(debug_assertions) { "; a debug build, which the list does not order" } else { "" };
         rows.push(match symbol_order::found_in(&bin) {
             Ok((found, listed)) => Row::new(
                 "functions linked together (cli/symbol-order.txt)",
                 &format!(
-                    "of the functions listed, those this `s3lect` has ({found} of {listed}): fewer means a list from an older build, and more resident code"
+                    "of the functions listed, those this `s3lect` has ({found} of {listed}): fewer means a list from an older build, and more resident code{debug}"
                 ),
                 "%",
                 vec![100.0 * found as f64 / listed.max(1) as f64],
