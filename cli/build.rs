@@ -15,6 +15,8 @@ fn main() {
         println!("cargo:rustc-link-arg-bins=-Wl,-z,pack-relative-relocs");
     }
     let order = Path::new(&std::env::var("CARGO_MANIFEST_DIR").unwrap()).join(SYMBOL_ORDER);
+    // The bench reports how much of this list the binary it measures has.
+    println!("cargo:rustc-env=S3LECT_SYMBOL_ORDER={}", order.display());
     if std::env::var("PROFILE").as_deref() == Ok("release") && links_with_rust_lld() && order.exists() {
         // Linux maps a binary's code in 64 KiB around each page a process touches, so the
         // functions a node runs, scattered through 18 MB of code, kept 6.5 MiB of it resident.

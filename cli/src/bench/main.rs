@@ -73,18 +73,16 @@ async fn main() {
         // The list orders release builds only (cli/build.rs); a debug build names its functions
         // differently too.
         let debug = if cfg!(debug_assertions) { "; a debug build, which the list does not order" } else { "" };
-        rows.push(match symbol_order::found_in(&bin) {
-            Ok((found, listed)) => Row::new(
+        let (found, listed) = symbol_order::found_in(&bin).unwrap_or_else(|e| panic!("reading the link order: {e}"));
+        rows.push(Row::new(
                 "functions linked together (cli/symbol-order.txt)",
                 &format!(
                     "of the functions listed, those this `s3lect` has ({found} of {listed}): fewer means a list from an older build, and more resident code{debug}"
                 ),
                 "%",
-                vec![100.0 * found as f64 / listed.max(1) as f64],
-                "–",
-            ),
-            Err(e) => panic!("reading the link order: {e}"),
-        });
+            vec![100.0 * found as f64 / listed.max(1) as f64],
+            "–",
+        ));
     }
     if run("invocation") {
         rows.extend(invocation::composed_invocation(&weed, n(20, 3)).await);

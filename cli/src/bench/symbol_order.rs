@@ -61,16 +61,13 @@ pub async fn write(bin: &Path, weed: &Path, out: &Path) -> Result<usize, String>
     Ok(names.len())
 }
 
-/// The list this build links by (cli/symbol-order.txt).
-pub fn listed() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("symbol-order.txt")
-}
-
 /// How many of the listed functions `bin` has, of how many listed. A list made from another
 /// build (dependencies updated since) names functions it no longer has; those stay scattered.
 pub fn found_in(bin: &Path) -> Result<(usize, usize), String> {
     use object::{Object, ObjectSymbol};
-    let list = std::fs::read_to_string(listed()).map_err(|e| format!("{}: {e}", listed().display()))?;
+    // The file cli/build.rs hands the linker.
+    let listed = env!("S3LECT_SYMBOL_ORDER");
+    let list = std::fs::read_to_string(listed).map_err(|e| format!("{listed}: {e}"))?;
     let names: BTreeSet<&str> = list.lines().filter(|l| !l.is_empty() && !l.starts_with('#')).collect();
     let data = std::fs::read(bin).map_err(|e| format!("{}: {e}", bin.display()))?;
     let file = object::File::parse(&*data).map_err(|e| format!("{}: {e}", bin.display()))?;
@@ -185,35 +182,25 @@ fn functions_in(profile: &str, own: &str) -> BTreeSet<String> {
             Some((id, name)) => (id, Some(name)),
             None => (rest.trim_end_matches(')'), None),
         };
-        match key {
-            "ob" => {
-                if let Some(name) = name {
-                    objects.insert(id.to_string(), name.to_string());
-                }
-                in_own = objects.get(id).is_some_and(|o| Path::new(o).file_name().is_some_and(|f| f == own));
-            }
-            "fn" => {
-                if let Some(name) = name {
-                    functions.insert(id.to_string(), name.to_string());
-                }
-                // Code without a symbol is named by its address, which no build shares, and
-                // valgrind names the code before `main` "(below main)".
-                if let Some(f) = functions.get(id).filter(|f| in_own && !f.starts_with("0x") && !f.starts_with('(')) {
-                    names.insert(f.clone());
-                }
-            }
-            // Callees are named here first, under `cob=`; they are listed again as `fn=`.
-            "cfn" => {
-                if let Some(name) = name {
-                    functions.insert(id.to_string(), name.to_string());
-                }
-            }
-            "cob" => {
-                if let Some(name) = name {
-                    objects.insert(id.to_string(), name.to_string());
-                }
-            }
-            _ => {}
+        // Objects (`ob`, and callees' `cob`) and functions (`fn`, `cfn`) share one numbering
+        // each; only `ob=` and `fn=` say where the following lines belong.
+        let table = match key {
+            "ob" | "cob" => &mut objects,
+            "fn" | "cfn" => &mut functions,
+            _ => continue,
+        };
+        if let Some(name) = name {
+            table.insert(id.to_string(), name.to_string());
+        }
+        if key == "ob" {
+            in_own = objects.get(id).is_some_and(|o| Path::new(o).file_name().is_some_and(|f| f == own));
+        }
+        // Code without a symbol is named by its address, which no build shares, and valgrind
+        // names the code before `main` "(below main)".
+        if key == "fn"
+            && let Some(f) = functions.get(id).filter(|f| in_own && !f.starts_with("0x") && !f.starts_with('('))
+        {
+            names.insert(f.clone());
         }
     }
     names
