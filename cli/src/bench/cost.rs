@@ -216,16 +216,23 @@ fn rss_mib() -> f64 {
     super::cluster_runs::rss_mib(std::process::id())
 }
 
-/// CPU time (user and system, all threads) process `pid` has used, from `/proc/PID/stat`, in
-/// clock ticks (10 ms here: a few hundredths of a point over a 60 s window); 0 if it is gone.
+/// CPU time (user and system, all threads) process `pid` has used, in seconds; 0 if it is gone.
 fn cpu_seconds(pid: u32) -> f64 {
+    let (user, system) = cpu_split(pid);
+    user + system
+}
+
+/// User and system CPU time process `pid` has used, from `/proc/PID/stat`, in seconds of clock
+/// ticks (10 ms here: a few hundredths of a point over a 60 s window); 0 if it is gone.
+pub fn cpu_split(pid: u32) -> (f64, f64) {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     // After the command name's closing parenthesis, utime and stime are the 12th and 13th
     // fields.
     let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-    let ticks: f64 = after_name.split_whitespace().skip(11).take(2).filter_map(|v| v.parse::<f64>().ok()).sum();
+    let mut ticks = after_name.split_whitespace().skip(11).map(|v| v.parse::<f64>().unwrap_or(0.0));
     // SAFETY: sysconf only reads a constant of the system.
-    ticks / unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64
+    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    (ticks.next().unwrap_or(0.0) / per_second, ticks.next().unwrap_or(0.0) / per_second)
 }
 
 /// `groups` elections (one lock object each) in this process at default intervals.

@@ -10,6 +10,7 @@
 mod cluster_runs;
 mod cost;
 mod invocation;
+mod scale_floor;
 mod stats;
 mod symbol_order;
 
@@ -40,7 +41,7 @@ async fn main() {
     let n = |full: usize, small: usize| if quick { small } else { full };
 
     // `--only NAME` runs one section: step, cold, invocation, failover, handover, memory, requests,
-    // scale.
+    // scale, floor (scale runs floor too).
     let only = std::env::args().skip_while(|a| a != "--only").nth(1);
     let run = |name: &str| only.as_deref().is_none_or(|o| o == name);
     let short = ("short timings (renew 1 s, lease 2.5 s, timeout 3 s, poll 1 s)", &cluster_runs::SHORT[..]);
@@ -90,25 +91,23 @@ async fn main() {
     if run("requests") {
         rows.extend(cost::requests_per_hour(&weed, if quick { 6 } else { 60 }).await);
     }
+    // `--groups N`: one size only (the full run measures 1,000 and 10,000).
+    let groups: Option<usize> = std::env::args().skip_while(|a| a != "--groups").nth(1).map(|g| g.parse().expect("--groups N"));
+    let sizes = match groups {
+        Some(g) => vec![g],
+        None if quick => vec![50],
+        None => vec![1_000, 10_000],
+    };
+    let secs = if quick { 5 } else { 60 };
     if run("scale") {
-        // `--groups N`: one size only (the full run measures 1,000 and 10,000).
-        let groups: Option<usize> = std::env::args().skip_while(|a| a != "--groups").nth(1).map(|g| g.parse().expect("--groups N"));
-        let sizes = match groups {
-            Some(g) => vec![g],
-            None if quick => vec![50],
-            None => vec![1_000, 10_000],
-        };
-        let secs = if quick { 5 } else { 60 };
-        for g in sizes {
-            // On a current-thread runtime of its own, as the README advises a process serving
-            // many groups (a third less CPU than on two workers: BENCHMARKS.md).
-            let weed = weed.clone();
-            let scale = std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-                rt.block_on(cost::scale(&weed, g, secs))
-            });
-            rows.push(scale.join().unwrap());
+        for &g in &sizes {
+            rows.push(on_current_thread(&weed, move |weed| async move { cost::scale(&weed, g, secs).await }));
         }
+    }
+    // The largest size's PUTs without the election (`--only floor` runs these alone).
+    if run("scale") || only.as_deref() == Some("floor") {
+        let keys = *sizes.last().unwrap();
+        rows.extend(on_current_thread(&weed, move |weed| async move { scale_floor::rows(&weed, keys, secs).await }));
     }
 
     println!("\n| measurement | config | n | min | median | p99 | max | Go s3lect (computed) | target |");
@@ -116,4 +115,16 @@ async fn main() {
     for r in &rows {
         println!("{r}");
     }
+}
+
+/// Runs `f` on a current-thread runtime of its own, as the README advises a process serving
+/// many groups (a third less CPU than on two workers: BENCHMARKS.md).
+fn on_current_thread<R: Send + 'static, F: std::future::Future<Output = R>>(
+    weed: &std::path::Path,
+    f: impl FnOnce(std::path::PathBuf) -> F + Send + 'static,
+) -> R {
+    let weed = weed.to_path_buf();
+    std::thread::spawn(move || tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(f(weed)))
+        .join()
+        .unwrap()
 }
