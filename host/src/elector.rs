@@ -128,9 +128,28 @@ impl LeadershipWatch {
 struct Snapshot {
     status: Option<Status>,
     lease_deadline: Option<Instant>,
-    health: Option<HealthReply>,
+    health: Option<HealthBody>,
     last_election: Option<SystemTime>,
     stopped: bool,
+}
+
+/// The health body the guest returned with a step, read only when a request needs it: most
+/// electors serve no health endpoint, and a leader's body changes with every renewal.
+#[derive(Clone)]
+struct HealthBody {
+    json: Vec<u8>,
+    read: std::sync::OnceLock<Option<HealthReply>>,
+}
+
+impl HealthBody {
+    fn new(json: Vec<u8>) -> HealthBody {
+        HealthBody { json, read: std::sync::OnceLock::new() }
+    }
+
+    /// The body read (once); none if the guest's JSON does not parse, which would be a bug.
+    fn reply(&self) -> Option<&HealthReply> {
+        self.read.get_or_init(|| HealthReply::parse(&self.json).ok()).as_ref()
+    }
 }
 
 impl Snapshot {
@@ -211,7 +230,7 @@ impl Elector {
         if !s.leading(now) {
             return None;
         }
-        let mut reply = s.health.clone()?;
+        let mut reply = s.health.as_ref()?.reply()?.clone();
         reply.lease_remaining_ms = u64::try_from(s.lease_deadline?.saturating_duration_since(now).as_millis()).unwrap_or(u64::MAX);
         Some(reply.to_json())
     }
@@ -315,7 +334,7 @@ impl Elector {
             let wake = {
                 let s = rx.borrow_and_update();
                 let now = Instant::now();
-                if !s.leading(now) || s.health.as_ref().is_none_or(|h| h.etag != etag) {
+                if !s.leading(now) || s.health.as_ref().and_then(HealthBody::reply).is_none_or(|h| h.etag != etag) {
                     return true;
                 }
                 // The lease can end without a new snapshot: wake for that too.
@@ -627,7 +646,6 @@ async fn resign(shared: &Shared, guest: &mut ComponentElector) -> Result<()> {
 
 fn publish(shared: &Shared, o: Outcome, stopping: bool) {
     let lease_deadline = o.status.lease_until.map(clock::instant_of);
-    let health = o.health.as_deref().and_then(|b| HealthReply::parse(b).ok());
     let last_election = o.status.last_election_unix_ns.and_then(wall).map(SystemTime::from);
     let metrics = shared.config.lock().unwrap().metrics.clone();
     shared.snapshot.send_modify(|s| {
@@ -640,7 +658,7 @@ fn publish(shared: &Shared, o: Outcome, stopping: bool) {
         }
         s.status = Some(o.status);
         s.lease_deadline = lease_deadline;
-        s.health = health;
+        s.health = o.health.map(HealthBody::new);
         // The guest's own timestamp, the one `LeadershipStatus::last_election_time` reports:
         // passing that back as `since` then waits for the next step.
         s.last_election = last_election.or_else(|| Some(SystemTime::now()));
