@@ -146,15 +146,14 @@ pub async fn wait_until(
     limit: Duration,
     f: impl Fn(&s3lect::LeadershipStatus) -> bool,
 ) -> Result<s3lect::LeadershipStatus, String> {
-    let deadline = tokio::time::Instant::now() + limit;
-    loop {
+    let mut last = None;
+    let met = s3lect_cli::wait::until(limit, Duration::from_millis(20), || {
         let st = elector.status();
-        if f(&st) {
-            return Ok(st);
-        }
-        if tokio::time::Instant::now() >= deadline {
-            return Err(format!("condition not met within {limit:?}; last status: {st:?}"));
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+        let met = f(&st).then(|| st.clone());
+        last = Some(st);
+        std::future::ready(met)
+    })
+    .await;
+    // `until` asks at least once, so there is a last status.
+    met.ok_or_else(|| format!("condition not met within {limit:?}; last status: {:?}", last.expect("asked once")))
 }
