@@ -47,6 +47,50 @@ impl Io for MemIo {
     }
 }
 
+/// The native core's I/O through the storage the component's step uses: the host's
+/// `MemoryStorage` behind `Arc<dyn Storage>`, each request within a timeout and both clocks read,
+/// as the host's driver does. With the same work outside the core on both sides, the two steps
+/// differ by the wasm alone.
+struct HostStorageIo {
+    storage: Arc<dyn Storage>,
+    origin: Instant,
+}
+
+impl HostStorageIo {
+    /// Polls `f` once: the in-memory storage answers at its first poll.
+    fn ready<T>(f: impl std::future::Future<Output = T>) -> T {
+        let mut f = std::pin::pin!(f);
+        match f.as_mut().poll(&mut std::task::Context::from_waker(std::task::Waker::noop())) {
+            std::task::Poll::Ready(r) => r,
+            std::task::Poll::Pending => unreachable!("in-memory storage answers at once"),
+        }
+    }
+}
+
+impl Io for HostStorageIo {
+    fn now(&mut self) -> Clock {
+        let wall = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as i128;
+        Clock { mono_ns: self.origin.elapsed().as_nanos() as u64, wall_ns: wall }
+    }
+    fn get(&mut self, key: &str, ms: u64) -> Result<Object, StorageError> {
+        let get = tokio::time::timeout(Duration::from_millis(ms), self.storage.get_object(key));
+        Self::ready(get).unwrap_or_else(|_| Err(StorageError::Unavailable("timed out".into())))
+    }
+    fn put(&mut self, key: &str, data: &[u8], etag: Option<&str>, ms: u64) -> Result<String, StorageError> {
+        let put = tokio::time::timeout(Duration::from_millis(ms), self.storage.put_if_match(key, data, s3lect::Condition::from_etag(etag)));
+        Self::ready(put).unwrap_or_else(|_| Err(StorageError::Unavailable("timed out".into())))
+    }
+    fn probe(&mut self, _: &str, _: &str, _: u64, _: Option<&str>) -> Result<ProbeReply, String> {
+        Err("none".into())
+    }
+    fn acquire_hook(&mut self, _: u64, _: &str) -> Result<(), String> {
+        Ok(())
+    }
+    fn lose_hook(&mut self, _: u64, _: &str) -> Result<(), String> {
+        Ok(())
+    }
+}
+
 fn core_config() -> s3lect_guest::Config {
     s3lect_guest::Config { lockfile_path: "bench/step.json".into(), server_id: "a".into(), ..Default::default() }
 }
@@ -66,7 +110,8 @@ async fn batches<F: FnMut() -> Fut, Fut: std::future::Future<Output = ()>>(steps
 
 /// A leader's renewal step (one conditional PUT answered in memory), repeated: the native core
 /// alone, the native core with the outcome a host publishes (status and health, what the wasm
-/// step returns), and the component through the host's `machine` driver.
+/// step returns), that again through the host's storage, and the component through the host's
+/// `machine` driver.
 // `batches` runs one future at a time: the RefCell borrow held across an await is never
 // contended, and a lock would add its own cost to what is measured.
 #[allow(clippy::await_holding_refcell_ref)]
@@ -86,6 +131,16 @@ pub async fn step_cost(steps: usize) -> Vec<Row> {
         std::future::ready(())
     })
     .await;
+    let mut hio = HostStorageIo { storage: Arc::new(MemoryStorage::new()), origin: Instant::now() };
+    let mut h = s3lect_guest::Elector::new(core_config(), hio.now()).unwrap();
+    s3lect_guest::drive_step(&mut h, &mut hio);
+    let native_host = batches(steps, || {
+        s3lect_guest::drive_step(&mut h, &mut hio);
+        let now = hio.now();
+        std::hint::black_box((h.status(now), h.health(now)));
+        std::future::ready(())
+    })
+    .await;
     let rt = Runtime::shared().unwrap();
     let mut c = ComponentElector::create(&rt, HostIo::new(Arc::new(MemoryStorage::new())), &core_config(), None).await.unwrap();
     assert!(c.step().await.unwrap().status.is_leader);
@@ -100,7 +155,8 @@ pub async fn step_cost(steps: usize) -> Vec<Row> {
     })
     .await;
     let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
-    let (ratio, ratio_outcome) = (mean(&wasm) / mean(&native), mean(&wasm) / mean(&native_outcome));
+    let ratio = |over: &[f64]| mean(&wasm) / mean(over);
+    let (ratio, ratio_outcome, ratio_host) = (ratio(&native), ratio(&native_outcome), ratio(&native_host));
     vec![
         Row::new("step cost, native core", "leader renewal, storage in memory; 10 batches", "µs", native, "–"),
         Row::new(
@@ -111,9 +167,16 @@ pub async fn step_cost(steps: usize) -> Vec<Row> {
             "–",
         ),
         Row::new(
+            "step cost, native core + outcome, host's storage",
+            "the same, its requests through the host's in-memory storage and timeouts and both clocks read, as the wasm step's are",
+            "µs",
+            native_host,
+            "–",
+        ),
+        Row::new(
             "step cost, wasm component",
             &format!(
-                "same, through the `machine` interface (synchronous calls); wasm/native = {ratio:.1}× ({ratio_outcome:.1}× with outcome)"
+                "same, through the `machine` interface (synchronous calls); wasm/native = {ratio:.1}× ({ratio_outcome:.1}× with outcome, {ratio_host:.1}× with outcome and the host's storage)"
             ),
             "µs",
             wasm,
