@@ -11,74 +11,75 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// The native core's I/O answered from a map (the same work the component's imports do).
-struct MemIo {
-    objects: HashMap<String, Object>,
-    n: u64,
+/// The native core's I/O: answered from a map of its own (the same work the component's imports
+/// do), or through the storage the component's step uses.
+struct BenchIo {
+    store: Store,
     origin: Instant,
 }
 
-impl Io for MemIo {
-    fn now(&mut self) -> Clock {
-        Clock { mono_ns: self.origin.elapsed().as_nanos() as u64, wall_ns: 1_800_000_000_000_000_000 }
-    }
-    fn get(&mut self, key: &str, _: u64) -> Result<Object, StorageError> {
-        self.objects.get(key).cloned().ok_or(StorageError::NotFound)
-    }
-    fn put(&mut self, key: &str, data: &[u8], etag: Option<&str>, _: u64) -> Result<String, StorageError> {
-        match (self.objects.get(key), etag) {
-            (None, None) => {}
-            (Some(o), Some(e)) if o.etag == e => {}
-            _ => return Err(StorageError::PreconditionFailed),
-        }
-        self.n += 1;
-        let etag = format!("\"m{}\"", self.n);
-        self.objects.insert(key.into(), Object { data: data.to_vec(), etag: etag.clone(), server_clock: None });
-        Ok(etag)
-    }
-    fn probe(&mut self, _: &str, _: &str, _: u64, _: Option<&str>) -> Result<ProbeReply, String> {
-        Err("none".into())
-    }
-    fn acquire_hook(&mut self, _: u64, _: &str) -> Result<(), String> {
-        Ok(())
-    }
-    fn lose_hook(&mut self, _: u64, _: &str) -> Result<(), String> {
-        Ok(())
-    }
+enum Store {
+    /// Objects and the count that makes etags unique; the wall clock fixed.
+    Map(HashMap<String, Object>, u64),
+    /// The host's `MemoryStorage` behind `Arc<dyn Storage>`, each request within a timeout and
+    /// both clocks read, as the host's driver does: with the same work outside the core on both
+    /// sides, the native and the wasm step differ by the wasm alone.
+    Host(Arc<dyn Storage>),
 }
 
-/// The native core's I/O through the storage the component's step uses: the host's
-/// `MemoryStorage` behind `Arc<dyn Storage>`, each request within a timeout and both clocks read,
-/// as the host's driver does. With the same work outside the core on both sides, the two steps
-/// differ by the wasm alone.
-struct HostStorageIo {
-    storage: Arc<dyn Storage>,
-    origin: Instant,
-}
+impl BenchIo {
+    fn map() -> BenchIo {
+        BenchIo { store: Store::Map(HashMap::new(), 0), origin: Instant::now() }
+    }
 
-impl HostStorageIo {
+    fn host() -> BenchIo {
+        BenchIo { store: Store::Host(Arc::new(MemoryStorage::new())), origin: Instant::now() }
+    }
+
     /// Polls `f` once: the in-memory storage answers at its first poll.
-    fn ready<T>(f: impl std::future::Future<Output = T>) -> T {
+    fn ready<T>(
+        f: impl std::future::Future<Output = Result<Result<T, StorageError>, tokio::time::error::Elapsed>>,
+    ) -> Result<T, StorageError> {
         let mut f = std::pin::pin!(f);
         match f.as_mut().poll(&mut std::task::Context::from_waker(std::task::Waker::noop())) {
-            std::task::Poll::Ready(r) => r,
+            std::task::Poll::Ready(r) => r.unwrap_or_else(|_| Err(StorageError::Unavailable("timed out".into()))),
             std::task::Poll::Pending => unreachable!("in-memory storage answers at once"),
         }
     }
 }
 
-impl Io for HostStorageIo {
+impl Io for BenchIo {
     fn now(&mut self) -> Clock {
-        let wall = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as i128;
-        Clock { mono_ns: self.origin.elapsed().as_nanos() as u64, wall_ns: wall }
+        let mono_ns = self.origin.elapsed().as_nanos() as u64;
+        let wall_ns = match self.store {
+            Store::Map(..) => 1_800_000_000_000_000_000,
+            Store::Host(_) => std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as i128,
+        };
+        Clock { mono_ns, wall_ns }
     }
     fn get(&mut self, key: &str, ms: u64) -> Result<Object, StorageError> {
-        let get = tokio::time::timeout(Duration::from_millis(ms), self.storage.get_object(key));
-        Self::ready(get).unwrap_or_else(|_| Err(StorageError::Unavailable("timed out".into())))
+        match &self.store {
+            Store::Map(objects, _) => objects.get(key).cloned().ok_or(StorageError::NotFound),
+            Store::Host(s) => BenchIo::ready(tokio::time::timeout(Duration::from_millis(ms), s.get_object(key))),
+        }
     }
     fn put(&mut self, key: &str, data: &[u8], etag: Option<&str>, ms: u64) -> Result<String, StorageError> {
-        let put = tokio::time::timeout(Duration::from_millis(ms), self.storage.put_if_match(key, data, s3lect::Condition::from_etag(etag)));
-        Self::ready(put).unwrap_or_else(|_| Err(StorageError::Unavailable("timed out".into())))
+        let (objects, n) = match &mut self.store {
+            Store::Map(objects, n) => (objects, n),
+            Store::Host(s) => {
+                let put = s.put_if_match(key, data, s3lect::Condition::from_etag(etag));
+                return BenchIo::ready(tokio::time::timeout(Duration::from_millis(ms), put));
+            }
+        };
+        match (objects.get(key), etag) {
+            (None, None) => {}
+            (Some(o), Some(e)) if o.etag == e => {}
+            _ => return Err(StorageError::PreconditionFailed),
+        }
+        *n += 1;
+        let etag = format!("\"m{n}\"");
+        objects.insert(key.into(), Object { data: data.to_vec(), etag: etag.clone(), server_clock: None });
+        Ok(etag)
     }
     fn probe(&mut self, _: &str, _: &str, _: u64, _: Option<&str>) -> Result<ProbeReply, String> {
         Err("none".into())
@@ -108,6 +109,17 @@ async fn batches<F: FnMut() -> Fut, Fut: std::future::Future<Output = ()>>(steps
     out
 }
 
+/// The native step, then the status and health a host publishes (what the wasm step returns).
+async fn with_outcome(steps: usize, e: &mut s3lect_guest::Elector, io: &mut BenchIo) -> Vec<f64> {
+    batches(steps, || {
+        s3lect_guest::drive_step(e, io);
+        let now = io.now();
+        std::hint::black_box((e.status(now), e.health(now)));
+        std::future::ready(())
+    })
+    .await
+}
+
 /// A leader's renewal step (one conditional PUT answered in memory), repeated: the native core
 /// alone, the native core with the outcome a host publishes (status and health, what the wasm
 /// step returns), that again through the host's storage, and the component through the host's
@@ -116,7 +128,7 @@ async fn batches<F: FnMut() -> Fut, Fut: std::future::Future<Output = ()>>(steps
 // contended, and a lock would add its own cost to what is measured.
 #[allow(clippy::await_holding_refcell_ref)]
 pub async fn step_cost(steps: usize) -> Vec<Row> {
-    let mut io = MemIo { objects: HashMap::new(), n: 0, origin: Instant::now() };
+    let mut io = BenchIo::map();
     let mut e = s3lect_guest::Elector::new(core_config(), io.now()).unwrap();
     s3lect_guest::drive_step(&mut e, &mut io);
     let native = batches(steps, || {
@@ -124,23 +136,11 @@ pub async fn step_cost(steps: usize) -> Vec<Row> {
         std::future::ready(())
     })
     .await;
-    let native_outcome = batches(steps, || {
-        s3lect_guest::drive_step(&mut e, &mut io);
-        let now = io.now();
-        std::hint::black_box((e.status(now), e.health(now)));
-        std::future::ready(())
-    })
-    .await;
-    let mut hio = HostStorageIo { storage: Arc::new(MemoryStorage::new()), origin: Instant::now() };
+    let native_outcome = with_outcome(steps, &mut e, &mut io).await;
+    let mut hio = BenchIo::host();
     let mut h = s3lect_guest::Elector::new(core_config(), hio.now()).unwrap();
     s3lect_guest::drive_step(&mut h, &mut hio);
-    let native_host = batches(steps, || {
-        s3lect_guest::drive_step(&mut h, &mut hio);
-        let now = hio.now();
-        std::hint::black_box((h.status(now), h.health(now)));
-        std::future::ready(())
-    })
-    .await;
+    let native_host = with_outcome(steps, &mut h, &mut hio).await;
     let rt = Runtime::shared().unwrap();
     let mut c = ComponentElector::create(&rt, HostIo::new(Arc::new(MemoryStorage::new())), &core_config(), None).await.unwrap();
     assert!(c.step().await.unwrap().status.is_leader);
