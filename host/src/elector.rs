@@ -8,6 +8,7 @@ use crate::error::{Error, Result};
 use crate::probe::PeerProbe;
 use crate::runtime::{ComponentElector, HostIo, Outcome, Runtime, Stopping};
 use crate::storage::{Storage, conforming_storage};
+use crate::timer_slack;
 use s3lect_guest::record::printable;
 use s3lect_guest::{HealthReply, ProblemKind, Status};
 use serde::Serialize;
@@ -567,7 +568,8 @@ impl Driver {
         let frequent = self.shared.config.lock().unwrap().frequent_interval;
         match result {
             Ok(outcome) => {
-                let due = tokio::time::Instant::now() + outcome.next_step;
+                let lease_end = outcome.status.lease_until.map(|t| clock::instant_of(t).into());
+                let due = timer_slack::due(tokio::time::Instant::now(), outcome.next_step, lease_end);
                 // A step cut short by a stop reports the request it did not send: not a problem.
                 let stopping = *self.stop.borrow();
                 publish(&self.shared, outcome, stopping);

@@ -23,6 +23,7 @@ pub mod oneshot;
 pub mod probe;
 pub mod runtime;
 pub mod storage;
+mod timer_slack;
 pub mod tls;
 
 pub use admission::Limits as HealthLimits;
