@@ -2,7 +2,7 @@
 //! native), cold one-shot latency and scale — measured against a real SeaweedFS on loopback,
 //! printed as a Markdown table. `--quick` runs tiny sizes (CI smoke run).
 //!
-//! cargo run --release -p s3lect --bin s3lect-bench [-- --quick] [--only SECTION] [--groups N]
+//! cargo run --release -p s3lect-cli --bin s3lect-bench [-- --quick] [--only SECTION] [--groups N]
 //!
 //! `--symbol-order FILE` measures no numbers: it writes the functions a node runs, which the
 //! release build places together (cli/symbol-order.txt; see symbol_order.rs).
@@ -14,12 +14,50 @@ mod scale_floor;
 mod stats;
 mod symbol_order;
 
+use clap::Parser;
 use cluster_runs::Exit;
 use stats::Row;
 
+/// s3lect's benchmark harness: every section against a SeaweedFS on loopback that it starts
+/// itself, printed as a Markdown table (BENCHMARKS.md). The full run takes about 37 minutes.
+#[derive(Parser)]
+#[command(name = "s3lect-bench")]
+struct Args {
+    /// Tiny sizes, about 90 s (CI's smoke run): the harness still works; the numbers mean
+    /// nothing.
+    #[arg(long)]
+    quick: bool,
+    /// One section only (`scale` runs `floor` too).
+    #[arg(long, value_enum, value_name = "SECTION")]
+    only: Option<Section>,
+    /// One size of the scale section, in groups (the full run measures 1,000 and 10,000).
+    #[arg(long, value_name = "N")]
+    groups: Option<usize>,
+    /// Measures no numbers: writes the functions a running node executes to FILE, for the
+    /// release build's link order (cli/symbol-order.txt).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["quick", "only", "groups"])]
+    symbol_order: Option<std::path::PathBuf>,
+}
+
+/// The sections, in the order a full run takes them.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Section {
+    Step,
+    Cold,
+    Failover,
+    Handover,
+    Memory,
+    Invocation,
+    Requests,
+    Scale,
+    Floor,
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let quick = std::env::args().any(|a| a == "--quick");
+    // Parsed before anything starts: a mistyped flag is refused, not a 37-minute full run.
+    let args = Args::parse();
+    let quick = args.quick;
     // As the `s3lect` command does: the component compiled once, then loaded precompiled.
     if let Some(home) = std::env::var_os("HOME") {
         s3lect::runtime::cache_compiled_component_in(std::path::PathBuf::from(home).join(".cache/s3lect"));
@@ -27,9 +65,9 @@ async fn main() {
     let weed = s3lect_cli::local_s3::find_weed().expect("SeaweedFS not found: run scripts/setup-s3-server.sh");
     let bin = std::env::current_exe().unwrap().with_file_name("s3lect");
     assert!(bin.exists(), "build the s3lect binary first: cargo build --release -p s3lect-cli");
-    if let Some(out) = std::env::args().skip_while(|a| a != "--symbol-order").nth(1) {
-        match symbol_order::write(&bin, &weed, std::path::Path::new(&out)).await {
-            Ok(n) => println!("{n} functions written to {out}"),
+    if let Some(out) = &args.symbol_order {
+        match symbol_order::write(&bin, &weed, out).await {
+            Ok(n) => println!("{n} functions written to {}", out.display()),
             Err(e) => {
                 eprintln!("s3lect-bench --symbol-order: {e}");
                 std::process::exit(1);
@@ -40,21 +78,18 @@ async fn main() {
     let mut rows: Vec<Row> = vec![];
     let n = |full: usize, small: usize| if quick { small } else { full };
 
-    // `--only NAME` runs one section: step, cold, invocation, failover, handover, memory, requests,
-    // scale, floor (scale runs floor too).
-    let only = std::env::args().skip_while(|a| a != "--only").nth(1);
-    let run = |name: &str| only.as_deref().is_none_or(|o| o == name);
+    let run = |section: Section| args.only.is_none_or(|o| o == section);
     let short = ("short timings (renew 1 s, lease 2.5 s, timeout 3 s, poll 1 s)", &cluster_runs::SHORT[..]);
     let defaults = ("defaults (5 s / 30 s / lease 10 s / timeout 15 s)", &[][..]);
 
-    if run("step") {
+    if run(Section::Step) {
         rows.extend(cost::step_cost(n(20_000, 200)).await);
     }
-    if run("cold") {
+    if run(Section::Cold) {
         rows.push(cluster_runs::cold_step(&bin, &weed, n(30, 3)).await);
     }
-    for (name, exit) in [("failover", Exit::Crash), ("handover", Exit::Graceful)] {
-        if !run(name) {
+    for (section, exit) in [(Section::Failover, Exit::Crash), (Section::Handover, Exit::Graceful)] {
+        if !run(section) {
             continue;
         }
         for peer in [false, true] {
@@ -66,7 +101,7 @@ async fn main() {
             }
         }
     }
-    if run("memory") {
+    if run(Section::Memory) {
         for peer in [false, true] {
             rows.extend(cluster_runs::node_rss(&bin, &weed, peer, 3, if quick { 3 } else { 40 }).await);
         }
@@ -85,27 +120,25 @@ async fn main() {
             "–",
         ));
     }
-    if run("invocation") {
+    if run(Section::Invocation) {
         rows.extend(invocation::composed_invocation(&weed, n(20, 3)).await);
     }
-    if run("requests") {
+    if run(Section::Requests) {
         rows.extend(cost::requests_per_hour(&weed, if quick { 6 } else { 60 }).await);
     }
-    // `--groups N`: one size only (the full run measures 1,000 and 10,000).
-    let groups: Option<usize> = std::env::args().skip_while(|a| a != "--groups").nth(1).map(|g| g.parse().expect("--groups N"));
-    let sizes = match groups {
+    let sizes = match args.groups {
         Some(g) => vec![g],
         None if quick => vec![50],
         None => vec![1_000, 10_000],
     };
     let secs = if quick { 5 } else { 60 };
-    if run("scale") {
+    if run(Section::Scale) {
         for &g in &sizes {
             rows.push(on_current_thread(&weed, move |weed| async move { cost::scale(&weed, g, secs).await }));
         }
     }
     // The largest size's PUTs without the election (`--only floor` runs these alone).
-    if run("scale") || only.as_deref() == Some("floor") {
+    if run(Section::Scale) || args.only == Some(Section::Floor) {
         let keys = *sizes.last().unwrap();
         rows.extend(on_current_thread(&weed, move |weed| async move { scale_floor::rows(&weed, keys, secs).await }));
     }
