@@ -568,11 +568,12 @@ impl Driver {
         let frequent = self.shared.config.lock().unwrap().frequent_interval;
         match result {
             Ok(outcome) => {
-                let lease_end = outcome.status.lease_until.map(|t| clock::instant_of(t).into());
-                let due = timer_slack::due(tokio::time::Instant::now(), outcome.next_step, lease_end);
+                // Mapped once: what the host reports as the lease's end is what the slack keeps.
+                let lease_deadline = outcome.status.lease_until.map(clock::instant_of);
+                let due = timer_slack::due(tokio::time::Instant::now(), outcome.next_step, lease_deadline.map(Into::into));
                 // A step cut short by a stop reports the request it did not send: not a problem.
                 let stopping = *self.stop.borrow();
-                publish(&self.shared, outcome, stopping);
+                publish(&self.shared, outcome, lease_deadline, stopping);
                 due
             }
             Err(e) => {
@@ -646,8 +647,8 @@ async fn resign(shared: &Shared, guest: &mut ComponentElector) -> Result<()> {
     outcome
 }
 
-fn publish(shared: &Shared, o: Outcome, stopping: bool) {
-    let lease_deadline = o.status.lease_until.map(clock::instant_of);
+/// Publishes `o`, whose lease (if it leads) ends at `lease_deadline` in host time.
+fn publish(shared: &Shared, o: Outcome, lease_deadline: Option<Instant>, stopping: bool) {
     let last_election = o.status.last_election_unix_ns.and_then(wall).map(SystemTime::from);
     let metrics = shared.config.lock().unwrap().metrics.clone();
     shared.snapshot.send_modify(|s| {

@@ -15,7 +15,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 /// The most a wait is lengthened: the grid's step for waits of 1.28 s and more (a renewal at
-/// the defaults waits 5 s, a follower up to 15 s).
+/// the defaults waits 5 s, a polling follower longer).
 pub(crate) const MAX_SLACK: Duration = Duration::from_millis(20);
 
 /// When a wait of `wait` from `now` ends: at `now + wait` rounded up to the next mark of the

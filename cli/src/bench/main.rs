@@ -1,11 +1,8 @@
 //! `s3lect-bench`: failover time, graceful handover, S3 requests per hour, step cost (wasm vs
 //! native), cold one-shot latency and scale — measured against a real SeaweedFS on loopback,
-//! printed as a Markdown table. `--quick` runs tiny sizes (CI smoke run).
+//! printed as a Markdown table. Its flags are [`Args`] (`s3lect-bench --help`).
 //!
 //! cargo run --release -p s3lect-cli --bin s3lect-bench [-- --quick] [--only SECTION] [--groups N]
-//!
-//! `--symbol-order FILE` measures no numbers: it writes the functions a node runs, which the
-//! release build places together (cli/symbol-order.txt; see symbol_order.rs).
 
 mod cluster_runs;
 mod cost;
