@@ -56,6 +56,13 @@ impl Refreshing {
         {
             return Ok(bucket.clone());
         }
+        // Boxed: the credential chain's futures take kilobytes, which every request's future
+        // would otherwise carry (and allocate) for a refresh due once an hour or so.
+        Box::pin(self.refresh(&mut current)).await
+    }
+
+    /// New credentials into `current`, or the current ones while they last if that fails.
+    async fn refresh(&self, current: &mut Option<(Credentials, Arc<Bucket>)>) -> Result<Arc<Bucket>, StorageError> {
         let provider = self
             .provider
             .get_or_try_init(|| async {
