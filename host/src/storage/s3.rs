@@ -142,7 +142,8 @@ impl S3Storage {
 /// Puts `headers` into `map` and returns the body, every value and the body slices of one
 /// shared buffer. reqwest clones a request's headers for its redirect and retry policies, and
 /// its body for retries: a value copied on its own costs an allocation at its first clone, a
-/// slice of a shared buffer only a reference count (about a fifth of a PUT's allocations).
+/// slice of a shared buffer only a reference count (BENCHMARKS.md, "Fewer allocations per
+/// request").
 fn shared_parts(headers: Vec<(String, String)>, body: Vec<u8>, map: &mut HeaderMap) -> Result<Bytes, StorageError> {
     let invalid = |name: &str, why: &dyn std::fmt::Display| StorageError::Invalid(format!("header {name}: {why}"));
     let mut buf = Vec::with_capacity(headers.iter().map(|(_, v)| v.len()).sum::<usize>() + body.len());
