@@ -117,6 +117,7 @@ impl S3Storage {
         Ok(Answer { status, etag, body, server_clock })
     }
 
+    /// [`Storage::get_object`]'s work, as a future of its own type (its size is tested).
     async fn get_unboxed(&self, key: &str) -> Result<Object, StorageError> {
         let b = self.signer.bucket().await?;
         let a = self.send(b.get(key, SystemTime::now())?).await?;
@@ -124,6 +125,7 @@ impl S3Storage {
         Ok(Object { data, etag, server_clock: a.server_clock })
     }
 
+    /// [`Storage::put_if_match`]'s work, as a future of its own type (its size is tested).
     async fn put_unboxed(&self, key: &str, data: &[u8], condition: Condition<'_>) -> Result<String, StorageError> {
         let b = self.signer.bucket().await?;
         let a = self.send(b.put_if_match(key, data, condition.etag(), SystemTime::now())?).await?;
