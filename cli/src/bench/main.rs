@@ -20,8 +20,8 @@ use stats::Row;
 #[derive(Parser)]
 #[command(name = "s3lect-bench")]
 struct Args {
-    /// Tiny sizes, about 90 s (CI's smoke run): the harness still works; the numbers mean
-    /// nothing.
+    /// Tiny sizes, about 2 minutes (CI's smoke run): the harness still works; the numbers
+    /// mean nothing.
     #[arg(long)]
     quick: bool,
     /// One section only (`scale` runs `floor` too).
