@@ -359,10 +359,11 @@ pub async fn scale(weed: &Path, groups: usize, secs: u64) -> Row {
             }
         }
     }
+    let alloc = super::allocator::name();
     Row::new(
         "scale: one host process",
         &format!(
-            "{groups} election groups, default intervals, a current-thread runtime; {elected}, {leading} leading at the end; RSS {rss:.0} MiB (was {rss_before:.0} before), {fds} open files, CPU {cpu:.1} % of one core over {secs} s (SeaweedFS meanwhile {weed_cpu:.0} %){}",
+            "{groups} election groups, default intervals, a current-thread runtime, {alloc}; {elected}, {leading} leading at the end; RSS {rss:.0} MiB (was {rss_before:.0} before), {fds} open files, CPU {cpu:.1} % of one core over {secs} s (SeaweedFS meanwhile {weed_cpu:.0} %){}",
             if failed_stops > 0 { format!("; {failed_stops} stops could not resign") } else { String::new() }
         ),
         "% CPU",

@@ -4,6 +4,7 @@
 //!
 //! cargo run --release -p s3lect-cli --bin s3lect-bench [-- --quick] [--only SECTION] [--groups N]
 
+mod allocator;
 mod cluster_runs;
 mod cost;
 mod invocation;
@@ -14,6 +15,9 @@ mod symbol_order;
 use clap::Parser;
 use cluster_runs::Exit;
 use stats::Row;
+
+#[global_allocator]
+static ALLOCATOR: allocator::Chosen = allocator::Chosen;
 
 /// s3lect's benchmark harness: every section against a SeaweedFS on loopback that it starts
 /// itself, printed as a Markdown table (BENCHMARKS.md). The full run takes about 37 minutes.
@@ -140,6 +144,8 @@ async fn main() {
         rows.extend(on_current_thread(&weed, move |weed| async move { scale_floor::rows(&weed, keys, secs).await }));
     }
 
+    // Every row is taken in this process, its allocations by this allocator.
+    println!("\nAllocator: {} (`S3LECT_BENCH_ALLOCATOR=system` for glibc's).", allocator::name());
     println!("\n| measurement | config | n | min | median | p99 | max | Go s3lect (computed) | target |");
     println!("|---|---|---|---|---|---|---|---|---|");
     for r in &rows {

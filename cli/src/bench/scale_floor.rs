@@ -102,10 +102,11 @@ async fn measure(how: &str, keys: usize, secs: u64, weed_pid: u32, counts: &Coun
     let pct = |v: f64| v / elapsed * 100.0;
     let cpu = pct(u1 - u0 + s1 - s0);
     let per_put = (u1 - u0 + s1 - s0) / (ok + failed).max(1) as f64 * 1e6;
+    let alloc = super::allocator::name();
     Row::new(
         "scale: the same PUTs without the election",
         &format!(
-            "{keys} objects, each PUT If-Match every 5 s, a current-thread runtime, {how}; {ok} PUTs succeeded and {failed} failed in {secs} s; {per_put:.0} µs of CPU each (user {:.1} %, system {:.1} %); SeaweedFS meanwhile {:.0} %",
+            "{keys} objects, each PUT If-Match every 5 s, a current-thread runtime, {alloc}, {how}; {ok} PUTs succeeded and {failed} failed in {secs} s; {per_put:.0} µs of CPU each (user {:.1} %, system {:.1} %); SeaweedFS meanwhile {:.0} %",
             pct(u1 - u0),
             pct(s1 - s0),
             pct(wu1 - wu0 + ws1 - ws0),
