@@ -1,7 +1,7 @@
 //! The bench process's memory allocator: mimalloc, as the README advises a process that runs
 //! many groups, or glibc's with `S3LECT_BENCH_ALLOCATOR=system`, so one binary measures both.
-//! With 10,000 groups glibc's malloc took about a fifth of the process's CPU, most of it in its
-//! slow paths (BENCHMARKS.md, "mimalloc for many groups").
+//! With 10,000 groups glibc's malloc was 23 % of the process's profile, most of it its slow
+//! paths (BENCHMARKS.md, "mimalloc for many groups").
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicU8, Ordering};

@@ -21,6 +21,8 @@ static ALLOCATOR: allocator::Chosen = allocator::Chosen;
 
 /// s3lect's benchmark harness: every section against a SeaweedFS on loopback that it starts
 /// itself, printed as a Markdown table (BENCHMARKS.md). The full run takes about 37 minutes.
+/// The process allocates with mimalloc, or with glibc's malloc given
+/// `S3LECT_BENCH_ALLOCATOR=system`; the output names which.
 #[derive(Parser)]
 #[command(name = "s3lect-bench")]
 struct Args {
