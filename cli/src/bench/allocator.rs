@@ -22,8 +22,9 @@ pub struct Chosen;
 fn choice() -> u8 {
     match CHOICE.load(Ordering::Relaxed) {
         UNDECIDED => {
-            // SAFETY: getenv reads the environment without allocating, and the variable is only
-            // ever set for child processes. Threads deciding at once read the same answer.
+            // SAFETY: getenv reads the environment without allocating, and nothing in the bench
+            // sets a variable of its own (only its children's), so no write races this read.
+            // Threads deciding at once read the same answer.
             let value = unsafe { libc::getenv(VAR.as_ptr()) };
             // SAFETY: getenv's result, when not null, is a NUL-terminated string.
             let system = !value.is_null() && unsafe { std::ffi::CStr::from_ptr(value) } == c"system";
@@ -91,9 +92,10 @@ mod tests {
         for (value, glibc) in [(Some("system"), true), (Some("mimalloc"), false), (Some("System"), false), (None, false)] {
             let mut child = Command::new(std::env::current_exe().unwrap());
             child.args(["allocator::tests::reports_which_allocator_serves", "--exact", "--ignored", "--nocapture"]);
+            let var = VAR.to_str().unwrap();
             match value {
-                Some(v) => child.env(VAR.to_str().unwrap(), v),
-                None => child.env_remove(VAR.to_str().unwrap()),
+                Some(v) => child.env(var, v),
+                None => child.env_remove(var),
             };
             let out = child.output().unwrap();
             let stdout = String::from_utf8_lossy(&out.stdout);

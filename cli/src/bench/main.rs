@@ -146,7 +146,7 @@ async fn main() {
         rows.extend(on_current_thread(&weed, move |weed| async move { scale_floor::rows(&weed, keys, secs).await }));
     }
 
-    // Every row is taken in this process, its allocations by this allocator.
+    // It serves the rows measured inside this process (step, scale), not the `s3lect` processes.
     println!("\nAllocator: {} (`S3LECT_BENCH_ALLOCATOR=system` for glibc's).", allocator::name());
     println!("\n| measurement | config | n | min | median | p99 | max | Go s3lect (computed) | target |");
     println!("|---|---|---|---|---|---|---|---|---|");

@@ -103,8 +103,7 @@ impl S3Storage {
     }
 
     async fn send(&self, req: Request) -> Result<Answer, StorageError> {
-        // Built before the wait for a permit: what it is built from then never waits in this
-        // future, which every request allocates (a_request_future_stays_small, below).
+        // Built before the wait for a permit: a request that cannot be built fails without one.
         let request = self.http_request(req)?;
         // Held until the body is read: the connection is busy until then. Never closed.
         let _permit = self.in_flight.acquire().await.map_err(|_| StorageError::Unavailable("storage client closed".into()))?;
@@ -322,9 +321,8 @@ mod tests {
 
     /// A request's future is allocated per request. glibc keeps freed chunks under 1,008 bytes
     /// in per-size lists; a larger request takes its slow path, which first consolidates the
-    /// freed small chunks of its fast bins (the future was 5.4 KiB while a refresh of
-    /// credentials was inline in it, 1.3 KiB while the request was built after the wait for a
-    /// permit).
+    /// freed small chunks of its fast bins (the PUT's future was 5,592 bytes while a refresh of
+    /// credentials was inline in it).
     #[test]
     fn a_request_future_stays_small() {
         let cfg = S3Config { endpoint: Some("http://127.0.0.1:8333".into()), path_style: true, ..S3Config::for_bucket("b") };
