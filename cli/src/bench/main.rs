@@ -113,6 +113,13 @@ async fn main() {
         // differently too.
         let debug = if cfg!(debug_assertions) { "; a debug build, which the list does not order" } else { "" };
         let (found, listed) = symbol_order::found_in(&bin).unwrap_or_else(|e| panic!("reading the link order: {e}"));
+        // A list gone stale (a dependency added to s3lect-cli renames some 200 of its functions)
+        // cost a node 0.6–0.8 MiB here (BENCHMARKS.md), and nothing else would say so.
+        if !cfg!(debug_assertions) && found * 100 < listed * 98 {
+            eprintln!(
+                "s3lect-bench: WARNING: this `s3lect` has only {found} of the {listed} functions cli/symbol-order.txt lists, so its nodes hold more memory than they need: make the list again (`s3lect-bench --symbol-order cli/symbol-order.txt`, then rebuild)"
+            );
+        }
         rows.push(Row::new(
                 "functions linked together (cli/symbol-order.txt)",
                 &format!(

@@ -49,7 +49,8 @@ pub async fn write(bin: &Path, weed: &Path, out: &Path) -> Result<usize, String>
         ));
     }
     let mut text = String::from(
-        "# The functions a running `s3lect` executes, placed together by the linker (cli/build.rs).\n\
+        "# The functions a running `s3lect` executes, placed together by the linker (cli/build.rs) in\n\
+         # this order: what more of the running nodes ran first, what only `step` and `status` ran last.\n\
          # Made by `s3lect-bench --symbol-order` (BENCHMARKS.md): make it again after updating\n\
          # dependencies, whose functions' names then change and are skipped.\n",
     );
@@ -152,20 +153,42 @@ async fn logged(node: &Node, line: &str) -> Result<(), String> {
         .ok_or_else(|| format!("{} did not log {line:?} in {LIMIT:?}: {}", node.id, node.stderr()))
 }
 
-/// The names of the functions of `bin` that ran, from every callgrind profile in `dir`.
-fn functions_run(bin: &Path, dir: &Path) -> Result<BTreeSet<String>, String> {
+/// The names of the functions of `bin` that ran, from every callgrind profile in `dir`, in the
+/// order the linker is to place them: first what more of the running nodes (`run`) ran, and
+/// what the same nodes ran side by side, so that each kind of node touches one stretch of code
+/// with as little as possible of what only others run; last what only `step` and `status` ran.
+fn functions_run(bin: &Path, dir: &Path) -> Result<Vec<String>, String> {
     let own = bin.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
-    let mut names = BTreeSet::new();
-    let profiles: Vec<PathBuf> = std::fs::read_dir(dir)
+    let mut profiles: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(|e| e.to_string())?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "callgrind"))
         .collect();
-    for p in profiles {
-        let text = std::fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))?;
-        names.extend(functions_in(&text, &own));
+    profiles.sort();
+    let mut ran = Vec::new();
+    for p in &profiles {
+        let text = std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?;
+        // Profiles are named `ID.callgrind`; a running node's ID names its mode (`run_nodes`).
+        let node = p.file_stem().and_then(|s| s.to_str()).is_some_and(|id| id.contains("-peer-") || id.contains("-polling-"));
+        ran.push((node, functions_in(&text, &own)));
     }
-    Ok(names)
+    Ok(placed(&ran))
+}
+
+/// Each function once, ordered by how many of the nodes' profiles ran it (most first), then by
+/// which profiles did (the same ones together), then by name.
+fn placed(ran: &[(bool, BTreeSet<String>)]) -> Vec<String> {
+    let mut by: HashMap<&str, (usize, Vec<bool>)> = HashMap::new();
+    for (i, (node, names)) in ran.iter().enumerate() {
+        for n in names {
+            let (nodes, which) = by.entry(n.as_str()).or_insert_with(|| (0, vec![false; ran.len()]));
+            *nodes += usize::from(*node);
+            which[i] = true;
+        }
+    }
+    let mut order: Vec<_> = by.into_iter().collect();
+    order.sort_by(|(a, (an, aw)), (b, (bn, bw))| bn.cmp(an).then_with(|| bw.cmp(aw)).then_with(|| a.cmp(b)));
+    order.into_iter().map(|(n, _)| n.to_string()).collect()
 }
 
 /// The functions of the object named `own` in one callgrind profile. The format names an
@@ -200,7 +223,9 @@ fn functions_in(profile: &str, own: &str) -> BTreeSet<String> {
         if key == "fn"
             && let Some(f) = functions.get(id).filter(|f| in_own && !f.starts_with("0x") && !f.starts_with('('))
         {
-            names.insert(f.clone());
+            // callgrind names a function's recursion level or context after a quote (`f'2`);
+            // the symbol is the name before it.
+            names.insert(f.split_once('\'').map_or(f.as_str(), |(name, _)| name).to_string());
         }
     }
     names
@@ -208,14 +233,30 @@ fn functions_in(profile: &str, own: &str) -> BTreeSet<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::functions_in;
+    use super::{functions_in, placed};
+    use std::collections::BTreeSet;
 
     /// Names given once and then by number, in and out of the binary's own object.
     #[test]
     fn functions_are_read_by_name_and_by_number_for_the_binary_only() {
         let profile = "ob=(1) /usr/lib/libc.so.6\nfn=(1) memcpy\ncob=(2) /x/s3lect\ncfn=(2) _ZN4main17h0E\ncalls=1 0\n\
-                       ob=(2)\nfn=(2)\nfn=(3) 0x00000000004d1000\nfn=(6) (below main)\nfn=(4) _ZN3run17h1E\nob=(1)\nfn=(5) free\n";
+                       ob=(2)\nfn=(2)\nfn=(3) 0x00000000004d1000\nfn=(6) (below main)\nfn=(4) _ZN3run17h1E\nfn=(7) _ZN3run17h1E'2\nob=(1)\nfn=(5) free\n";
         let names: Vec<String> = functions_in(profile, "s3lect").into_iter().collect();
         assert_eq!(names, ["_ZN3run17h1E", "_ZN4main17h0E"]);
+    }
+
+    /// What every node ran comes first, what the same nodes ran sits together, and what only
+    /// the one-shot commands ran comes last; each name once.
+    #[test]
+    fn functions_are_placed_by_the_nodes_that_ran_them() {
+        let set = |names: &[&str]| names.iter().map(|n| n.to_string()).collect::<BTreeSet<_>>();
+        let ran = [
+            (true, set(&["all", "leaders", "peer"])),
+            (true, set(&["all", "followers", "peer"])),
+            (true, set(&["all", "leaders"])),
+            (true, set(&["all", "followers"])),
+            (false, set(&["all", "step"])),
+        ];
+        assert_eq!(placed(&ran), ["all", "peer", "leaders", "followers", "step"]);
     }
 }
