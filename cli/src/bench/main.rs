@@ -109,21 +109,22 @@ async fn main() {
             rows.extend(cluster_runs::node_rss(&bin, &weed, peer, 3, if quick { 3 } else { 40 }).await);
         }
         rows.push(cluster_runs::first_start_rss(&bin, &weed, if quick { 3 } else { 20 }).await);
-        // The list orders release builds only (cli/build.rs); a debug build names its functions
-        // differently too.
-        let debug = if cfg!(debug_assertions) { "; a debug build, which the list does not order" } else { "" };
         let (found, listed) = symbol_order::found_in(&bin).unwrap_or_else(|e| panic!("reading the link order: {e}"));
-        // A list gone stale (a dependency added to s3lect-cli renames some 200 of its functions)
-        // cost a node 0.6–0.8 MiB here (BENCHMARKS.md), and nothing else would say so.
-        if !cfg!(debug_assertions) && found * 100 < listed * 98 {
-            eprintln!(
-                "s3lect-bench: WARNING: this `s3lect` has only {found} of the {listed} functions cli/symbol-order.txt lists, so its nodes hold more memory than they need: make the list again (`s3lect-bench --symbol-order cli/symbol-order.txt`, then rebuild)"
-            );
-        }
+        // The list orders release builds only (cli/build.rs); a debug build names its functions
+        // differently too. A release build missing part of it has a stale list (a dependency
+        // added to s3lect-cli renames some 200 of its functions: a node 0.6–0.8 MiB larger,
+        // BENCHMARKS.md), and only this row would say so.
+        let note = if cfg!(debug_assertions) {
+            "; a debug build, which the list does not order"
+        } else if found * 100 < listed * 98 {
+            "; STALE: make it again (`s3lect-bench --symbol-order cli/symbol-order.txt`, then rebuild)"
+        } else {
+            ""
+        };
         rows.push(Row::new(
                 "functions linked together (cli/symbol-order.txt)",
                 &format!(
-                    "of the functions listed, those this `s3lect` has ({found} of {listed}): fewer means a list from an older build, and more resident code{debug}"
+                    "of the functions listed, those this `s3lect` has ({found} of {listed}): fewer means a list from an older build, and more resident code{note}"
                 ),
                 "%",
             vec![100.0 * found as f64 / listed.max(1) as f64],

@@ -22,6 +22,9 @@ use std::time::Duration;
 /// Long enough for a node under valgrind (about 50× slower) to start, or to take over.
 const LIMIT: Duration = Duration::from_secs(120);
 
+/// How the profiles of one-shot commands (`step`, `status`) begin, and no running node's.
+const ONE_SHOT: &str = "once-";
+
 /// Renewals and probes in steady state, at the short timings (one a second).
 const STEADY: Duration = Duration::from_secs(5);
 
@@ -128,7 +131,7 @@ async fn run_nodes(bin: &Path, server: &LocalS3, ca: Option<&Path>, dir: &Path) 
             .ok_or_else(|| format!("{} did not exit after SIGTERM", n.id))?;
     }
     for sub in ["step", "status"] {
-        let id = format!("{scheme}-{sub}");
+        let id = format!("{ONE_SHOT}{scheme}-{sub}");
         let done = profiled(bin, server, ca, dir, sub, &id, &peer_lock).output().map_err(|e| e.to_string())?;
         // `step` exits 3 as a follower; anything else is a failure.
         if !matches!(done.status.code(), Some(0 | 3)) {
@@ -168,8 +171,8 @@ fn functions_run(bin: &Path, dir: &Path) -> Result<Vec<String>, String> {
     let mut ran = Vec::new();
     for p in &profiles {
         let text = std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?;
-        // Profiles are named `ID.callgrind`; a running node's ID names its mode (`run_nodes`).
-        let node = p.file_stem().and_then(|s| s.to_str()).is_some_and(|id| id.contains("-peer-") || id.contains("-polling-"));
+        // Profiles are named `ID.callgrind` (`profiled`).
+        let node = !p.file_stem().and_then(|s| s.to_str()).is_some_and(|id| id.starts_with(ONE_SHOT));
         ran.push((node, functions_in(&text, &own)));
     }
     Ok(placed(&ran))
