@@ -49,6 +49,46 @@ async fn three_processes_elect_one_leader_and_a_follower_takes_over_after_kill_9
     assert_no_overlapping_leadership(&nodes);
 }
 
+/// S3 polling by the server's clock: the follower reads when SeaweedFS's `Date −
+/// Last-Modified` can first show the record a leader timeout old, so each SIGKILL is taken over
+/// within a leader timeout + 1 s (the stamps' whole seconds) + the skew of the leader's last
+/// write, wherever it fell among the follower's reads. Reading by its own clock alone, the
+/// follower would first see the last write up to a leader timeout late, and take over up to
+/// twice the leader timeout after it: over the bound in about half the kills.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_reading_by_the_servers_clock_takes_over_a_leader_timeout_after_each_kill_9() {
+    let server = seaweed("procs-server-clock").await;
+    let s3 = storage(&server);
+    let dir = tempfile::tempdir().unwrap();
+    let lock = "group/server-clock.json";
+    const TIMEOUT_MS: u128 = 10_000;
+    const SKEW_MS: u128 = 1_000;
+    #[rustfmt::skip]
+    let args = ["--no-peer", "--server-clock-skew-ms", "1000", "--frequent-ms", "1000", "--infrequent-ms", "30000",
+        "--renew-deadline-ms", "2000", "--leader-timeout-ms", "10000"];
+    let node = |id: &str| Node::start(Path::new(BIN), &server, id, lock, dir.path(), &args).unwrap();
+    let mut nodes = vec![node("c1"), node("c2")];
+    let mut leader = wait_record(&s3, lock, "a first leader", Duration::from_secs(30), |r| !r.leader_id.is_empty()).await;
+    for kill in 0..3 {
+        // Some renewals and reads first, at a phase of its own each time.
+        tokio::time::sleep(Duration::from_millis(3_000 + 1_700 * kill)).await;
+        let victim = nodes.iter_mut().find(|n| n.id == leader.leader_id).unwrap();
+        victim.kill9();
+        let killed = Instant::now();
+        let next = wait_record(&s3, lock, "a takeover", Duration::from_secs(30), |r| r.term > leader.term && !r.leader_id.is_empty()).await;
+        let failover = killed.elapsed().as_millis();
+        // The last write came before the kill; a claim's round trip, and slack for scheduling.
+        let bound = TIMEOUT_MS + 1_000 + SKEW_MS + 1_500;
+        println!("kill {kill}: takeover {failover} ms after the kill (bound {bound} ms)");
+        assert!(failover <= bound, "kill {kill}: takeover {failover} ms after the kill, bound {bound} ms");
+        assert_ne!(next.leader_id, leader.leader_id);
+        // A new follower in its place (a new id: each node's hook log is one leadership's).
+        nodes.push(node(&format!("c{}", 3 + kill)));
+        leader = next;
+    }
+    assert_no_overlapping_leadership(&nodes);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn graceful_stop_runs_the_lose_hook_resigns_and_hands_over_within_one_poll() {
     let server = seaweed("procs-stop").await;

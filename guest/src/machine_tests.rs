@@ -1007,16 +1007,15 @@ fn a_revoked_leader_waits_twice_as_long_so_another_node_takes_over() {
     assert!((50_000..=56_000).contains(&waited), "a waited {waited} ms");
 }
 
-#[test]
-fn a_crashed_leader_is_replaced_within_the_poll_bound_plus_a_leader_timeout() {
-    // Defaults: renew every 5 s, infrequent 30 s, leader timeout 15 s. Whatever the phase of
-    // the crash against the follower's polls, the takeover comes within min(infrequent, leader
-    // timeout) + leader timeout of the leader's last write — not two infrequent intervals.
-    let mut worst = 0;
+/// Crashes a leader at many phases against its follower's reads (defaults: renew every 5 s,
+/// infrequent 30 s, leader timeout 15 s) and returns the shortest and longest takeover after
+/// the leader's last write, in ms.
+fn takeover_after_last_write(server_stamps: bool, follower: Config) -> (u64, u64) {
+    let (mut best, mut worst) = (u64::MAX, 0);
     for crash_after_ms in (0..30_000).step_by(1_250) {
-        let mut w = World::new();
+        let mut w = World { server_stamps, ..World::new() };
         let mut a = elector(&w, "a");
-        let mut b = elector(&w, "b");
+        let mut b = Elector::new(follower.clone(), w.clock()).unwrap();
         let (mut a_next, mut b_next) = (step(&mut w, &mut a), step(&mut w, &mut b));
         let crash_at = w.mono + (60_000 + crash_after_ms) * MS;
         let mut last_write = w.mono;
@@ -1043,11 +1042,41 @@ fn a_crashed_leader_is_replaced_within_the_poll_bound_plus_a_leader_timeout() {
             }
             assert!(w.mono < crash_at + 120_000 * MS, "no takeover");
         }
-        worst = worst.max((w.mono - last_write) / MS);
+        let after = (w.mono - last_write) / MS;
+        (best, worst) = (best.min(after), worst.max(after));
     }
+    (best, worst)
+}
+
+#[test]
+fn a_crashed_leader_is_replaced_within_the_poll_bound_plus_a_leader_timeout() {
+    // Whatever the phase of the crash against the follower's polls, the takeover comes within
+    // min(infrequent, leader timeout) + leader timeout of the leader's last write — not two
+    // infrequent intervals.
+    let (_, worst) = takeover_after_last_write(false, cfg("b"));
     println!("worst takeover: {worst} ms after the last write");
     assert!(worst <= 30_500, "takeover {worst} ms after the last write");
     assert!(worst >= 20_000, "the phases reach the bound ({worst} ms)");
+}
+
+#[test]
+fn a_follower_with_the_servers_clock_reads_when_the_record_can_be_proven_stale() {
+    // F6 schedules the read at which Date − Last-Modified can first reach the leader timeout
+    // (whole seconds, plus the declared skew): the takeover comes a leader timeout after the
+    // last write, give or take the stamps' second and the skew — not when the follower's
+    // polls happen to see it, as late as twice the timeout.
+    let (best, worst) = takeover_after_last_write(true, Config { server_clock_skew_ms: Some(1_000), ..cfg("b") });
+    println!("takeover {best}–{worst} ms after the last write");
+    assert!(best >= 14_000, "a record is stale after the leader timeout, less the stamps' second: {best} ms");
+    assert!(worst <= 17_000, "the proving read is scheduled: {worst} ms");
+}
+
+#[test]
+fn a_follower_in_timestamp_mode_reads_when_the_writers_timestamp_goes_stale() {
+    let (best, worst) = takeover_after_last_write(false, Config { max_clock_skew_ms: Some(500), ..cfg("b") });
+    println!("takeover {best}–{worst} ms after the last write");
+    // F4 may come first: the follower saw the write as it was made (no latency here).
+    assert!(best >= 15_000 && worst <= 15_500, "a leader timeout plus the skew after the writer's timestamp, at most: {best}–{worst} ms");
 }
 
 #[test]

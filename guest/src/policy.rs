@@ -6,7 +6,7 @@
 //! Every instant is on the node's monotonic clock, in nanoseconds; deadlines are named here
 //! and nowhere else.
 
-use crate::config::Config;
+use crate::config::{Config, SERVER_CLOCK_RESOLUTION_MS};
 use crate::io::Clock;
 use crate::machine::{ABSENT, Lease, Observation};
 use crate::problem::Loss;
@@ -126,15 +126,40 @@ fn timeout_ms(cfg: &Config, o: &Observation) -> u64 {
 /// F6: when a waiting follower looks again: never later than the instant the etag it watches
 /// can become stale — so a crashed leader's last record is seen within
 /// min(infrequent interval, leader timeout) and waited out within one more leader timeout —
-/// and otherwise after the frequent interval, or the infrequent one while the leader is seen
-/// alive (its etag just changed) and no peer probe watches it.
+/// nor than the instant one read can prove it stale by a clock F5 trusts ([`proof_at`]), and
+/// otherwise after the frequent interval, or the infrequent one while the leader is seen alive
+/// (its etag just changed) and no peer probe watches it.
 pub(crate) fn follower_next_at(cfg: &Config, o: &Observation, probe_ok: bool, now: Clock) -> u64 {
     let healthy = o.changed && matches!(&o.record, Ok(r) if !r.is_resigned());
     let interval = match healthy {
         true if !(cfg.peer_mode && probe_ok) => cfg.infrequent_interval_ms,
         _ => cfg.frequent_interval_ms,
     };
-    (now.mono_ns + interval * MS).min(stale_at(cfg, o)).max(now.mono_ns + MS)
+    let at = (now.mono_ns + interval * MS).min(stale_at(cfg, o));
+    proof_at(cfg, o, now).map_or(at, |p| at.min(p)).max(now.mono_ns + MS)
+}
+
+/// When a read can first show the watched record a leader timeout old by a clock F5 trusts,
+/// if one is in use: the read then proves a dead leader's record stale, so the takeover comes
+/// about a leader timeout after its last write, however the earlier reads fell.
+fn proof_at(cfg: &Config, o: &Observation, now: Clock) -> Option<u64> {
+    // The stamps count whole seconds, and the next read may be stamped by a front-end up to
+    // the declared skew apart from this one's: the rest of the timeout rounded up to a whole
+    // second, plus the skew, and that read shows at least the timeout.
+    let by_server = cfg.server_clock_skew_ms.zip(o.server_age_ms).map(|(skew, age)| {
+        let rest = timeout_ms(cfg, o).saturating_sub(age).div_ceil(SERVER_CLOCK_RESOLUTION_MS) * SERVER_CLOCK_RESOLUTION_MS;
+        now.mono_ns + (rest + skew) * MS
+    });
+    // F5Timestamp's instant on our wall clock, carried over to the monotonic one.
+    let by_writer = match (&o.record, cfg.max_clock_skew_ms) {
+        (Ok(r), Some(skew)) => {
+            let stale_wall = r.last_updated_unix_ns() + i128::from(cfg.leader_timeout_ms + skew) * i128::from(MS);
+            let rest = u64::try_from((stale_wall - now.wall_ns).max(0)).unwrap_or(u64::MAX);
+            Some(now.mono_ns.saturating_add(rest))
+        }
+        _ => None,
+    };
+    by_server.into_iter().chain(by_writer).min()
 }
 
 /// F0: after a failed acquire hook a node does not compete until its backoff ends.

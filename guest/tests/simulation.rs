@@ -52,6 +52,9 @@ enum Broken {
     /// Server-clock staleness while the store's front-ends' clocks differ by seconds more
     /// than the declared bound.
     ServerSkewBeyondBound,
+    /// A failover run whose electors count on the server's clock while the store sends no
+    /// stamps: no read can prove the record stale, so F6 cannot schedule the proving read.
+    NoServerStamps,
 }
 
 #[derive(Clone)]
@@ -65,6 +68,8 @@ struct Params {
     server_clock: bool,
     /// Every node runs one step per scheduled invocation, with no carried state.
     stateless: bool,
+    /// A failover run instead of the faults: default timings, and the leader killed once.
+    failover: bool,
     broken: Broken,
 }
 
@@ -80,6 +85,16 @@ const INVOCATION_PERIOD_MS: std::ops::Range<u64> = 300..1_500;
 const INVOCATION_WORK_MS: u64 = 1_000;
 
 fn config(id: usize, p: &Params) -> Config {
+    if p.failover {
+        return Config {
+            lockfile_path: "sim/leader.json".into(),
+            server_id: format!("n{id}"),
+            server_addr: format!("n{id}:1"),
+            peer_mode: p.peer_mode,
+            server_clock_skew_ms: p.server_clock.then_some(FAILOVER_SERVER_SKEW_MS),
+            ..Config::default()
+        };
+    }
     Config {
         lockfile_path: "sim/leader.json".into(),
         server_id: format!("n{id}"),
@@ -112,6 +127,23 @@ const LIVENESS_BOUND: u64 = {
     (local * (1_000_000 + DRIFT_PPM as u64) / 1_000_000 + 4 * MAX_DELAY_MS + 2 * HOOK_MAX_MS + 10_000) * MS
 };
 
+/// Failover runs: the electors' defaults (renewal every 5 s, infrequent interval 30 s, leader
+/// timeout 15 s), with the skew this project advises declaring for a single store.
+const DEFAULT_LEADER_TIMEOUT_MS: u64 = 15_000; // Config::default().leader_timeout_ms, which a test checks
+const FAILOVER_SERVER_SKEW_MS: u64 = 1_000;
+/// From the killed leader's last write until another node leads (docs/design.md, "Liveness
+/// and cost"), then a claim's round trip and an acquire hook, with the worst clock rates:
+/// - observed (F4): the last write is seen within min(infrequent, leader timeout), a round
+///   trip late, and stands a leader timeout;
+/// - the server's clock (F5): a read shows the record a leader timeout old once that, a second
+///   of the stamps' truncation and the front-ends' real spread have passed; a read a second
+///   short (drift eats the declared skew's margin) is followed one second and the skew later.
+const FAILOVER_BOUND_OBSERVED: u64 = failover_bound(DEFAULT_LEADER_TIMEOUT_MS + 2 * MAX_DELAY_MS + DEFAULT_LEADER_TIMEOUT_MS);
+const FAILOVER_BOUND_SERVER_CLOCK: u64 = failover_bound(DEFAULT_LEADER_TIMEOUT_MS + 2 * 1_000 + SERVER_SKEW_MS + FAILOVER_SERVER_SKEW_MS);
+const fn failover_bound(local_ms: u64) -> u64 {
+    (local_ms * (1_000_000 + 2 * DRIFT_PPM as u64) / 1_000_000 + 2 * MAX_DELAY_MS + HOOK_MAX_MS) * MS
+}
+
 /// What becomes of a write's reply.
 #[derive(Debug, PartialEq)]
 enum Reply {
@@ -137,6 +169,8 @@ enum Ev {
     },
     Crash(usize),
     Restart(usize),
+    /// Failover runs: the leader is killed for good, once.
+    KillLeader,
     Pause(usize, u64),
     Partition(usize, u64),
     Corrupt,
@@ -195,6 +229,16 @@ struct Sim {
     pub steps: u64,
     /// Each front-end's clock offset from real time, ns.
     front_ends: Vec<i128>,
+    /// Failover runs: who was killed, when its last write applied, and when another led.
+    killed: Option<Killed>,
+    /// When the last write applied (real time).
+    last_write: u64,
+}
+
+struct Killed {
+    id: String,
+    last_write: u64,
+    takeover: Option<u64>,
 }
 
 impl Sim {
@@ -224,7 +268,7 @@ impl Sim {
             .collect();
         let spread = if p.broken == Broken::ServerSkewBeyondBound { BROKEN_SERVER_SKEW_MS } else { SERVER_SKEW_MS } as i128 * MS as i128;
         let front_ends = (0..FRONT_ENDS).map(|_| rng.i128(-spread / 2..=spread / 2)).collect();
-        let heal_at = p.duration * 6 / 10;
+        let heal_at = if p.failover { 0 } else { p.duration * 6 / 10 };
         let mut sim = Sim {
             seed,
             p,
@@ -244,11 +288,19 @@ impl Sim {
             log: vec![],
             steps: 0,
             front_ends,
+            killed: None,
+            last_write: 0,
         };
         for i in 0..sim.p.nodes {
             sim.start_node(i);
         }
-        sim.schedule_faults();
+        if sim.p.failover {
+            // At any phase of the renewals and of the followers' reads.
+            let at = sim.rng.u64(40 * S..70 * S);
+            sim.push(at, Ev::KillLeader);
+        } else {
+            sim.schedule_faults();
+        }
         sim
     }
 
@@ -280,7 +332,7 @@ impl Sim {
     fn fail(&self, what: String) -> ! {
         let tail: Vec<&String> = self.log.iter().rev().take(400).collect::<Vec<_>>().into_iter().rev().collect();
         panic!(
-            "seed {} ({:?}, {} nodes, peer mode {}, cautious absence {}, server clock {}, stateless {}): {what}\nreplay: SIM_SEED={} cargo test -p s3lect-guest --test simulation replay -- --nocapture\n{}",
+            "seed {} ({:?}, {} nodes, peer mode {}, cautious absence {}, server clock {}, stateless {}, failover {}): {what}\nreplay: SIM_SEED={} cargo test -p s3lect-guest --test simulation replay -- --nocapture\n{}",
             self.seed,
             self.p.broken,
             self.p.nodes,
@@ -288,6 +340,7 @@ impl Sim {
             self.p.cautious_absence,
             self.p.server_clock,
             self.p.stateless,
+            self.p.failover,
             self.seed,
             tail.iter().map(|s| s.as_str()).collect::<Vec<_>>().join("\n")
         );
@@ -372,6 +425,26 @@ impl Sim {
         if !believers.is_empty() && self.now >= self.heal_at && self.first_leader_after_heal.is_none() {
             self.first_leader_after_heal = Some(self.now);
         }
+        if let Some(k) = &self.killed
+            && k.takeover.is_none()
+            && !believers.is_empty()
+        {
+            let (bound, source) = if self.p.server_clock {
+                (FAILOVER_BOUND_SERVER_CLOCK, "the server's clock")
+            } else {
+                (FAILOVER_BOUND_OBSERVED, "observed")
+            };
+            let after = self.now - k.last_write;
+            if after > bound {
+                self.fail(format!(
+                    "failover {} ms after the killed leader's last write, beyond the bound ({source}) of {} ms",
+                    after / MS,
+                    bound / MS
+                ));
+            }
+            self.note(format!("TAKEOVER {} ms after the killed leader's last write", after / MS));
+            self.killed.as_mut().unwrap().takeover = Some(self.now);
+        }
     }
 
     fn run(&mut self) {
@@ -393,6 +466,9 @@ impl Sim {
                 LIVENESS_BOUND / MS,
                 self.heal_at / MS
             )),
+        }
+        if self.p.failover && self.killed.as_ref().is_none_or(|k| k.takeover.is_none()) {
+            self.fail("the killed leader was not replaced".into());
         }
     }
 
@@ -454,18 +530,16 @@ impl Sim {
                 self.push(self.now + reply_delay, Ev::Deliver(node, epoch, Answer::Put(result)));
             }
             Ev::Crash(i) => {
-                let between_invocations = self.nodes[i].invocation_due.take().is_some();
-                if self.nodes[i].elector.take().is_some() || between_invocations {
-                    self.note(format!("n{i} CRASH"));
-                    let n = &mut self.nodes[i];
-                    n.epoch += 1;
-                    n.waiting = None;
-                    n.acquired = None;
-                    n.sticky_belief = false;
-                    n.ended_without_lose = false;
+                if self.crash(i) {
                     let restart = self.now + self.rng.u64(500..10_000) * MS;
                     self.push(restart, Ev::Restart(i));
                 }
+            }
+            Ev::KillLeader => {
+                let Some(i) = (0..self.p.nodes).find(|&i| self.believes(i)) else { self.fail("no leader to kill".into()) };
+                self.crash(i);
+                let last_write = self.last_write;
+                self.killed = Some(Killed { id: format!("n{i}"), last_write, takeover: None });
             }
             Ev::EndInvocation(i, epoch) => {
                 if self.nodes[i].epoch == epoch && self.nodes[i].elector.is_some() {
@@ -495,6 +569,22 @@ impl Sim {
         }
     }
 
+    /// A process dies: its state, belief and outstanding action are gone. Whether it ran.
+    fn crash(&mut self, i: usize) -> bool {
+        let between_invocations = self.nodes[i].invocation_due.take().is_some();
+        if self.nodes[i].elector.take().is_none() && !between_invocations {
+            return false;
+        }
+        self.note(format!("n{i} CRASH"));
+        let n = &mut self.nodes[i];
+        n.epoch += 1;
+        n.waiting = None;
+        n.acquired = None;
+        n.sticky_belief = false;
+        n.ended_without_lose = false;
+        true
+    }
+
     fn write_external(&mut self, data: Vec<u8>) {
         self.etags += 1;
         self.object = Some(Object { data, etag: format!("\"x{}\"", self.etags), server_clock: None });
@@ -513,6 +603,10 @@ impl Sim {
             _ => return Err(StorageError::PreconditionFailed),
         }
         if let Ok(r) = LeaderRecord::parse(&data) {
+            // A write the killed leader sent before it died may still land.
+            if let Some(k) = self.killed.as_mut().filter(|k| k.id == r.leader_id) {
+                k.last_write = self.now;
+            }
             if r.term < self.last_term {
                 self.fail(format!("term decreased: {} after {}", r.term, self.last_term));
             }
@@ -525,6 +619,7 @@ impl Sim {
             }
         }
         self.etags += 1;
+        self.last_write = self.now;
         let new = format!("\"e{}\"", self.etags);
         let written = self.server_seconds();
         self.object = Some(Object { data, etag: new.clone(), server_clock: None });
@@ -535,7 +630,7 @@ impl Sim {
     /// A GET's answer: the object as of now, with the server's stamps if it sends them.
     fn read_object(&mut self) -> Result<Object, StorageError> {
         let mut obj = self.object.clone().ok_or(StorageError::NotFound)?;
-        if self.p.server_clock {
+        if self.p.server_clock && self.p.broken != Broken::NoServerStamps {
             let answered = self.server_seconds();
             obj.server_clock = Some(ServerClock { written_unix_s: self.written_at, answered_unix_s: answered });
         }
@@ -723,7 +818,22 @@ fn params(seed: u64, broken: Broken) -> Params {
     // A stateless node cannot watch an absence for a leader timeout (a 404 has no
     // Last-Modified): cautious absence would never elect, and says so (a core unit test).
     let cautious_absence = !stateless && r.bool();
-    Params { nodes: r.usize(3..=7), duration: 240 * S, peer_mode: r.bool(), cautious_absence, server_clock, stateless, broken }
+    let (nodes, peer_mode) = (r.usize(3..=7), r.bool());
+    // A quarter of the seeds are failover runs: no faults, long-running nodes.
+    if broken == Broken::NoServerStamps || broken == Broken::None && r.u8(0..4) == 0 {
+        let server_clock = broken == Broken::NoServerStamps || server_clock;
+        return Params {
+            nodes,
+            duration: 120 * S,
+            peer_mode,
+            cautious_absence: false,
+            server_clock,
+            stateless: false,
+            failover: true,
+            broken,
+        };
+    }
+    Params { nodes, duration: 240 * S, peer_mode, cautious_absence, server_clock, stateless, failover: false, broken }
 }
 
 fn run_seed(seed: u64, broken: Broken) -> u64 {
@@ -734,6 +844,11 @@ fn run_seed(seed: u64, broken: Broken) -> u64 {
 
 /// Runs `seeds` with one rule broken and asserts that the checker catches it as two leaders.
 fn assert_caught_as_two_leaders(seeds: std::ops::Range<u64>, broken: Broken, what: &str) {
+    assert_caught(seeds, broken, what, "two leaders at once");
+}
+
+/// Runs `seeds` with one rule broken and asserts that the checker catches it, saying `says`.
+fn assert_caught(seeds: std::ops::Range<u64>, broken: Broken, what: &str, says: &str) {
     std::panic::set_hook(Box::new(|_| {}));
     let found = seeds.into_iter().find_map(|seed| {
         let e = std::panic::catch_unwind(|| run_seed(seed, broken)).err()?;
@@ -741,17 +856,18 @@ fn assert_caught_as_two_leaders(seeds: std::ops::Range<u64>, broken: Broken, wha
     });
     let _ = std::panic::take_hook();
     let (seed, msg) = found.unwrap_or_else(|| panic!("{what} must be caught"));
-    assert!(msg.contains("two leaders at once"), "seed {seed}: {msg}");
+    assert!(msg.contains(says), "seed {seed}: {msg}");
 }
 
 #[test]
 fn fixed_seeds_hold_every_invariant() {
     let start = std::time::Instant::now();
-    let mut steps = 0;
+    let (mut steps, mut failover) = (0, 0);
     for seed in 0..40 {
         steps += run_seed(seed, Broken::None);
+        failover += usize::from(params(seed, Broken::None).failover);
     }
-    println!("40 seeds, {steps} election steps, 240 s simulated each, in {:?}", start.elapsed());
+    println!("40 seeds ({failover} of them failover runs), {steps} election steps, in {:?}", start.elapsed());
 }
 
 #[test]
@@ -769,6 +885,29 @@ fn the_checker_catches_server_clock_staleness_with_front_ends_beyond_the_bound()
     assert_caught_as_two_leaders(0..100, Broken::ServerSkewBeyondBound, "trusting the server's clock beyond its front-ends' real skew");
 }
 
+#[test]
+fn failover_runs_take_over_within_their_bounds() {
+    assert_eq!(Config::default().leader_timeout_ms, DEFAULT_LEADER_TIMEOUT_MS, "the bounds are derived for the defaults");
+    let failover = (0..400).filter(|&seed| params(seed, Broken::None).failover).take(40);
+    let (mut runs, mut server_clock) = (0, 0);
+    for seed in failover {
+        run_seed(seed, Broken::None);
+        runs += 1;
+        server_clock += usize::from(params(seed, Broken::None).server_clock);
+    }
+    assert!(runs == 40 && server_clock >= 10, "{runs} failover runs, {server_clock} with the server's clock");
+}
+
+#[test]
+fn the_checker_catches_a_failover_that_no_read_can_prove() {
+    assert_caught(
+        0..50,
+        Broken::NoServerStamps,
+        "a follower that cannot read at the proving instant",
+        "beyond the bound (the server's clock)",
+    );
+}
+
 /// `SIM_SEED=n` replays one seed with its event log printed on failure.
 #[test]
 fn replay() {
@@ -784,11 +923,12 @@ fn replay() {
 fn sweep_many_seeds() {
     let n: u64 = std::env::var("SIM_SEEDS").ok().and_then(|s| s.parse().ok()).unwrap_or(2_000);
     let start = std::time::Instant::now();
-    let mut steps = 0;
+    let (mut steps, mut simulated) = (0, 0);
     for seed in 0..n {
         steps += run_seed(1_000_000 + seed, Broken::None);
+        simulated += params(1_000_000 + seed, Broken::None).duration / S;
     }
-    println!("sweep: {n} seeds, {steps} election steps, {} s simulated, 0 violations, in {:?}", n * 240, start.elapsed());
+    println!("sweep: {n} seeds, {steps} election steps, {simulated} s simulated, 0 violations, in {:?}", start.elapsed());
 }
 
 /// An answer as the simulated network delivers it; it meets its ticket on delivery.
