@@ -36,19 +36,43 @@ async fn steady_state(rng: &mut fastrand::Rng, spread_ms: u64) {
     tokio::time::sleep(Duration::from_millis(1_000 + rng.u64(0..=spread_ms))).await;
 }
 
-/// Peer mode is what `s3lect run` does with no flags (a self-signed certificate, pinned through
-/// the record); `--no-peer` is S3 polling: each node is run as a user would run it.
-fn start_node(bin: &Path, server: &LocalS3, id: &str, lock: &str, dir: &Path, timings: &[&str], peer: bool) -> Node {
-    let mut args = timings.to_vec();
-    if !peer {
-        args.push("--no-peer");
-    }
-    Node::start(bin, server, id, lock, dir, &args).unwrap()
+/// How the nodes watch their leader: each node is run as a user would run it.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, clap::ValueEnum)]
+pub enum Mode {
+    /// `--no-peer`: followers read S3 and judge staleness by their own clocks.
+    Polling,
+    /// `--no-peer --server-clock-skew-ms 1000`: and by the store's clock, which SeaweedFS
+    /// (one server) keeps within the skew this project advises declaring for it.
+    ServerClock,
+    /// What `s3lect run` does with no flags (a self-signed certificate, pinned through the
+    /// record).
+    Peer,
 }
 
-/// How each mode is labelled in the table.
-fn mode(peer: bool) -> &'static str {
-    if peer { "peer mode (the default: `s3lect run` with no flags)" } else { "S3 polling (`--no-peer`)" }
+impl Mode {
+    pub const ALL: [Mode; 3] = [Mode::Polling, Mode::ServerClock, Mode::Peer];
+
+    fn args(self) -> &'static [&'static str] {
+        match self {
+            Mode::Polling => &["--no-peer"],
+            Mode::ServerClock => &["--no-peer", "--server-clock-skew-ms", "1000"],
+            Mode::Peer => &[],
+        }
+    }
+
+    /// How the mode is labelled in the table.
+    fn label(self) -> &'static str {
+        match self {
+            Mode::Polling => "S3 polling (`--no-peer`)",
+            Mode::ServerClock => "S3 polling by the server's clock (`--no-peer --server-clock-skew-ms 1000`)",
+            Mode::Peer => "peer mode (the default: `s3lect run` with no flags)",
+        }
+    }
+}
+
+fn start_node(bin: &Path, server: &LocalS3, id: &str, lock: &str, dir: &Path, timings: &[&str], mode: Mode) -> Node {
+    let args = [timings, mode.args()].concat();
+    Node::start(bin, server, id, lock, dir, &args).unwrap()
 }
 
 /// How the leader is taken away.
@@ -63,14 +87,14 @@ pub enum Exit {
 /// Takes the leader of `nodes` away `runs` times, each at a random point of steady state, and
 /// measures until another node's acquire hook runs; the old leader restarts as a follower.
 #[allow(clippy::too_many_arguments)] // one benchmark scenario, spelled out at its call sites
-pub async fn takeover(bin: &Path, weed: &Path, exit: Exit, label: &str, timings: &[&str], peer: bool, runs: usize, nodes: usize) -> Row {
+pub async fn takeover(bin: &Path, weed: &Path, exit: Exit, label: &str, timings: &[&str], mode: Mode, runs: usize, nodes: usize) -> Row {
     let server = LocalS3::start(weed, "bench-takeover").await.unwrap();
     let s3 = S3Storage::new(server.s3_config()).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let mut rng = fastrand::Rng::with_seed(7);
     let spread = if timings == SHORT { 1_000 } else { 30_000 };
     let lock = format!("bench/takeover-{}.json", now_ns());
-    let start = |id: &str| start_node(bin, &server, id, &lock, dir.path(), timings, peer);
+    let start = |id: &str| start_node(bin, &server, id, &lock, dir.path(), timings, mode);
     let count = nodes;
     let mut nodes: Vec<Node> = (0..count).map(|i| start(&format!("n{i}"))).collect();
     let mut samples = vec![];
@@ -90,13 +114,13 @@ pub async fn takeover(bin: &Path, weed: &Path, exit: Exit, label: &str, timings:
         let next = leader(&s3, &lock, r.term + 1, Duration::from_secs(120)).await.expect("takeover");
         let winner = nodes.iter().find(|n| n.id == next.leader_id).unwrap();
         let ms = acquired_after(winner, next.term, t0, Duration::from_secs(10)).await.expect("acquire hook ran");
-        eprintln!("{label} peer={peer} run {run}: {ms:.0} ms");
+        eprintln!("{label} {mode:?} {count} nodes run {run}: {ms:.0} ms");
         samples.push(ms);
         term = next.term;
         let id = nodes[i].id.clone();
         nodes[i] = start(&id);
     }
-    let mode = mode(peer);
+    let mode = mode.label();
     let (what, target) = match exit {
         Exit::Crash => ("crash failover (SIGKILL → acquire hook)", "p99 ≤ 20 s at defaults; peer mode ≤ leader_timeout + 1 s"),
         Exit::Graceful => ("graceful handover (SIGTERM → acquire hook)", "p99 ≤ 5 s at defaults; peer mode < 1 s"),
@@ -146,7 +170,7 @@ pub async fn cold_step(bin: &Path, weed: &Path, runs: usize) -> Row {
 /// node's largest VmRSS, sampled every 500 ms over `secs` (a follower's poll and many
 /// renewals); and a second row, each node's largest RssAnon, the part of it that is not pages
 /// of mapped files (those are shared with the page cache and reclaimable).
-pub async fn node_rss(bin: &Path, weed: &Path, peer: bool, nodes: usize, secs: u64) -> [Row; 2] {
+pub async fn node_rss(bin: &Path, weed: &Path, mode: Mode, nodes: usize, secs: u64) -> [Row; 2] {
     let server = LocalS3::start(weed, "bench-rss").await.unwrap();
     let s3 = S3Storage::new(server.s3_config()).unwrap();
     let dir = tempfile::tempdir().unwrap();
@@ -155,11 +179,11 @@ pub async fn node_rss(bin: &Path, weed: &Path, peer: bool, nodes: usize, secs: u
     // compiles it stays larger for its whole life (the first-start row measures that).
     let warm = command_at(bin, &server.endpoint, &server.bucket, "step", "warm", &format!("{lock}.warm")).output().unwrap();
     assert!(warm.status.code() == Some(0), "{}", String::from_utf8_lossy(&warm.stderr));
-    let nodes: Vec<Node> = (0..nodes).map(|i| start_node(bin, &server, &format!("n{i}"), &lock, dir.path(), &[], peer)).collect();
+    let nodes: Vec<Node> = (0..nodes).map(|i| start_node(bin, &server, &format!("n{i}"), &lock, dir.path(), &[], mode)).collect();
     leader(&s3, &lock, 1, Duration::from_secs(60)).await.expect("a leader");
     let pids: Vec<u32> = nodes.iter().map(|n| n.child.id()).collect();
     let (peak, anon) = peak_rss(&pids, secs).await;
-    let config = format!("{} nodes, defaults, {}; each node's peak over {secs} s after the election", nodes.len(), mode(peer));
+    let config = format!("{} nodes, defaults, {}; each node's peak over {secs} s after the election", nodes.len(), mode.label());
     [
         Row::new("RSS per node (`s3lect run`)", &config, "MiB", peak, "≤ Go s3lect's")
             .go("7.3–8.3 MiB (measured for issue 15, not computed)".into()),

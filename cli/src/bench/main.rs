@@ -13,14 +13,14 @@ mod stats;
 mod symbol_order;
 
 use clap::Parser;
-use cluster_runs::Exit;
+use cluster_runs::{Exit, Mode};
 use stats::Row;
 
 #[global_allocator]
 static ALLOCATOR: allocator::Chosen = allocator::Chosen;
 
 /// s3lect's benchmark harness: every section against a SeaweedFS on loopback that it starts
-/// itself, printed as a Markdown table (BENCHMARKS.md). The full run takes about 37 minutes.
+/// itself, printed as a Markdown table (BENCHMARKS.md). The full run takes about 50 minutes.
 /// The process allocates with mimalloc, or with glibc's malloc given
 /// `S3LECT_BENCH_ALLOCATOR=system`; the output names which.
 #[derive(Parser)]
@@ -36,9 +36,15 @@ struct Args {
     /// One size of the scale section, in groups (the full run measures 1,000 and 10,000).
     #[arg(long, value_name = "N")]
     groups: Option<usize>,
+    /// One mode of the failover, handover and memory sections (the full run measures each).
+    #[arg(long, value_enum, value_name = "MODE")]
+    mode: Option<Mode>,
+    /// Takeovers per row at the default timings (full run: 5, too few for a p99).
+    #[arg(long, value_name = "N", conflicts_with = "quick")]
+    runs: Option<usize>,
     /// Measures no numbers: writes the functions a running node executes to FILE, for the
     /// release build's link order (cli/symbol-order.txt).
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["quick", "only", "groups"])]
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["quick", "only", "groups", "mode", "runs"])]
     symbol_order: Option<std::path::PathBuf>,
 }
 
@@ -58,7 +64,7 @@ enum Section {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    // Parsed before anything starts: a mistyped flag is refused, not a 37-minute full run.
+    // Parsed before anything starts: a mistyped flag is refused, not a 50-minute full run.
     let args = Args::parse();
     let quick = args.quick;
     // As the `s3lect` command does: the component compiled once, then loaded precompiled.
@@ -91,22 +97,30 @@ async fn main() {
     if run(Section::Cold) {
         rows.push(cluster_runs::cold_step(&bin, &weed, n(30, 3)).await);
     }
+    let modes: Vec<Mode> = Mode::ALL.into_iter().filter(|m| args.mode.is_none_or(|o| o == *m)).collect();
+    let at_defaults = args.runs.unwrap_or(5);
     for (section, exit) in [(Section::Failover, Exit::Crash), (Section::Handover, Exit::Graceful)] {
         if !run(section) {
             continue;
         }
-        for peer in [false, true] {
-            rows.push(cluster_runs::takeover(&bin, &weed, exit, short.0, short.1, peer, n(20, 2), 3).await);
+        for &mode in &modes {
+            // The server's clock counts whole seconds: short timings would be all rounding.
+            if mode != Mode::ServerClock {
+                rows.push(cluster_runs::takeover(&bin, &weed, exit, short.0, short.1, mode, n(20, 2), 3).await);
+            }
             if !quick {
-                rows.push(cluster_runs::takeover(&bin, &weed, exit, short.0, short.1, peer, 10, 10).await);
-                rows.push(cluster_runs::takeover(&bin, &weed, exit, defaults.0, defaults.1, peer, 5, 3).await);
-                rows.push(cluster_runs::takeover(&bin, &weed, exit, defaults.0, defaults.1, peer, 5, 10).await);
+                if mode != Mode::ServerClock {
+                    rows.push(cluster_runs::takeover(&bin, &weed, exit, short.0, short.1, mode, 10, 10).await);
+                }
+                rows.push(cluster_runs::takeover(&bin, &weed, exit, defaults.0, defaults.1, mode, at_defaults, 3).await);
+                rows.push(cluster_runs::takeover(&bin, &weed, exit, defaults.0, defaults.1, mode, at_defaults, 10).await);
             }
         }
     }
     if run(Section::Memory) {
-        for peer in [false, true] {
-            rows.extend(cluster_runs::node_rss(&bin, &weed, peer, 3, if quick { 3 } else { 40 }).await);
+        // By the server's clock a node runs what `--no-peer` runs: measured only when asked.
+        for &mode in modes.iter().filter(|&&m| m != Mode::ServerClock || args.mode.is_some()) {
+            rows.extend(cluster_runs::node_rss(&bin, &weed, mode, 3, if quick { 3 } else { 40 }).await);
         }
         rows.push(cluster_runs::first_start_rss(&bin, &weed, if quick { 3 } else { 20 }).await);
         let (found, listed) = symbol_order::found_in(&bin).unwrap_or_else(|e| panic!("reading the link order: {e}"));
