@@ -1005,6 +1005,20 @@ fn a_revoked_leader_waits_twice_as_long_so_another_node_takes_over() {
     assert!(run_until(&mut w2, &mut a2, 60_000, |w, a| a.is_leader(w.clock())));
     let waited = (w2.mono - start) / MS;
     assert!((50_000..=56_000).contains(&waited), "a waited {waited} ms");
+    // The same by the writer's timestamp (timestamp mode): the revocation's stamp, not a's
+    // first sight of it, counts — and for a, the longer wait.
+    let mut w3 = World::new();
+    let a3_cfg = Config { max_clock_skew_ms: Some(500), ..cfg("a") };
+    let written = w3.wall;
+    w3.objects.insert(KEY.into(), Object { data: revoked_at(written).to_json(), etag: "\"revoked\"".into(), server_clock: None });
+    let mut a3 = Elector::new(a3_cfg, w3.clock()).unwrap();
+    assert!(run_until(&mut w3, &mut a3, 60_000, |w, a| a.is_leader(w.clock())));
+    let waited = ((w3.wall - written) / 1_000_000) as u64;
+    assert!((50_000..=56_000).contains(&waited), "a in timestamp mode waited {waited} ms after the revocation");
+}
+
+fn revoked_at(wall_ns: i128) -> LeaderRecord {
+    LeaderRecord { nonce: 9, ..LeaderRecord::revocation("a", wall_ns, 1) }
 }
 
 /// Crashes a leader at many phases against its follower's reads (defaults: renew every 5 s,

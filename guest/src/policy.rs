@@ -61,9 +61,10 @@ pub(crate) struct FollowerView<'a> {
 ///   monotonic clock → claim over it. If the record revokes this node's own leadership
 ///   (`s3lect resign`), longer: leader timeout + infrequent + frequent interval, by when any
 ///   other node present has taken over.
-/// - **F5** A clock says the record is older than a leader timeout → claim over it: the
-///   storage server's clock (`Date − Last-Modified` of this read, server-clock mode), or the
-///   writer's timestamp by ours, beyond the declared skew (timestamp mode).
+/// - **F5** A clock says the record is older than a leader timeout (F4's longer wait for our
+///   own revocation) → claim over it: the storage server's clock (`Date − Last-Modified` of
+///   this read, server-clock mode), or the writer's timestamp by ours, beyond the declared
+///   skew (timestamp mode).
 /// - **F6** Otherwise wait until [`follower_next_at`].
 ///
 /// A claim is further held back by [`claim_blocked_until`].
@@ -99,7 +100,7 @@ pub(crate) fn stale(cfg: &Config, o: &Observation, now: Clock) -> Option<Takeove
         return Some(Takeover::F5ServerClock);
     }
     match (&o.record, cfg.max_clock_skew_ms) {
-        (Ok(r), Some(skew)) if now.wall_ns - r.last_updated_unix_ns() >= i128::from(cfg.leader_timeout_ms + skew) * i128::from(MS) => {
+        (Ok(r), Some(skew)) if now.wall_ns - r.last_updated_unix_ns() >= i128::from(timeout_ms(cfg, o) + skew) * i128::from(MS) => {
             Some(Takeover::F5Timestamp)
         }
         _ => None,
@@ -153,7 +154,7 @@ fn proof_at(cfg: &Config, o: &Observation, now: Clock) -> Option<u64> {
     // F5Timestamp's instant on our wall clock, carried over to the monotonic one.
     let by_writer = match (&o.record, cfg.max_clock_skew_ms) {
         (Ok(r), Some(skew)) => {
-            let stale_wall = r.last_updated_unix_ns() + i128::from(cfg.leader_timeout_ms + skew) * i128::from(MS);
+            let stale_wall = r.last_updated_unix_ns() + i128::from(timeout_ms(cfg, o) + skew) * i128::from(MS);
             let rest = u64::try_from((stale_wall - now.wall_ns).max(0)).unwrap_or(u64::MAX);
             Some(now.mono_ns.saturating_add(rest))
         }
