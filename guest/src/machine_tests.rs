@@ -986,7 +986,7 @@ fn a_revoked_leader_waits_twice_as_long_so_another_node_takes_over() {
     step(&mut w, &mut a);
     step(&mut w, &mut b);
     // `s3lect resign --server-id a`: the record now revokes a's leadership.
-    let revoked = LeaderRecord { nonce: 9, ..LeaderRecord::revocation("a", w.wall, 1) };
+    let revoked = revoked_at(w.wall);
     w.objects.insert(KEY.into(), Object { data: revoked.to_json(), etag: "\"revoked\"".into(), server_clock: None });
     w.advance(5_000);
     step(&mut w, &mut a);
@@ -1017,6 +1017,7 @@ fn a_revoked_leader_waits_twice_as_long_so_another_node_takes_over() {
     assert!((50_000..=56_000).contains(&waited), "a in timestamp mode waited {waited} ms after the revocation");
 }
 
+/// The record `s3lect resign --server-id a` writes at `wall_ns`.
 fn revoked_at(wall_ns: i128) -> LeaderRecord {
     LeaderRecord { nonce: 9, ..LeaderRecord::revocation("a", wall_ns, 1) }
 }
