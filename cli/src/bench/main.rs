@@ -26,7 +26,7 @@ static ALLOCATOR: allocator::Chosen = allocator::Chosen;
 #[derive(Parser)]
 #[command(name = "s3lect-bench")]
 struct Args {
-    /// Tiny sizes, about 2 minutes (CI's smoke run): the harness still works; the numbers
+    /// Tiny sizes, about 3 minutes (CI's smoke run): the harness still works; the numbers
     /// mean nothing.
     #[arg(long)]
     quick: bool,
