@@ -99,12 +99,14 @@ pub(crate) fn stale(cfg: &Config, o: &Observation, now: Clock) -> Option<Takeove
     if cfg.server_clock_skew_ms.is_some() && o.server_age_ms.is_some_and(|age| age >= timeout_ms(cfg, o)) {
         return Some(Takeover::F5ServerClock);
     }
-    match (&o.record, cfg.max_clock_skew_ms) {
-        (Ok(r), Some(skew)) if now.wall_ns - r.last_updated_unix_ns() >= i128::from(timeout_ms(cfg, o) + skew) * i128::from(MS) => {
-            Some(Takeover::F5Timestamp)
-        }
-        _ => None,
-    }
+    stale_wall_at(cfg, o).filter(|&at| now.wall_ns >= at).map(|_| Takeover::F5Timestamp)
+}
+
+/// When the record becomes stale by its writer's timestamp, on our wall clock (F5, timestamp
+/// mode only).
+fn stale_wall_at(cfg: &Config, o: &Observation) -> Option<i128> {
+    let (Ok(r), Some(skew)) = (&o.record, cfg.max_clock_skew_ms) else { return None };
+    Some(r.last_updated_unix_ns() + i128::from(timeout_ms(cfg, o) + skew) * i128::from(MS))
 }
 
 /// When an unchanged etag becomes stale (F4).
@@ -152,14 +154,8 @@ fn proof_at(cfg: &Config, o: &Observation, now: Clock) -> Option<u64> {
         now.mono_ns + (rest + skew) * MS
     });
     // F5Timestamp's instant on our wall clock, carried over to the monotonic one.
-    let by_writer = match (&o.record, cfg.max_clock_skew_ms) {
-        (Ok(r), Some(skew)) => {
-            let stale_wall = r.last_updated_unix_ns() + i128::from(timeout_ms(cfg, o) + skew) * i128::from(MS);
-            let rest = u64::try_from((stale_wall - now.wall_ns).max(0)).unwrap_or(u64::MAX);
-            Some(now.mono_ns.saturating_add(rest))
-        }
-        _ => None,
-    };
+    let by_writer =
+        stale_wall_at(cfg, o).map(|at| now.mono_ns.saturating_add(u64::try_from((at - now.wall_ns).max(0)).unwrap_or(u64::MAX)));
     by_server.into_iter().chain(by_writer).min()
 }
 

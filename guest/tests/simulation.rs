@@ -820,7 +820,7 @@ fn params(seed: u64, broken: Broken) -> Params {
     let cautious_absence = !stateless && r.bool();
     let (nodes, peer_mode) = (r.usize(3..=7), r.bool());
     // A quarter of the seeds are failover runs: no faults, long-running nodes.
-    if broken == Broken::NoServerStamps || broken == Broken::None && r.u8(0..4) == 0 {
+    if broken == Broken::NoServerStamps || (broken == Broken::None && r.u8(0..4) == 0) {
         let server_clock = broken == Broken::NoServerStamps || server_clock;
         return Params {
             nodes,

@@ -242,25 +242,10 @@ pub async fn requests_per_hour(weed: &Path, secs: u64) -> Vec<Row> {
             let (g, p) = (counter.gets() - g0, counter.puts() - p0);
             // 10× faster intervals: per hour at default intervals = count × 3600 / secs / 10.
             let per_hour = |c: u64| c as f64 * 3600.0 / secs as f64 / 10.0;
-            let (gh, ph) = (per_hour(g), per_hour(p));
-            let s3lect_go = (nodes * 720 + 720) as f64;
             // Library electors: peer mode with a CA here, where `run` pins a self-signed
             // certificate; which of the two changes no request.
             let mode = if peer { "peer mode (CA-configured; `run`'s default pins instead)" } else { "S3 polling" };
-            rows.push(
-                Row::new(
-                    "S3 requests per hour, steady state",
-                    &format!(
-                        "{nodes} nodes, {mode}: GET {gh:.0} + PUT {ph:.0}; Go s3lect {s3lect_go:.0} (GET {} + PUT 720) = {:.1}× ours",
-                        nodes * 720,
-                        s3lect_go / (gh + ph)
-                    ),
-                    "req/h",
-                    vec![gh + ph],
-                    "≤ ½ of Go's (3 nodes), ≤ ¼ (10 nodes)",
-                )
-                .go(format!("{s3lect_go:.0} req/h (every node reads every 5 s, the leader also writes)")),
-            );
+            rows.push(requests_row(&format!("{nodes} nodes, {mode}"), nodes, per_hour(g), per_hour(p)));
             for e in &electors {
                 e.stop().await.unwrap();
             }
@@ -299,22 +284,29 @@ async fn server_clock_requests_per_hour(s3: &Arc<dyn Storage>, secs: u64) -> Vec
             e.stop().await.unwrap();
         }
         let per_hour = |c: u64| c as f64 * 3600.0 / secs as f64;
-        let (gh, ph) = (per_hour(g), per_hour(p));
-        let go = (nodes * 720 + 720) as f64;
-        Row::new(
-            "S3 requests per hour, steady state",
-            &format!(
-                "{nodes} nodes, S3 polling by the server's clock (skew 1 s), default intervals for {secs} s: GET {gh:.0} + PUT {ph:.0}; Go s3lect {go:.0} = {:.1}× ours",
-                go / (gh + ph)
-            ),
-            "req/h",
-            vec![gh + ph],
-            "≤ ½ of Go's (3 nodes), ≤ ¼ (10 nodes)",
-        )
-        .go(format!("{go:.0} req/h (every node reads every 5 s, the leader also writes)"))
+        let config = format!("{nodes} nodes, S3 polling by the server's clock (skew 1 s), default intervals for {secs} s");
+        requests_row(&config, nodes, per_hour(g), per_hour(p))
     };
     let (three, ten) = tokio::join!(group(3), group(10));
     vec![three, ten]
+}
+
+/// One row of the requests section: GETs and PUTs an hour against Go s3lect's, computed from
+/// its algorithm (every node GETs each 5 s tick, the leader also PUTs).
+fn requests_row(config: &str, nodes: u64, gets: f64, puts: f64) -> Row {
+    let go = (nodes * 720 + 720) as f64;
+    Row::new(
+        "S3 requests per hour, steady state",
+        &format!(
+            "{config}: GET {gets:.0} + PUT {puts:.0}; Go s3lect {go:.0} (GET {} + PUT 720) = {:.1}× ours",
+            nodes * 720,
+            go / (gets + puts)
+        ),
+        "req/h",
+        vec![gets + puts],
+        "≤ ½ of Go's (3 nodes), ≤ ¼ (10 nodes)",
+    )
+    .go(format!("{go:.0} req/h (every node reads every 5 s, the leader also writes)"))
 }
 
 fn rss_mib() -> f64 {
