@@ -58,18 +58,38 @@ async fn three_processes_elect_one_leader_and_a_follower_takes_over_after_kill_9
 /// reckoning (the first kill, 18.1 s, when tried).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_follower_reading_by_the_servers_clock_takes_over_a_leader_timeout_after_each_kill_9() {
-    let server = seaweed("procs-server-clock").await;
+    takeovers_by_the_servers_clock("procs-server-clock", &["--server-clock-skew-ms", "1000"], false).await;
+}
+
+/// The same with no clock flag: by default a follower uses the server's clock once its own
+/// reads have checked it (SeaweedFS restamps each renewal, and its Date keeps time), and says
+/// so on stderr, which the test waits for before the first kill.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn by_default_a_follower_checks_the_servers_clock_then_takes_over_a_leader_timeout_after_each_kill_9() {
+    takeovers_by_the_servers_clock("procs-checked-clock", &[], true).await;
+}
+
+async fn takeovers_by_the_servers_clock(name: &str, clock: &[&str], checked: bool) {
+    let server = seaweed(name).await;
     let s3 = storage(&server);
     let dir = tempfile::tempdir().unwrap();
     let lock = "group/server-clock.json";
     const TIMEOUT_MS: u128 = 10_000;
     const SKEW_MS: u128 = 1_000;
     #[rustfmt::skip]
-    let args = ["--no-peer", "--server-clock-skew-ms", "1000", "--frequent-ms", "1000", "--infrequent-ms", "30000",
+    let timings = ["--no-peer", "--frequent-ms", "1000", "--infrequent-ms", "30000",
         "--renew-deadline-ms", "2000", "--leader-timeout-ms", "10000"];
+    let args = [&timings[..], clock].concat();
     let node = |id: &str| Node::start(Path::new(BIN), &server, id, lock, dir.path(), &args).unwrap();
     let mut nodes = vec![node("c1"), node("c2")];
     let mut leader = wait_record(&s3, lock, "a first leader", Duration::from_secs(30), |r| !r.leader_id.is_empty()).await;
+    if checked {
+        let follower = nodes.iter().find(|n| n.id != leader.leader_id).unwrap();
+        eventually("the follower's check of the server's clock", Duration::from_secs(30), || async {
+            follower.stderr().contains("judging staleness by the storage server's clock too").then_some(())
+        })
+        .await;
+    }
     for kill in 0..3 {
         // Some renewals and reads first, at a phase of its own each time.
         tokio::time::sleep(Duration::from_millis(3_000 + 1_700 * kill)).await;
@@ -88,6 +108,7 @@ async fn a_follower_reading_by_the_servers_clock_takes_over_a_leader_timeout_aft
         leader = next;
     }
     assert_no_overlapping_leadership(&nodes);
+    assert!(nodes.iter().all(|n| !n.stderr().contains("server-clock-distrusted") && !n.stderr().contains("not judging staleness")));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

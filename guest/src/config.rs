@@ -91,18 +91,16 @@ impl Config {
         }
         // By the server's clock a record may look a resolution step plus the front-ends' skew
         // older than it is (docs/design.md, "Server clock"): the lease must end before that.
-        if let Some(skew) = self.server_clock_skew_ms {
-            let margin = SERVER_CLOCK_RESOLUTION_MS + skew;
-            let seen = self.leader_timeout_ms.saturating_sub(margin);
-            if u128::from(self.renew_deadline_ms) * (1_000_000 + ppm) >= u128::from(seen) * (1_000_000 - ppm) {
-                return broken(
-                    "renew-deadline-below-server-clock-timeout",
-                    format!(
-                        "with server-clock-skew-ms ({skew}), renew-deadline-ms ({}) × (1 + drift) must be below (leader-timeout-ms ({}) − {SERVER_CLOCK_RESOLUTION_MS} ms date resolution − {skew} ms skew) × (1 − drift) with drift {} ppm, or a record could look stale by the server's clock while its writer still believes it leads",
-                        self.renew_deadline_ms, self.leader_timeout_ms, self.max_clock_drift_ppm
-                    ),
-                );
-            }
+        if let Some(skew) = self.server_clock_skew_ms
+            && !self.server_clock_fits(skew)
+        {
+            return broken(
+                "renew-deadline-below-server-clock-timeout",
+                format!(
+                    "with server-clock-skew-ms ({skew}), renew-deadline-ms ({}) × (1 + drift) must be below (leader-timeout-ms ({}) − {SERVER_CLOCK_RESOLUTION_MS} ms date resolution − {skew} ms skew) × (1 − drift) with drift {} ppm, or a record could look stale by the server's clock while its writer still believes it leads",
+                    self.renew_deadline_ms, self.leader_timeout_ms, self.max_clock_drift_ppm
+                ),
+            );
         }
         // A probe must answer within a step; without peer mode the timeout is unused.
         if self.peer_mode && self.peer_timeout_ms >= self.frequent_interval_ms {
@@ -124,6 +122,15 @@ impl Config {
             return broken("server-addr-required-for-peer-mode", "peer-mode needs server-addr, the address followers probe".into());
         }
         Ok(())
+    }
+
+    /// Whether a lease ends before its record can look a leader timeout old by a server clock
+    /// whose front-ends differ by up to `skew_ms` (the rule above; `server-clock-auto` is used
+    /// only where it holds for its assumed skew).
+    pub(crate) fn server_clock_fits(&self, skew_ms: u64) -> bool {
+        let ppm = u128::from(self.max_clock_drift_ppm.min(999_999));
+        let seen = self.leader_timeout_ms.saturating_sub(SERVER_CLOCK_RESOLUTION_MS.saturating_add(skew_ms));
+        u128::from(self.renew_deadline_ms) * (1_000_000 + ppm) < u128::from(seen) * (1_000_000 - ppm)
     }
 }
 

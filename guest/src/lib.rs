@@ -10,6 +10,7 @@
 //! - `component` (wasm32, feature `component`): the wit-bindgen glue that makes this a WASI
 //!   component, exporting the machine both driven through imports (`election`) and bare (`machine`).
 
+mod clock_check;
 pub mod config;
 pub mod conformance;
 pub mod contract;
@@ -29,6 +30,7 @@ mod component;
 #[cfg(test)]
 mod machine_tests;
 
+pub use clock_check::AUTO_SKEW_MS;
 pub use config::{Config, ConfigError, SETTINGS};
 pub use io::{Action, Clock, Completion, Io, Object, ProbeReply, ServerClock, StorageError};
 pub use machine::{Elector, HookTicket, ProbeTicket, ReadTicket, Status, WriteTicket};

@@ -4,6 +4,7 @@
 //! A step starts with [`Elector::begin_step`] and continues with [`Elector::complete`] until it
 //! returns [`Action::Done`]. The machine never reads a clock or touches the network.
 
+use crate::clock_check::{AUTO_SKEW_MS, ClockCheck, Reading, Verdict};
 use crate::config::{Config, ConfigError};
 use crate::io::{Action, Clock, Completion, Object, ProbeReply, StorageError};
 use crate::policy::{self, FollowerMove, FollowerView, LeaderMove, MS, Takeover};
@@ -116,6 +117,7 @@ pub(crate) enum ReadFor {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ReadTicket {
     serial: u64,
+    sent_at: u64,
     why: ReadFor,
 }
 
@@ -158,6 +160,8 @@ pub struct Status {
     pub lease_until: Option<u64>,
     /// The most recent problem's message ([`Elector::problem`] has it as a value).
     pub last_error: Option<String>,
+    /// F5 may judge staleness by the storage server's clock (declared, or checked).
+    pub server_clock_in_use: bool,
     /// The most recent problem's kind, for hosts that act on it.
     pub problem: Option<ProblemKind>,
     pub stopped: bool,
@@ -211,6 +215,9 @@ pub struct Elector {
     /// Its watches began with this instance: created cold, or restored from state whose
     /// monotonic clock did not continue here.
     pub(crate) fresh_clock: bool,
+    /// Whether the server's clock has earned trust (`server-clock-auto`). Not carried in
+    /// snapshots: each instance checks afresh.
+    clock_check: ClockCheck,
     /// Set for an elector that lives for one invocation of at most this many milliseconds.
     invocation_budget_ms: Option<u64>,
     /// A leader address whose probe failed, and until when it is not probed again: a follower
@@ -236,6 +243,7 @@ impl Elector {
             fresh_clock: true,
             invocation_budget_ms: None,
             unreachable: None,
+            clock_check: ClockCheck::default(),
         })
     }
 
@@ -285,6 +293,7 @@ impl Elector {
                 _ => None,
             },
             last_error: self.report.problem.as_ref().map(Problem::to_string),
+            server_clock_in_use: self.server_skew_ms().is_some(),
             problem: self.report.problem.as_ref().map(Problem::kind),
             stopped: self.known.stopped,
         }
@@ -364,7 +373,7 @@ impl Elector {
             return self.done(now, now.mono_ns + self.cfg.frequent_interval_ms * MS);
         }
         match completion {
-            Completion::Got(t, r) => self.on_read(now, t.why, r),
+            Completion::Got(t, r) => self.on_read(now, t.sent_at, t.why, r),
             Completion::Probed(t, r) => self.on_probe(now, t.sent_at, t.watching, r),
             Completion::Put(t, r) => match t.kind {
                 WriteKind::Claim => self.on_claim(now, t.sent, r),
@@ -403,11 +412,11 @@ impl Elector {
             let ticket = ProbeTicket { serial: self.issue(), sent_at: now.mono_ns, watching };
             return Action::Probe { addr, path, timeout_ms, pin, ticket };
         }
-        self.read(ReadFor::Observe)
+        self.read(now, ReadFor::Observe)
     }
 
-    fn read(&mut self, why: ReadFor) -> Action {
-        let ticket = ReadTicket { serial: self.issue(), why };
+    fn read(&mut self, now: Clock, why: ReadFor) -> Action {
+        let ticket = ReadTicket { serial: self.issue(), sent_at: now.mono_ns, why };
         Action::Get { key: self.cfg.lockfile_path.clone(), timeout_ms: self.request_timeout_ms(), ticket }
     }
 
@@ -423,7 +432,7 @@ impl Elector {
         }
     }
 
-    fn on_read(&mut self, now: Clock, why: ReadFor, r: Result<Object, StorageError>) -> Action {
+    fn on_read(&mut self, now: Clock, sent_at: u64, why: ReadFor, r: Result<Object, StorageError>) -> Action {
         let obj = match r {
             Ok(obj) => obj,
             Err(StorageError::NotFound) => {
@@ -437,6 +446,7 @@ impl Elector {
             Err(e) => return self.failed(now, e),
         };
         self.succeeded();
+        self.check_server_clock(&obj, sent_at, now);
         if let Some(mine) = self.settle(&obj) {
             // One of our unanswered writes was applied after all: it is ours, and its send
             // time bounds the lease it gave us.
@@ -574,9 +584,11 @@ impl Elector {
 
     /// A follower has fresh knowledge of the object: the policy's follower rule decides.
     fn decide(&mut self, now: Clock, first_look: bool) -> Action {
+        let server_skew_ms = self.server_skew_ms();
         let Some(obs) = &self.known.obs else { return self.claim(now, None) };
         let view = FollowerView {
             obs,
+            server_skew_ms,
             first_look,
             recreate_now: self.known.recreate_now,
             probe_ok: self.step.probe_ok,
@@ -618,8 +630,9 @@ impl Elector {
         };
         self.step.probe_ok = true;
         self.note_record(now, &h.etag, Ok(h.record), None);
+        let skew = self.server_skew_ms();
         let o = self.known.obs.as_ref().expect("just noted");
-        if policy::stale(&self.cfg, o, now).is_some() {
+        if policy::stale(&self.cfg, o, skew, now).is_some() {
             let etag = o.etag.clone();
             return self.claim(now, Some(etag));
         }
@@ -632,7 +645,7 @@ impl Elector {
             return self.done(now, now.mono_ns);
         }
         // Trust extends no further than the lease the leader reported.
-        let at = policy::follower_next_at(&self.cfg, o, true, now).min(now.mono_ns + h.lease_remaining_ms.max(1) * MS);
+        let at = policy::follower_next_at(&self.cfg, o, skew, true, now).min(now.mono_ns + h.lease_remaining_ms.max(1) * MS);
         self.done(now, at)
     }
 
@@ -702,7 +715,7 @@ impl Elector {
         if let Some(wait) = self.out_of_ops(now) {
             return wait;
         }
-        self.read(why)
+        self.read(now, why)
     }
 
     /// Our write `etag`, sent at `sent_at`, succeeded: we hold the lease. Run the acquire hook
@@ -876,7 +889,7 @@ impl Elector {
             _ => false,
         };
         // The server's clock is a source only if the server sends it.
-        let server_clock = self.cfg.server_clock_skew_ms.is_some() && self.known.obs.as_ref().is_some_and(|o| o.server_age_ms.is_some());
+        let server_clock = self.server_skew_ms().is_some() && self.known.obs.as_ref().is_some_and(|o| o.server_age_ms.is_some());
         let blind = must_wait_out
             && self.fresh_clock
             && budget_ms < self.cfg.leader_timeout_ms
@@ -914,6 +927,28 @@ impl Elector {
 
     fn request_timeout_ms(&self) -> u64 {
         self.cfg.renew_deadline_ms
+    }
+
+    /// The front-ends' skew the follower rule may rely on: the declared one, or the assumed one
+    /// once the server's clock has earned trust (`server-clock-auto`, where the timings leave
+    /// room for it).
+    pub(crate) fn server_skew_ms(&self) -> Option<u64> {
+        self.cfg
+            .server_clock_skew_ms
+            .or_else(|| (self.auto_clock() && *self.clock_check.verdict() == Verdict::Trusted).then_some(AUTO_SKEW_MS))
+    }
+
+    fn auto_clock(&self) -> bool {
+        self.cfg.server_clock_auto && self.cfg.server_clock_skew_ms.is_none() && self.cfg.server_clock_fits(AUTO_SKEW_MS)
+    }
+
+    /// Weighs a read's server stamps for `server-clock-auto`, before anything decides on them.
+    fn check_server_clock(&mut self, obj: &Object, sent_at: u64, now: Clock) {
+        let Some(stamps) = obj.server_clock.filter(|_| self.auto_clock()) else { return };
+        let reading = Reading { etag: obj.etag.clone(), stamps, sent_at, received_at: now.mono_ns };
+        if let Some(why) = self.clock_check.observe(reading, self.cfg.max_clock_drift_ppm) {
+            self.report.problem = Some(Problem::ServerClockDistrusted { why });
+        }
     }
 
     fn succeeded(&mut self) {

@@ -38,6 +38,8 @@ struct World {
     probe_hold_ms: u64,
     /// The store stamps writes and answers with its clock (this world's wall clock).
     server_stamps: bool,
+    /// ... but a rewrite keeps the first write's Last-Modified (a store that breaks F5's premise).
+    frozen_stamps: bool,
 }
 
 struct Node<'a> {
@@ -128,7 +130,11 @@ impl Io for Node<'_> {
         self.w.etags += 1;
         let new = format!("\"e{}\"", self.w.etags);
         let now_s = (self.w.wall / 1_000_000_000) as i64;
-        let server_clock = self.w.server_stamps.then_some(ServerClock { written_unix_s: now_s, answered_unix_s: now_s });
+        let written_unix_s = match self.w.objects.get(key).and_then(|o| o.server_clock) {
+            Some(first) if self.w.frozen_stamps => first.written_unix_s,
+            _ => now_s,
+        };
+        let server_clock = self.w.server_stamps.then_some(ServerClock { written_unix_s, answered_unix_s: now_s });
         self.w.objects.insert(key.into(), Object { data: data.to_vec(), etag: new.clone(), server_clock });
         fault.map_or(Ok(new), Err)
     }
@@ -1084,6 +1090,57 @@ fn a_follower_with_the_servers_clock_reads_when_the_record_can_be_proven_stale()
     println!("takeover {best}–{worst} ms after the last write");
     assert!(best >= 14_000, "a record is stale after the leader timeout, less the stamps' second: {best} ms");
     assert!(worst <= 17_000, "the proving read is scheduled: {worst} ms");
+}
+
+#[test]
+fn by_default_a_follower_uses_the_servers_clock_once_its_reads_have_checked_it() {
+    // server-clock-auto: the follower's reads see the leader's renewals restamped, and from
+    // then on it schedules the proving read as if the skew were declared (the crash comes at
+    // least 60 s in, after several renewals seen).
+    assert_eq!(cfg("b").server_clock_skew_ms, None);
+    let (best, worst) = takeover_after_last_write(true, cfg("b"));
+    println!("takeover {best}–{worst} ms after the last write");
+    assert!(best >= 14_000 && worst <= 17_000, "as with a declared skew of 1 s: {best}–{worst} ms");
+    // Off, the observed rule alone: up to twice the leader timeout.
+    let (_, worst) = takeover_after_last_write(true, Config { server_clock_auto: false, ..cfg("b") });
+    assert!(worst >= 20_000, "server-clock-auto false trusts no server clock: {worst} ms");
+    // Timings with no room for the assumed skew: not used (renew deadline 13 s · 1.01 is not
+    // below (15 − 1 − 1) s · 0.99).
+    let tight = Config { renew_deadline_ms: 13_000, ..cfg("b") };
+    assert!(!tight.server_clock_fits(crate::AUTO_SKEW_MS) && tight.validate().is_ok());
+    let (_, worst) = takeover_after_last_write(true, tight);
+    assert!(worst >= 20_000, "no room for the skew, no server clock: {worst} ms");
+}
+
+#[test]
+fn a_store_that_does_not_restamp_a_rewrite_never_gets_a_live_leader_replaced() {
+    // Last-Modified stays at the first write: by Date − Last-Modified the live leader's record
+    // looks ever older. Declared, the server's clock would replace a live leader; checked, the
+    // follower sees the unmoved stamp and says so.
+    let follow = |follower: Config| {
+        let mut w = World { server_stamps: true, frozen_stamps: true, ..World::new() };
+        let mut a = elector(&w, "a");
+        let mut b = Elector::new(follower, w.clock()).unwrap();
+        let (mut a_next, mut b_next) = (step(&mut w, &mut a), step(&mut w, &mut b));
+        while w.mono < 1_000 * MS + 120_000 * MS && !b.is_leader(w.clock()) {
+            let d = a_next.min(b_next);
+            w.advance(d);
+            (a_next, b_next) = (a_next - d, b_next - d);
+            if a_next == 0 {
+                a_next = step(&mut w, &mut a);
+            }
+            if b_next == 0 {
+                b_next = step(&mut w, &mut b);
+            }
+        }
+        (b.is_leader(w.clock()), b.status(w.clock()))
+    };
+    let (took_over, _) = follow(Config { server_clock_skew_ms: Some(1_000), ..cfg("b") });
+    assert!(took_over, "declared, the frozen stamp replaces a live leader");
+    let (took_over, st) = follow(cfg("b"));
+    assert!(!took_over, "checked, it does not: {st:?}");
+    assert_eq!(st.problem, Some(crate::ProblemKind::ServerClockDistrusted), "{st:?}");
+    assert!(st.last_error.unwrap().contains("does not stamp a rewrite anew"));
 }
 
 #[test]

@@ -38,6 +38,9 @@ pub(crate) enum Takeover {
 pub(crate) struct FollowerView<'a> {
     /// The lock object as last seen (`ABSENT` etag while it is missing).
     pub obs: &'a Observation,
+    /// The server's clock, if F5 may use it: how far its front-ends may differ (declared, or
+    /// assumed once the store has passed `clock_check`).
+    pub server_skew_ms: Option<u64>,
     /// This read is the first look: nothing was watched before it.
     pub first_look: bool,
     /// Our own object vanished under our lease.
@@ -81,22 +84,22 @@ pub(crate) fn follower(cfg: &Config, v: &FollowerView, now: Clock) -> FollowerMo
     } else if v.one_invocation && v.first_look && matches!(&o.record, Ok(r) if r.leader_id == cfg.server_id) {
         Some(Takeover::F3Resume)
     } else {
-        stale(cfg, o, now)
+        stale(cfg, o, v.server_skew_ms, now)
     };
     match case {
         Some(case) => FollowerMove::Claim { over, case },
-        None => FollowerMove::Wait { until: follower_next_at(cfg, o, v.probe_ok, now) },
+        None => FollowerMove::Wait { until: follower_next_at(cfg, o, v.server_skew_ms, v.probe_ok, now) },
     }
 }
 
 /// F4 and F5: the record's writer may be gone.
-pub(crate) fn stale(cfg: &Config, o: &Observation, now: Clock) -> Option<Takeover> {
+pub(crate) fn stale(cfg: &Config, o: &Observation, server_skew_ms: Option<u64>, now: Clock) -> Option<Takeover> {
     if now.mono_ns >= stale_at(cfg, o) {
         return Some(Takeover::F4Unchanged);
     }
     // The server's stamps may make the record look up to a second (resolution) plus the
     // front-ends' skew older than it is; config.rs's rule keeps the lease inside that margin.
-    if cfg.server_clock_skew_ms.is_some() && o.server_age_ms.is_some_and(|age| age >= timeout_ms(cfg, o)) {
+    if server_skew_ms.is_some() && o.server_age_ms.is_some_and(|age| age >= timeout_ms(cfg, o)) {
         return Some(Takeover::F5ServerClock);
     }
     stale_wall_at(cfg, o).filter(|&at| now.wall_ns >= at).map(|_| Takeover::F5Timestamp)
@@ -132,24 +135,24 @@ fn timeout_ms(cfg: &Config, o: &Observation) -> u64 {
 /// nor than the instant one read can prove it stale by a clock F5 trusts ([`proof_at`]), and
 /// otherwise after the frequent interval, or the infrequent one while the leader is seen alive
 /// (its etag just changed) and no peer probe watches it.
-pub(crate) fn follower_next_at(cfg: &Config, o: &Observation, probe_ok: bool, now: Clock) -> u64 {
+pub(crate) fn follower_next_at(cfg: &Config, o: &Observation, server_skew_ms: Option<u64>, probe_ok: bool, now: Clock) -> u64 {
     let healthy = o.changed && matches!(&o.record, Ok(r) if !r.is_resigned());
     let interval = match healthy {
         true if !(cfg.peer_mode && probe_ok) => cfg.infrequent_interval_ms,
         _ => cfg.frequent_interval_ms,
     };
     let at = (now.mono_ns + interval * MS).min(stale_at(cfg, o));
-    proof_at(cfg, o, now).map_or(at, |p| at.min(p)).max(now.mono_ns + MS)
+    proof_at(cfg, o, server_skew_ms, now).map_or(at, |p| at.min(p)).max(now.mono_ns + MS)
 }
 
 /// When a read can first show the watched record a leader timeout old by a clock F5 trusts,
 /// if one is in use: the read then proves a dead leader's record stale, so the takeover comes
 /// about a leader timeout after its last write, however the earlier reads fell.
-fn proof_at(cfg: &Config, o: &Observation, now: Clock) -> Option<u64> {
+fn proof_at(cfg: &Config, o: &Observation, server_skew_ms: Option<u64>, now: Clock) -> Option<u64> {
     // The stamps count whole seconds, and the next read may be stamped by a front-end up to
     // the declared skew apart from this one's: the rest of the timeout rounded up to a whole
     // second, plus the skew, and that read shows at least the timeout.
-    let by_server = cfg.server_clock_skew_ms.zip(o.server_age_ms).map(|(skew, age)| {
+    let by_server = server_skew_ms.zip(o.server_age_ms).map(|(skew, age)| {
         let rest = timeout_ms(cfg, o).saturating_sub(age).div_ceil(SERVER_CLOCK_RESOLUTION_MS) * SERVER_CLOCK_RESOLUTION_MS;
         now.mono_ns + (rest + skew) * MS
     });

@@ -33,6 +33,9 @@ pub enum Problem {
     /// timeout: without timestamp mode it can never conclude that a leader is gone. Over when
     /// that no longer holds.
     NoStalenessSource { budget_ms: u64, leader_timeout_ms: u64 },
+    /// The storage server's clock, used without a declared skew (`server-clock-auto`), broke a
+    /// promise on one of our reads: it is not used again by this elector.
+    ServerClockDistrusted { why: String },
 }
 
 /// Why a leadership ended.
@@ -65,6 +68,7 @@ pub enum ProblemKind {
     LoseHook,
     Resign,
     NoStalenessSource,
+    ServerClockDistrusted,
 }
 
 /// Events that end problems.
@@ -88,6 +92,7 @@ impl Problem {
             Problem::LoseHook(_) => ProblemKind::LoseHook,
             Problem::Resign(_) => ProblemKind::Resign,
             Problem::NoStalenessSource { .. } => ProblemKind::NoStalenessSource,
+            Problem::ServerClockDistrusted { .. } => ProblemKind::ServerClockDistrusted,
         }
     }
 
@@ -119,6 +124,10 @@ impl fmt::Display for Problem {
             Problem::NoStalenessSource { budget_ms, leader_timeout_ms } => write!(
                 f,
                 "this invocation cannot see a leader go: it starts without a continuing clock (no carried state, or state from another clock) and lasts {budget_ms} ms, less than the leader timeout ({leader_timeout_ms} ms), so as a follower it never takes over. Use the storage server's clock (server-clock-skew-ms, with a server that sends Date and Last-Modified), carry the state between invocations on one machine, let an invocation run longer than the leader timeout, or opt into timestamp mode (max-clock-skew-ms)"
+            ),
+            Problem::ServerClockDistrusted { why } => write!(
+                f,
+                "not judging staleness by the storage server's clock from now on: {why}. Followers here wait out a leader timeout of their own clock instead, as with server-clock-auto false; a restart checks the server's clock again"
             ),
         }
     }

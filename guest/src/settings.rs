@@ -40,6 +40,8 @@ macro_rules! for_each_setting {
             max_clock_skew_ms / max_clock_skew: OptMs = None, "max-clock-skew-ms", "S3LECT_MAX_CLOCK_SKEW_MS";
             /// Opt-in: also treat a record as stale once it has stood a leader timeout by the storage server's own clock (Date − Last-Modified), with this bound on how far the server's front-end clocks differ (1000 suits AWS S3 and single-server stores). What makes stateless one-step invocations fail over.
             server_clock_skew_ms / server_clock_skew: OptMs = None, "server-clock-skew-ms", "S3LECT_SERVER_CLOCK_SKEW_MS";
+            /// Without server-clock-skew-ms: judge staleness by the storage server's clock too, assuming its front-ends agree within 1000 ms, once this node's own reads have shown it stamping a rewrite anew and keeping time with ours (never again after a reading contradicts that). Used only where the timings leave room for that skew. false: trust no clock but this node's own.
+            server_clock_auto / server_clock_auto: Flag = true, "server-clock-auto", "S3LECT_SERVER_CLOCK_AUTO";
             /// Create an absent lock object at once when nothing was watched (a fast first election); false makes every absence stand for a leader timeout.
             trust_absent_object / trust_absent_object: Flag = true, "trust-absent-object", "S3LECT_TRUST_ABSENT_OBJECT";
             /// SHA-256 (hex) of this node's health-endpoint certificate, published in the records it writes: followers accept exactly that certificate (zero-config peer mode).

@@ -92,6 +92,7 @@ macro_rules! status_to_wit {
                 term: s.term,
                 lease_until: s.lease_until,
                 last_error: s.last_error,
+                server_clock_in_use: s.server_clock_in_use,
                 problem: s.problem.map(|k| $crate::problem_kind_as!(k, $crate::ProblemKind => $m::ProblemKind)),
                 stopped: s.stopped,
             }
@@ -117,6 +118,7 @@ macro_rules! problem_kind_as {
             From::LoseHook => To::LoseHook,
             From::Resign => To::Resign,
             From::NoStalenessSource => To::NoStalenessSource,
+            From::ServerClockDistrusted => To::ServerClockDistrusted,
         }
     }};
 }
@@ -139,6 +141,7 @@ macro_rules! status_from_wit {
                 term: s.term,
                 lease_until: s.lease_until,
                 last_error: s.last_error,
+                server_clock_in_use: s.server_clock_in_use,
                 problem: s.problem.map(|k| $crate::problem_kind_as!(k, $m::ProblemKind => $crate::ProblemKind)),
                 stopped: s.stopped,
             }

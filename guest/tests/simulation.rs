@@ -55,6 +55,9 @@ enum Broken {
     /// A failover run whose electors count on the server's clock while the store sends no
     /// stamps: no read can prove the record stale, so F6 cannot schedule the proving read.
     NoServerStamps,
+    /// The server's clock declared (trusted unchecked) on a store that keeps the first
+    /// write's Last-Modified on every rewrite: what `server-clock-auto`'s check guards against.
+    UncheckedFrozenStamps,
 }
 
 #[derive(Clone)]
@@ -66,6 +69,11 @@ struct Params {
     cautious_absence: bool,
     /// The store sends its clock and electors use it (`server_clock_skew_ms`).
     server_clock: bool,
+    /// The store sends its clock and electors use it once checked (`server_clock_auto`, no
+    /// declared skew); otherwise they have it off.
+    auto_clock: bool,
+    /// The store's rewrites keep the first write's Last-Modified.
+    frozen_stamps: bool,
     /// Every node runs one step per scheduled invocation, with no carried state.
     stateless: bool,
     /// A failover run instead of the faults: default timings, and the leader killed once.
@@ -92,6 +100,7 @@ fn config(id: usize, p: &Params) -> Config {
             server_addr: format!("n{id}:1"),
             peer_mode: p.peer_mode,
             server_clock_skew_ms: p.server_clock.then_some(FAILOVER_SERVER_SKEW_MS),
+            server_clock_auto: p.auto_clock,
             ..Config::default()
         };
     }
@@ -102,12 +111,13 @@ fn config(id: usize, p: &Params) -> Config {
         frequent_interval_ms: 1_000,
         infrequent_interval_ms: 3_000,
         renew_deadline_ms: 2_500,
-        leader_timeout_ms: 4_000,
+        leader_timeout_ms: leader_timeout_ms(p),
         peer_mode: p.peer_mode,
         peer_timeout_ms: 500,
         max_clock_drift_ppm: DRIFT_PPM,
         max_clock_skew_ms: if p.broken == Broken::SkewBeyondBound { Some(0) } else { None },
         server_clock_skew_ms: p.server_clock.then_some(SERVER_SKEW_MS),
+        server_clock_auto: p.auto_clock,
         trust_absent_object: !p.cautious_absence,
         ..Config::default()
     }
@@ -122,10 +132,17 @@ const HOOK_MAX_MS: u64 = 400;
 /// after an infrequent interval, must then stand for a leader timeout, and the claim takes a
 /// step with network delays and an acquire hook — all stretched by the worst clock rate. A
 /// failed acquire hook costs one more leader timeout of backoff, and a crash-restart up to 10 s.
-const LIVENESS_BOUND: u64 = {
-    let local = 2_500 + 1_000 + 3_000 + 4_000 + 1_000 + 4_000 + 1_000;
+const fn liveness_bound(leader_timeout_ms: u64) -> u64 {
+    let local = 2_500 + 1_000 + 3_000 + leader_timeout_ms + 1_000 + leader_timeout_ms + 1_000;
     (local * (1_000_000 + DRIFT_PPM as u64) / 1_000_000 + 4 * MAX_DELAY_MS + 2 * HOOK_MAX_MS + 10_000) * MS
-};
+}
+
+/// The fault runs' leader timeout: 4 s, or 5 s where the electors rely on the server's clock
+/// with `server_clock_auto`'s assumed skew of 1 s, which needs the room (2.5 s · 1.01 <
+/// (5 − 1 − 1) s · 0.99).
+fn leader_timeout_ms(p: &Params) -> u64 {
+    if p.auto_clock { 5_000 } else { 4_000 }
+}
 
 /// Failover runs: the electors' defaults (renewal every 5 s, infrequent interval 30 s, leader
 /// timeout 15 s), with the skew this project advises declaring for a single store.
@@ -332,13 +349,15 @@ impl Sim {
     fn fail(&self, what: String) -> ! {
         let tail: Vec<&String> = self.log.iter().rev().take(400).collect::<Vec<_>>().into_iter().rev().collect();
         panic!(
-            "seed {} ({:?}, {} nodes, peer mode {}, cautious absence {}, server clock {}, stateless {}, failover {}): {what}\nreplay: SIM_SEED={} cargo test -p s3lect-guest --test simulation replay -- --nocapture\n{}",
+            "seed {} ({:?}, {} nodes, peer mode {}, cautious absence {}, server clock {}, checked server clock {}, frozen stamps {}, stateless {}, failover {}): {what}\nreplay: SIM_SEED={} cargo test -p s3lect-guest --test simulation replay -- --nocapture\n{}",
             self.seed,
             self.p.broken,
             self.p.nodes,
             self.p.peer_mode,
             self.p.cautious_absence,
             self.p.server_clock,
+            self.p.auto_clock,
+            self.p.frozen_stamps,
             self.p.stateless,
             self.p.failover,
             self.seed,
@@ -429,7 +448,10 @@ impl Sim {
             && k.takeover.is_none()
             && !believers.is_empty()
         {
-            let (bound, source) = if self.p.server_clock {
+            // Checked, the server's clock is trusted once a follower has read a rewrite: not
+            // in peer mode, where followers probe the leader instead of reading.
+            let checked = self.p.auto_clock && !self.p.frozen_stamps && !self.p.peer_mode;
+            let (bound, source) = if self.p.server_clock || checked {
                 (FAILOVER_BOUND_SERVER_CLOCK, "the server's clock")
             } else {
                 (FAILOVER_BOUND_OBSERVED, "observed")
@@ -457,15 +479,14 @@ impl Sim {
             self.handle(ev);
             self.check();
         }
-        let deadline = self.heal_at + LIVENESS_BOUND;
+        let bound = liveness_bound(leader_timeout_ms(&self.p));
+        let deadline = self.heal_at + bound;
         assert!(self.p.duration > deadline, "simulation too short to check liveness");
         match self.first_leader_after_heal {
             Some(t) if t <= deadline => {}
-            other => self.fail(format!(
-                "no leader within {} ms after faults healed at {} ms (first: {other:?})",
-                LIVENESS_BOUND / MS,
-                self.heal_at / MS
-            )),
+            other => {
+                self.fail(format!("no leader within {} ms after faults healed at {} ms (first: {other:?})", bound / MS, self.heal_at / MS))
+            }
         }
         if self.p.failover && self.killed.as_ref().is_none_or(|k| k.takeover.is_none()) {
             self.fail("the killed leader was not replaced".into());
@@ -587,8 +608,9 @@ impl Sim {
 
     fn write_external(&mut self, data: Vec<u8>) {
         self.etags += 1;
+        let existed = self.object.is_some();
         self.object = Some(Object { data, etag: format!("\"x{}\"", self.etags), server_clock: None });
-        self.written_at = self.server_seconds();
+        self.stamp_write(existed);
         // Outside interference erases history: terms restart from what electors remember, so
         // term uniqueness is checked within the history since the last interference.
         self.last_term = 0;
@@ -621,16 +643,24 @@ impl Sim {
         self.etags += 1;
         self.last_write = self.now;
         let new = format!("\"e{}\"", self.etags);
-        let written = self.server_seconds();
+        let existed = self.object.is_some();
         self.object = Some(Object { data, etag: new.clone(), server_clock: None });
-        self.written_at = written;
+        self.stamp_write(existed);
         Ok(new)
+    }
+
+    /// Last-Modified of a write: now by some front-end, unless the store keeps a rewritten
+    /// object's first stamp.
+    fn stamp_write(&mut self, rewrite: bool) {
+        if !(rewrite && self.p.frozen_stamps) {
+            self.written_at = self.server_seconds();
+        }
     }
 
     /// A GET's answer: the object as of now, with the server's stamps if it sends them.
     fn read_object(&mut self) -> Result<Object, StorageError> {
         let mut obj = self.object.clone().ok_or(StorageError::NotFound)?;
-        if self.p.server_clock && self.p.broken != Broken::NoServerStamps {
+        if (self.p.server_clock || self.p.auto_clock) && self.p.broken != Broken::NoServerStamps {
             let answered = self.server_seconds();
             obj.server_clock = Some(ServerClock { written_unix_s: self.written_at, answered_unix_s: answered });
         }
@@ -813,12 +843,16 @@ fn timeout_completion(action: &Action) -> Answer {
 
 fn params(seed: u64, broken: Broken) -> Params {
     let mut r = fastrand::Rng::with_seed(seed ^ 0xabcdef);
-    let server_clock = broken == Broken::ServerSkewBeyondBound || r.bool();
+    let server_clock = matches!(broken, Broken::ServerSkewBeyondBound | Broken::UncheckedFrozenStamps) || r.bool();
     let stateless = server_clock && r.bool();
     // A stateless node cannot watch an absence for a leader timeout (a 404 has no
     // Last-Modified): cautious absence would never elect, and says so (a core unit test).
     let cautious_absence = !stateless && r.bool();
     let (nodes, peer_mode) = (r.usize(3..=7), r.bool());
+    // Without a declared skew, half the runs leave server-clock-auto on, and a third of those
+    // give it a store that keeps the first stamp on a rewrite.
+    let auto_clock = !server_clock && r.bool();
+    let frozen_stamps = broken == Broken::UncheckedFrozenStamps || (auto_clock && r.u8(0..3) == 0);
     // A quarter of the seeds are failover runs: no faults, long-running nodes.
     if broken == Broken::NoServerStamps || (broken == Broken::None && r.u8(0..4) == 0) {
         let server_clock = broken == Broken::NoServerStamps || server_clock;
@@ -828,12 +862,25 @@ fn params(seed: u64, broken: Broken) -> Params {
             peer_mode,
             cautious_absence: false,
             server_clock,
+            auto_clock: auto_clock && !server_clock,
+            frozen_stamps,
             stateless: false,
             failover: true,
             broken,
         };
     }
-    Params { nodes, duration: 240 * S, peer_mode, cautious_absence, server_clock, stateless, failover: false, broken }
+    Params {
+        nodes,
+        duration: 240 * S,
+        peer_mode,
+        cautious_absence,
+        server_clock,
+        auto_clock,
+        frozen_stamps,
+        stateless,
+        failover: false,
+        broken,
+    }
 }
 
 fn run_seed(seed: u64, broken: Broken) -> u64 {
@@ -889,13 +936,23 @@ fn the_checker_catches_server_clock_staleness_with_front_ends_beyond_the_bound()
 fn failover_runs_take_over_within_their_bounds() {
     assert_eq!(Config::default().leader_timeout_ms, DEFAULT_LEADER_TIMEOUT_MS, "the bounds are derived for the defaults");
     let failover = (0..400).filter(|&seed| params(seed, Broken::None).failover).take(40);
-    let (mut runs, mut server_clock) = (0, 0);
+    let (mut runs, mut server_clock, mut checked) = (0, 0, 0);
     for seed in failover {
         run_seed(seed, Broken::None);
         runs += 1;
-        server_clock += usize::from(params(seed, Broken::None).server_clock);
+        let p = params(seed, Broken::None);
+        server_clock += usize::from(p.server_clock);
+        checked += usize::from(p.auto_clock && !p.frozen_stamps && !p.peer_mode);
     }
-    assert!(runs == 40 && server_clock >= 10, "{runs} failover runs, {server_clock} with the server's clock");
+    assert!(
+        runs == 40 && server_clock >= 10 && checked >= 3,
+        "{runs} failover runs, {server_clock} with the server's clock declared, {checked} with it checked"
+    );
+}
+
+#[test]
+fn the_checker_catches_the_servers_clock_trusted_unchecked_on_a_store_that_keeps_first_stamps() {
+    assert_caught_as_two_leaders(0..50, Broken::UncheckedFrozenStamps, "trusting a Last-Modified that a rewrite does not move");
 }
 
 #[test]

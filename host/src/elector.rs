@@ -52,6 +52,9 @@ pub struct LeadershipStatus {
     pub last_error: Option<String>,
     /// Its kind, for code that acts on it (in JSON, the WIT's name: "no-staleness-source").
     pub problem: Option<ProblemKind>,
+    /// A follower may judge staleness by the storage server's clock: declared
+    /// (`server_clock_skew`), or checked on this elector's reads (`server_clock_auto`).
+    pub server_clock_in_use: bool,
 }
 
 impl LeadershipStatus {
@@ -78,6 +81,7 @@ impl LeadershipStatus {
                 .map(|d| u64::try_from(d.saturating_duration_since(now).as_millis()).unwrap_or(u64::MAX)),
             last_error: st.last_error.clone(),
             problem: st.problem,
+            server_clock_in_use: st.server_clock_in_use,
         }
     }
 }
@@ -454,6 +458,7 @@ impl Elector {
                 lease_remaining_ms: None,
                 last_error: None,
                 problem: None,
+                server_clock_in_use: false,
             };
         };
         LeadershipStatus::from_core(st, now, s.lease_deadline)
@@ -677,6 +682,9 @@ fn log_transition(before: Option<&Status>, now: &Status, stopping: bool) {
     }
     if !now.is_leader && before.is_none_or(|b| b.leader_id != now.leader_id) && !now.leader_id.is_empty() {
         tracing::info!(leader = %printable(&now.leader_id), term = now.term, "leader observed");
+    }
+    if now.server_clock_in_use && before.is_none_or(|b| !b.server_clock_in_use) {
+        tracing::info!(server = %now.server_id, "judging staleness by the storage server's clock too");
     }
     if now.last_error.is_some() && before.is_none_or(|b| b.last_error != now.last_error) && !stopping {
         tracing::warn!(problem = %printable(now.last_error.as_deref().unwrap_or_default()), "election problem");
