@@ -90,6 +90,29 @@ async fn election_suite(server: &LocalS3, expected_form: EtagForm) {
         assert_eq!(log.matches("another instance wrote").count(), expected, "{}: a false step-down:\n{log}", n.id);
         assert!(!log.contains("does not honour If-Match"), "{}: the quirk was not worked around:\n{log}", n.id);
     }
+    the_servers_clock_passes_the_check(server, dir.path()).await;
+}
+
+/// With no clock flag, a follower whose reads see this server restamp the leader's renewals,
+/// and its Date keep time, comes to use the server's clock (timings with room for the 1 s skew
+/// it assumes), and nothing it read broke the check.
+async fn the_servers_clock_passes_the_check(server: &LocalS3, dir: &std::path::Path) {
+    let s3 = storage(server);
+    let lock = "suite/checked-clock.json";
+    #[rustfmt::skip]
+    let args = ["--no-peer", "--frequent-ms", "1000", "--infrequent-ms", "2000",
+        "--renew-deadline-ms", "2000", "--leader-timeout-ms", "5000"];
+    let pair: Vec<Node> =
+        ["k1", "k2"].iter().map(|id| Node::start(std::path::Path::new(BIN), server, id, lock, dir, &args).unwrap()).collect();
+    let leader = wait_record(&s3, lock, "a leader", Duration::from_secs(60), |r| !r.leader_id.is_empty()).await;
+    let follower = pair.iter().find(|n| n.id != leader.leader_id).unwrap();
+    eventually("the follower's check of the server's clock", Duration::from_secs(30), || async {
+        follower.stderr().contains("judging staleness by the storage server's clock too").then_some(())
+    })
+    .await;
+    for n in &pair {
+        assert!(!n.stderr().contains("not judging staleness"), "{}: the check failed:\n{}", n.id, n.stderr());
+    }
 }
 
 /// The server stamps each version and each answer with its clock, as the server-clock

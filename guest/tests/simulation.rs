@@ -10,7 +10,9 @@
 //! Server clocks: on some seeds the store stamps `Last-Modified` and `Date` (whole seconds)
 //! from front-ends whose clocks differ within the declared bound, and electors judge staleness
 //! by them (server-clock mode); on some of those, every node is stateless — a fresh elector per
-//! scheduled invocation, one step each, no carried state.
+//! scheduled invocation, one step each, no carried state. On others the electors declare no
+//! skew and use the clock only once their reads have checked it (`server_clock_auto`), against
+//! stores that restamp each rewrite and stores that keep the first write's stamp.
 //!
 //! Not deletion of the lock object by an outsider: it is outside what any protocol on S3 can
 //! guarantee. Absence has no version, so an `If-None-Match: *` sent before a deletion can land
@@ -24,7 +26,7 @@
 //! - terms in the object never decrease, and each term has at most one leader;
 //! - an elector leads only after its acquire hook succeeded, and runs its lose hook by the end
 //!   of the step after its leadership ended;
-//! - after faults heal, some elector leads within LIVENESS_BOUND (derived below);
+//! - after faults heal, some elector leads within `liveness_bound` (derived below);
 //! - no false step-down: an elector that says "another instance wrote" was shown an object
 //!   that it did not write itself.
 //!

@@ -264,7 +264,7 @@ pub async fn requests_per_hour(weed: &Path, secs: u64) -> Vec<Row> {
 /// skew. 3 and 10 electors measured side by side, each group on a lock of its own, for `secs`.
 async fn default_requests_per_hour(s3: &Arc<dyn Storage>, secs: u64) -> Vec<Row> {
     let group = |nodes: u64| async move {
-        let lock = format!("bench/requests-{nodes}-defaults-{}.json", s3lect_cli::cluster::now_ns());
+        let lock = format!("bench/requests-{nodes}-defaults.json");
         let counter = CountingStorage::new(s3.clone());
         let mut electors = vec![];
         for i in 0..nodes {
