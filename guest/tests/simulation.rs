@@ -28,7 +28,9 @@
 //!   of the step after its leadership ended;
 //! - after faults heal, some elector leads within `liveness_bound` (derived below);
 //! - no false step-down: an elector that says "another instance wrote" was shown an object
-//!   that it did not write itself.
+//!   that it did not write itself;
+//! - no false alarm: the server-clock check refuses no store that restamps every rewrite
+//!   (whatever the delays, pauses and clock rates).
 //!
 //! A violation panics with the seed and the recent event log; rerun that seed to replay it.
 
@@ -811,6 +813,13 @@ impl Sim {
                 Some(data) if !self.nodes[i].written.contains(&data) => {}
                 _ => self.fail(format!("n{i} stepped down for another instance's write, but the object was its own")),
             }
+        }
+        // The check may refuse only a store that breaks a promise: this one's front-ends agree
+        // within the assumed skew, so only a frozen stamp may end the trust.
+        if let Some(Problem::ServerClockDistrusted { why }) = error_after.as_ref().filter(|_| error_after != error_before)
+            && !self.p.frozen_stamps
+        {
+            self.fail(format!("n{i} distrusted a store that keeps the server clock's promises: {why}"));
         }
         self.perform(i, action);
     }
