@@ -101,7 +101,7 @@ async fn the_servers_clock_passes_the_check(server: &LocalS3, dir: &std::path::P
     let lock = "suite/checked-clock.json";
     #[rustfmt::skip]
     let args = ["--no-peer", "--frequent-ms", "1000", "--infrequent-ms", "2000",
-        "--renew-deadline-ms", "2000", "--leader-timeout-ms", "5000"];
+        "--renew-deadline-ms", "2000", "--leader-timeout-ms", "5000", "--metrics-bind", "127.0.0.1:0"];
     let pair: Vec<Node> =
         ["k1", "k2"].iter().map(|id| Node::start(std::path::Path::new(BIN), server, id, lock, dir, &args).unwrap()).collect();
     let leader = wait_record(&s3, lock, "a leader", Duration::from_secs(60), |r| !r.leader_id.is_empty()).await;
@@ -110,6 +110,8 @@ async fn the_servers_clock_passes_the_check(server: &LocalS3, dir: &std::path::P
         follower.stderr().contains("judging staleness by the storage server's clock too").then_some(())
     })
     .await;
+    let in_use = format!("s3lect_server_clock_in_use{{lock=\"{lock}\"}}");
+    assert_eq!(common::metrics::sample(&common::metrics::scrape(&common::metrics::metrics_addr(follower).await).await, &in_use), Some(1.0));
     for n in &pair {
         assert!(!n.stderr().contains("not judging staleness"), "{}: the check failed:\n{}", n.id, n.stderr());
     }

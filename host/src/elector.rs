@@ -662,7 +662,7 @@ fn publish(shared: &Shared, o: Outcome, lease_deadline: Option<Instant>, stoppin
         if let Some(m) = &metrics {
             let was = before.as_ref().is_some_and(|b| b.is_leader);
             let remaining = lease_deadline.map(|d| d.saturating_duration_since(Instant::now()));
-            m.leadership(&o.status.lockfile_path, was, o.status.is_leader, o.status.term, remaining);
+            m.leadership(&o.status.lockfile_path, was, &o.status, remaining);
         }
         s.status = Some(o.status);
         s.lease_deadline = lease_deadline;

@@ -10,6 +10,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
+use s3lect_guest::Status;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;
@@ -61,6 +62,7 @@ pub struct Metrics {
     is_leader: Family<Lock, Gauge>,
     term: Family<Lock, Gauge>,
     lease_remaining: Family<Lock, Gauge<f64, AtomicU64>>,
+    server_clock_in_use: Family<Lock, Gauge>,
     transitions: Family<Transition, Counter>,
     requests: Family<Request, Counter>,
     request_seconds: Family<Operation, Histogram, fn() -> Histogram>,
@@ -76,6 +78,7 @@ impl Metrics {
             is_leader: Family::default(),
             term: Family::default(),
             lease_remaining: Family::default(),
+            server_clock_in_use: Family::default(),
             transitions: Family::default(),
             requests: Family::default(),
             request_seconds: Family::new_with_constructor(latency_buckets),
@@ -87,6 +90,11 @@ impl Metrics {
         r.register("is_leader", "1 while this instance leads (lease valid, acquire hook done)", m.is_leader.clone());
         r.register("term", "Fencing term of the current or last known leadership", m.term.clone());
         r.register("lease_remaining_seconds", "Lease left as of the last step, while leading", m.lease_remaining.clone());
+        r.register(
+            "server_clock_in_use",
+            "1 while a follower may judge staleness by the storage server's clock (declared, or checked)",
+            m.server_clock_in_use.clone(),
+        );
         r.register("leadership_transitions", "Leaderships acquired and lost", m.transitions.clone());
         r.register("s3_requests", "Storage requests by operation and outcome", m.requests.clone());
         r.register("s3_request_duration_seconds", "Storage request latency", m.request_seconds.clone());
@@ -123,8 +131,10 @@ impl Metrics {
     }
 
     /// What a step concluded about this instance.
-    pub(crate) fn leadership(&self, lock: &str, was_leading: bool, leading: bool, term: u64, lease_remaining: Option<Duration>) {
+    pub(crate) fn leadership(&self, lock: &str, was_leading: bool, st: &Status, lease_remaining: Option<Duration>) {
+        let (leading, term) = (st.is_leader, st.term);
         let l = Lock { lock: lock.to_string() };
+        self.server_clock_in_use.get_or_create(&l).set(i64::from(st.server_clock_in_use));
         self.is_leader.get_or_create(&l).set(i64::from(leading));
         self.term.get_or_create(&l).set(i64::try_from(term).unwrap_or(i64::MAX));
         self.lease_remaining.get_or_create(&l).set(lease_remaining.filter(|_| leading).map_or(0.0, |d| d.as_secs_f64()));
