@@ -110,8 +110,12 @@ async fn the_servers_clock_passes_the_check(server: &LocalS3, dir: &std::path::P
         follower.stderr().contains("judging staleness by the storage server's clock too").then_some(())
     })
     .await;
-    let in_use = format!("s3lect_server_clock_in_use{{lock=\"{lock}\"}}");
-    assert_eq!(common::metrics::sample(&common::metrics::scrape(&common::metrics::metrics_addr(follower).await).await, &in_use), Some(1.0));
+    // The gauge is set right after the line is logged, within the same publication.
+    let (addr, in_use) = (common::metrics::metrics_addr(follower).await, format!("s3lect_server_clock_in_use{{lock=\"{lock}\"}}"));
+    eventually("the follower's gauge at 1", Duration::from_secs(5), || async {
+        (common::metrics::sample(&common::metrics::scrape(&addr).await, &in_use) == Some(1.0)).then_some(())
+    })
+    .await;
     for n in &pair {
         assert!(!n.stderr().contains("not judging staleness"), "{}: the check failed:\n{}", n.id, n.stderr());
     }

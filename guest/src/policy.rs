@@ -66,8 +66,8 @@ pub(crate) struct FollowerView<'a> {
 ///   other node present has taken over.
 /// - **F5** A clock says the record is older than a leader timeout (F4's longer wait for our
 ///   own revocation) → claim over it: the storage server's clock (`Date − Last-Modified` of
-///   this read, server-clock mode), or the writer's timestamp by ours, beyond the declared
-///   skew (timestamp mode).
+///   this read, with its skew declared or, checked, assumed: `server_skew_ms`), or the
+///   writer's timestamp by ours, beyond the declared skew (timestamp mode).
 /// - **F6** Otherwise wait until [`follower_next_at`].
 ///
 /// A claim is further held back by [`claim_blocked_until`].
